@@ -1,0 +1,175 @@
+//! How an execution ended, and what each step measured.
+
+use serde::{Deserialize, Serialize};
+
+/// Where an execution is in its life (the original service's statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Accepted, waiting for a worker.
+    Queued,
+    /// A worker is running it.
+    Running,
+    /// It ran to a verdict (which may still be an error of the program).
+    Completed,
+    /// Monaco could not run it (internal error, cancelled).
+    Failed,
+}
+
+impl Status {
+    /// Whether no further change can happen.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Completed | Status::Failed)
+    }
+}
+
+/// The outcome of an execution, or of one step of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Ran and exited 0.
+    Ok,
+    /// The compile step failed.
+    CompileError,
+    /// Exited non-zero or was killed by a signal it caused.
+    RuntimeError,
+    /// Used more wall or CPU time than allowed.
+    TimeLimitExceeded,
+    /// Used more memory than allowed (the OOM killer acted).
+    MemoryLimitExceeded,
+    /// Printed more than allowed on a stream.
+    OutputLimitExceeded,
+    /// Stopped on request.
+    Cancelled,
+    /// Monaco failed; the program is not to blame.
+    InternalError,
+}
+
+impl Verdict {
+    /// Precedence when several apply (higher wins): internal error, output
+    /// limit, time limit, memory limit, runtime error, ok.
+    pub fn precedence(self) -> u8 {
+        match self {
+            Verdict::InternalError => 8,
+            Verdict::Cancelled => 7,
+            Verdict::OutputLimitExceeded => 6,
+            Verdict::TimeLimitExceeded => 5,
+            Verdict::MemoryLimitExceeded => 4,
+            Verdict::CompileError => 3,
+            Verdict::RuntimeError => 2,
+            Verdict::Ok => 1,
+        }
+    }
+
+    /// The verdict that wins among `candidates`, `Ok` when there is none.
+    pub fn strongest(candidates: impl IntoIterator<Item = Verdict>) -> Verdict {
+        candidates
+            .into_iter()
+            .max_by_key(|v| v.precedence())
+            .unwrap_or(Verdict::Ok)
+    }
+}
+
+/// Which step of an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Turning the source into something runnable.
+    Compile,
+    /// Running the program.
+    Run,
+}
+
+/// What one step did and measured.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StepReport {
+    /// The step's verdict taken alone.
+    pub verdict: Option<Verdict>,
+    /// Exit code when the process exited normally.
+    pub exit_code: Option<i32>,
+    /// Signal number when the process was killed by a signal.
+    pub signal: Option<i32>,
+    /// Wall-clock time, milliseconds.
+    pub wall_ms: u64,
+    /// CPU time of the process tree (user + system), milliseconds.
+    pub cpu_ms: u64,
+    /// Peak memory, bytes.
+    pub memory_bytes: u64,
+    /// Whether output was cut at the output limit.
+    pub truncated: bool,
+}
+
+/// The final result of an execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionOutcome {
+    /// `completed` or `failed`.
+    pub status: Status,
+    /// The overall verdict.
+    pub verdict: Verdict,
+    /// The compile step, for languages that compile and when it ran.
+    pub compile: Option<StepReport>,
+    /// The run step, when it ran.
+    pub run: Option<StepReport>,
+    /// A human-readable reason for `internal_error` or `cancelled`.
+    pub message: Option<String>,
+    /// A stable dotted code for `internal_error` (`docker.unavailable`).
+    pub error_code: Option<String>,
+}
+
+impl ExecutionOutcome {
+    /// An execution Monaco could not carry out.
+    pub fn internal(code: &str, message: impl Into<String>) -> Self {
+        ExecutionOutcome {
+            status: Status::Failed,
+            verdict: Verdict::InternalError,
+            compile: None,
+            run: None,
+            message: Some(message.into()),
+            error_code: Some(code.to_string()),
+        }
+    }
+
+    /// An execution stopped on request before it finished.
+    pub fn cancelled() -> Self {
+        ExecutionOutcome {
+            status: Status::Failed,
+            verdict: Verdict::Cancelled,
+            compile: None,
+            run: None,
+            message: Some("the execution was cancelled".into()),
+            error_code: Some("execution.cancelled".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_matches_design() {
+        use Verdict::*;
+        assert_eq!(Verdict::strongest([Ok, RuntimeError]), RuntimeError);
+        assert_eq!(
+            Verdict::strongest([MemoryLimitExceeded, TimeLimitExceeded]),
+            TimeLimitExceeded
+        );
+        assert_eq!(
+            Verdict::strongest([TimeLimitExceeded, OutputLimitExceeded]),
+            OutputLimitExceeded
+        );
+        assert_eq!(
+            Verdict::strongest([OutputLimitExceeded, InternalError]),
+            InternalError
+        );
+        assert_eq!(Verdict::strongest([]), Ok);
+    }
+
+    #[test]
+    fn verdict_serializes_snake_case() {
+        assert_eq!(
+            serde_json::to_string(&Verdict::TimeLimitExceeded).unwrap(),
+            "\"time_limit_exceeded\""
+        );
+    }
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Prepares a host to run Monaco: a Docker engine that answers, the
+# `debian:bookworm-slim` base image, and one runner image per directory under
+# `images/`. Idempotent: each step checks first and returns quickly when done.
+#
+#   scripts/setup.sh            # everything
+#   MONACO_SKIP_IMAGES=1 ...    # engine + base image only
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+state_dir="${MONACO_STATE_DIR:-/var/lib/monaco-setup}"
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+docker_answers() { timeout 10 docker info >/dev/null 2>&1; }
+
+ensure_docker() {
+    if docker_answers; then
+        log "Docker engine answers"
+        return
+    fi
+    if ! command -v dockerd >/dev/null 2>&1; then
+        log "no Docker engine: installing Debian's docker.io"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            docker.io iptables ca-certificates >/dev/null
+    fi
+    # Debian's package installs the engine; where there is no init system to
+    # start it (containers, CI machines), start it here.
+    if ! docker_answers; then
+        log "starting dockerd"
+        as_root mkdir -p "$state_dir"
+        # Debian's client may be shadowed by a newer one on PATH; both talk to
+        # the same socket and negotiate the API version.
+        as_root sh -c "nohup dockerd >'$state_dir/dockerd.log' 2>&1 &"
+        for _ in $(seq 1 60); do
+            docker_answers && break
+            sleep 1
+        done
+    fi
+    if ! docker_answers; then
+        log "dockerd did not answer; its log follows"
+        as_root tail -n 50 "$state_dir/dockerd.log" >&2 || true
+        exit 1
+    fi
+    log "Docker engine answers"
+}
+
+ensure_base_image() {
+    local base="debian:bookworm-slim"
+    if docker image inspect "$base" >/dev/null 2>&1; then
+        log "base image $base present"
+        return
+    fi
+    if timeout 60 docker pull -q "$base" >/dev/null 2>&1; then
+        log "pulled $base"
+        return
+    fi
+    log "cannot pull $base: building it from Debian's packages (debootstrap)"
+    if ! command -v debootstrap >/dev/null 2>&1; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            debootstrap >/dev/null
+    fi
+    local root
+    root="$(mktemp -d)"
+    as_root debootstrap --variant=minbase bookworm "$root" >/dev/null
+    # Slim it the way the official image is slimmed: no docs, no caches.
+    as_root rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"* \
+        "$root/usr/share/doc/"* "$root/usr/share/man/"*
+    as_root tar -C "$root" -c . | docker import \
+        -c 'CMD ["bash"]' -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        - "$base" >/dev/null
+    as_root rm -rf "$root"
+    log "built $base"
+}
+
+# Runner images are tagged `monaco/<dir>:latest` and labelled with a hash of
+# their build context, so an edited Dockerfile is rebuilt and an unchanged one
+# is not.
+build_runner_images() {
+    local pids=() names=()
+    for dir in "$here"/images/*/; do
+        local name tag want have
+        name="$(basename "$dir")"
+        tag="monaco/$name:latest"
+        want="$(cd "$dir" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+        have="$(docker image inspect -f '{{ index .Config.Labels "monaco.context" }}' "$tag" 2>/dev/null || true)"
+        if [ "$want" = "$have" ]; then
+            log "image $tag up to date"
+            continue
+        fi
+        log "building $tag"
+        (docker build -q --label "monaco.context=$want" -t "$tag" "$dir" >/tmp/monaco-build-"$name".log 2>&1 \
+            || { log "building $tag failed:"; tail -n 30 /tmp/monaco-build-"$name".log >&2; exit 1; }) &
+        pids+=("$!")
+        names+=("$name")
+    done
+    local failed=0
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || failed=1
+    done
+    [ "$failed" -eq 0 ] || exit 1
+    if [ "${#names[@]}" -gt 0 ]; then log "built: ${names[*]}"; fi
+}
+
+ensure_docker
+ensure_base_image
+if [ -z "${MONACO_SKIP_IMAGES:-}" ]; then
+    build_runner_images
+fi
