@@ -1,0 +1,157 @@
+//! The agent's side of the host link: framed messages over stdin/stdout.
+//!
+//! One thread reads frames from the host and sorts them: the job and the
+//! go-ahead go to the main thread, stdin bytes to the [`StdinQueue`], and a
+//! kill request sets a flag every loop checks. Writes to the host go through
+//! one lock so that frames from the output readers never interleave.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+
+use monaco_core::protocol::{self, AgentMessage, Frame, FrameDecoder, HostMessage, Job};
+use monaco_core::Stream;
+
+/// Writes frames to the host.
+#[derive(Clone)]
+pub struct HostWriter {
+    out: Arc<Mutex<std::io::Stdout>>,
+}
+
+impl HostWriter {
+    pub fn new() -> Self {
+        HostWriter {
+            out: Arc::new(Mutex::new(std::io::stdout())),
+        }
+    }
+
+    pub fn control(&self, msg: &AgentMessage) {
+        self.raw(&protocol::encode_control(msg));
+    }
+
+    pub fn output(&self, stream: Stream, data: &[u8]) {
+        let tag = match stream {
+            Stream::Stdout => protocol::TAG_STDOUT,
+            Stream::Stderr => protocol::TAG_STDERR,
+        };
+        self.raw(&protocol::encode(tag, data));
+    }
+
+    fn raw(&self, frame: &[u8]) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        // If the host is gone there is nobody to tell; the reader thread sees
+        // the same and stops the job.
+        let _ = out.write_all(frame).and_then(|_| out.flush());
+    }
+}
+
+/// An item for the program's stdin.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StdinItem {
+    Bytes(Vec<u8>),
+    Close,
+}
+
+/// Input from the host waiting to be written to the program's stdin.
+#[derive(Default)]
+pub struct StdinQueue {
+    items: Mutex<VecDeque<StdinItem>>,
+    ready: Condvar,
+}
+
+impl StdinQueue {
+    pub fn push(&self, item: StdinItem) {
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(item);
+        self.ready.notify_all();
+    }
+
+    /// Blocks until an item is there.
+    pub fn pop(&self) -> StdinItem {
+        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(item) = items.pop_front() {
+                return item;
+            }
+            items = self.ready.wait(items).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+}
+
+/// State shared between the link reader and the step supervisor.
+#[derive(Default)]
+pub struct Shared {
+    /// The host asked to stop (or went away).
+    pub kill: AtomicBool,
+    /// Input for the program.
+    pub stdin: StdinQueue,
+}
+
+impl Shared {
+    pub fn killed(&self) -> bool {
+        self.kill.load(Ordering::SeqCst)
+    }
+}
+
+/// Messages for the main thread.
+pub enum Command {
+    Job(Box<Job>),
+    Continue,
+}
+
+/// Starts the thread that reads the host's frames.
+pub fn spawn_reader(shared: Arc<Shared>) -> mpsc::Receiver<Command> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("host-reader".into())
+        .spawn(move || read_host(shared, tx))
+        .expect("spawn host reader");
+    rx
+}
+
+fn read_host(shared: Arc<Shared>, tx: mpsc::Sender<Command>) {
+    let mut stdin = std::io::stdin().lock();
+    let mut decoder = FrameDecoder::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stdin.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        decoder.push(&buf[..n]);
+        while let Some(frame) = decoder.next_frame() {
+            match frame {
+                Ok(Frame::Stdin(bytes)) => shared.stdin.push(StdinItem::Bytes(bytes)),
+                Ok(Frame::Control(json)) => match serde_json::from_slice::<HostMessage>(&json) {
+                    Ok(HostMessage::Job(job)) => {
+                        let _ = tx.send(Command::Job(job));
+                    }
+                    Ok(HostMessage::Continue) => {
+                        let _ = tx.send(Command::Continue);
+                    }
+                    Ok(HostMessage::CloseStdin) => shared.stdin.push(StdinItem::Close),
+                    Ok(HostMessage::Kill) => shared.kill.store(true, Ordering::SeqCst),
+                    Err(e) => eprintln!("monaco-agent: bad control message: {e}"),
+                },
+                Ok(Frame::Output(..)) | Err(_) => {
+                    eprintln!("monaco-agent: corrupt frame from host; stopping");
+                    shared.kill.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        }
+    }
+    // The host closed the link: nobody can read results any more.
+    shared.kill.store(true, Ordering::SeqCst);
+}

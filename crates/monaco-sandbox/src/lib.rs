@@ -1,0 +1,85 @@
+//! Monaco's sandbox layer: runs one prepared job in an isolated environment.
+//!
+//! [`Sandbox`] is the seam the scheduler is generic over. [`DockerSandbox`]
+//! is the real implementation: one fresh, hardened container per execution
+//! (never reused), with Monaco's agent inside it driving the compile and run
+//! steps (see `bins/monaco-agent`). Tests of scheduling logic use a fake
+//! sandbox; tests of limits and isolation always use the Docker driver.
+//!
+//! This crate must not know about HTTP, queues or the language registry: it
+//! receives a [`SandboxJob`] whose commands are already argv arrays.
+
+mod active;
+mod docker;
+
+pub use active::{ActiveExecution, InputCommand};
+pub use docker::{DockerConfig, DockerSandbox};
+
+use std::future::Future;
+
+use monaco_core::protocol::JobStep;
+use monaco_core::{ExecutionId, SourceFile};
+
+/// A job ready to run: image, files, commands and limits all resolved.
+#[derive(Debug, Clone)]
+pub struct SandboxJob {
+    /// The execution this job belongs to (used in labels and logs).
+    pub id: ExecutionId,
+    /// The language id (used to pick a warm container).
+    pub language: String,
+    /// The container image holding the toolchain.
+    pub image: String,
+    /// Files written into the work directory.
+    pub files: Vec<SourceFile>,
+    /// The compile step, for languages that have one.
+    pub compile: Option<JobStep>,
+    /// The run step.
+    pub run: JobStep,
+    /// Run with a terminal on stdin/stdout (see [`monaco_core::protocol::Job::tty`]).
+    pub tty: bool,
+    /// Bytes given to stdin before anything typed.
+    pub stdin: Vec<u8>,
+    /// Keep stdin open after `stdin` until [`InputCommand::Close`].
+    pub interactive: bool,
+    /// Size of the work directory and /tmp, bytes.
+    pub tmp_bytes: u64,
+}
+
+/// The sandbox could not start a job.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The container engine did not answer or refused a request.
+    #[error("the container engine failed: {0}")]
+    Engine(String),
+    /// The agent binary could not be found or prepared.
+    #[error("the sandbox agent is unavailable: {0}")]
+    Agent(String),
+    /// The job is malformed (e.g. a file path escapes the work directory).
+    #[error("invalid job: {0}")]
+    InvalidJob(String),
+}
+
+impl SandboxError {
+    /// A stable dotted code for clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SandboxError::Engine(_) => "docker.unavailable",
+            SandboxError::Agent(_) => "sandbox.agent",
+            SandboxError::InvalidJob(_) => "sandbox.invalid_job",
+        }
+    }
+}
+
+/// Something that can run a [`SandboxJob`] in isolation.
+pub trait Sandbox: Send + Sync + 'static {
+    /// Starts the job. The returned handle streams its events and ends with
+    /// [`monaco_core::ExecutionEvent::Finished`]; dropping the handle stops the
+    /// job and releases everything it held.
+    fn start(
+        &self,
+        job: SandboxJob,
+    ) -> impl Future<Output = Result<ActiveExecution, SandboxError>> + Send;
+
+    /// Whether the sandbox's backend answers (for health checks).
+    fn healthy(&self) -> impl Future<Output = bool> + Send;
+}

@@ -1,0 +1,397 @@
+//! One execution's record: where it is in its life, the input waiting for
+//! it, and its event log.
+//!
+//! The log is an append-only `Vec` behind the record's lock; a `watch`
+//! channel only says "something changed". Each subscriber keeps its own
+//! cursor into the log and clones one event at a time, so a slow subscriber
+//! never blocks the execution or other subscribers, nothing is dropped (no
+//! lossy broadcast buffer), and a subscriber that arrives late replays the
+//! whole log before following it live.
+//!
+//! Input typed before the sandbox has started is buffered here and delivered
+//! in order by the task that runs the execution; only after the buffer is
+//! empty does input go straight to the sandbox, so order is kept across the
+//! switch.
+
+use std::mem;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use monaco_core::{ExecutionEvent, ExecutionId, ExecutionOutcome, Status, StepKind, Stream};
+use monaco_sandbox::InputCommand;
+use tokio::sync::{mpsc, watch};
+
+use crate::scheduler::{CancelError, InputError};
+
+/// Input bytes buffered for an execution that has not started yet.
+const MAX_PENDING_INPUT_BYTES: usize = 1 << 20;
+
+/// What the client submitted, echoed back with the result; opaque to the
+/// scheduler.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutionMeta {
+    /// The language as the client named it.
+    pub language: String,
+    /// The main source file's text.
+    pub code: String,
+    /// The input given with the submission.
+    pub input: String,
+}
+
+/// Everything known about an execution at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionSnapshot {
+    /// The execution.
+    pub id: ExecutionId,
+    /// What was submitted.
+    pub meta: ExecutionMeta,
+    /// Where it is in its life.
+    pub status: Status,
+    /// When it was accepted.
+    pub queued_at: SystemTime,
+    /// When a worker took it.
+    pub started_at: Option<SystemTime>,
+    /// When it finished.
+    pub completed_at: Option<SystemTime>,
+    /// How it ended, once it has.
+    pub outcome: Option<ExecutionOutcome>,
+    /// What the run step printed on stdout so far.
+    pub stdout: Vec<u8>,
+    /// What the run step printed on stderr so far.
+    pub stderr: Vec<u8>,
+    /// What the compile step printed on both streams, in order.
+    pub compile_output: Vec<u8>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting in the queue; input is buffered.
+    Queued,
+    /// A worker took it; input is buffered until the sandbox has started and
+    /// the buffer has been delivered.
+    Starting,
+    /// Input goes straight to the sandbox.
+    Running(mpsc::Sender<InputCommand>),
+    /// Over; the log ends with `Finished`.
+    Finished,
+}
+
+#[derive(Debug)]
+struct State {
+    phase: Phase,
+    started_at: Option<SystemTime>,
+    completed_at: Option<SystemTime>,
+    outcome: Option<ExecutionOutcome>,
+    log: Vec<ExecutionEvent>,
+    pending: Vec<InputCommand>,
+    pending_bytes: usize,
+    /// Forgotten by the registry; the log was freed.
+    evicted: bool,
+}
+
+/// Where a piece of input has to go.
+pub(crate) enum InputRoute {
+    /// Kept until the sandbox has started.
+    Buffered,
+    /// To be sent to the running sandbox.
+    Forward(mpsc::Sender<InputCommand>, InputCommand),
+}
+
+/// What cancelling takes.
+pub(crate) enum CancelRoute {
+    /// It was still queued and is now finished as cancelled.
+    Dequeued,
+    /// A kill is buffered until the sandbox has started.
+    Buffered,
+    /// A kill has to be sent to the running sandbox.
+    Forward(mpsc::Sender<InputCommand>),
+}
+
+/// The shared record of one execution.
+#[derive(Debug)]
+pub(crate) struct Execution {
+    pub(crate) id: ExecutionId,
+    meta: ExecutionMeta,
+    queued_at: SystemTime,
+    state: Mutex<State>,
+    changed: watch::Sender<()>,
+}
+
+impl Execution {
+    /// A queued execution whose log holds its `queued` status.
+    pub(crate) fn new(id: ExecutionId, meta: ExecutionMeta) -> Arc<Self> {
+        Arc::new(Execution {
+            id,
+            meta,
+            queued_at: SystemTime::now(),
+            state: Mutex::new(State {
+                phase: Phase::Queued,
+                started_at: None,
+                completed_at: None,
+                outcome: None,
+                log: vec![ExecutionEvent::Status {
+                    status: Status::Queued,
+                }],
+                pending: Vec::new(),
+                pending_bytes: 0,
+                evicted: false,
+            }),
+            changed: watch::Sender::new(()),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // No code panics while holding the lock; recover rather than spread
+        // a poison if that ever changes.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes every subscriber; call after releasing the lock.
+    fn wake(&self) {
+        self.changed.send_replace(());
+    }
+
+    /// Where it is in its life.
+    pub(crate) fn status(&self) -> Status {
+        status_of(&self.state())
+    }
+
+    /// A worker takes it: `queued` → `running`. False when it was cancelled
+    /// while it waited.
+    pub(crate) fn begin(&self) -> bool {
+        {
+            let mut st = self.state();
+            if !matches!(st.phase, Phase::Queued) {
+                return false;
+            }
+            st.phase = Phase::Starting;
+            st.started_at = Some(SystemTime::now());
+            st.log.push(ExecutionEvent::Status {
+                status: Status::Running,
+            });
+        }
+        self.wake();
+        true
+    }
+
+    /// Appends an event from the sandbox (never `Finished`: see [`Self::finish`]).
+    pub(crate) fn append(&self, event: ExecutionEvent) {
+        {
+            let mut st = self.state();
+            if matches!(st.phase, Phase::Finished) {
+                return;
+            }
+            st.log.push(event);
+        }
+        self.wake();
+    }
+
+    /// Records how it ended and closes the log with the final status and
+    /// `Finished`. Returns whether it was running, or `None` if it had
+    /// already finished.
+    pub(crate) fn finish(&self, outcome: ExecutionOutcome) -> Option<bool> {
+        let was_running = {
+            let mut st = self.state();
+            let was_running = match st.phase {
+                Phase::Finished => return None,
+                Phase::Queued => false,
+                Phase::Starting | Phase::Running(_) => true,
+            };
+            finish_locked(&mut st, outcome);
+            was_running
+        };
+        self.wake();
+        Some(was_running)
+    }
+
+    /// Decides where `cmd` goes: buffered, to the sandbox, or nowhere.
+    pub(crate) fn route_input(&self, cmd: InputCommand) -> Result<InputRoute, InputError> {
+        let mut st = self.state();
+        match &st.phase {
+            Phase::Finished => Err(InputError::Finished),
+            Phase::Running(tx) => Ok(InputRoute::Forward(tx.clone(), cmd)),
+            Phase::Queued | Phase::Starting => {
+                let size = match &cmd {
+                    InputCommand::Bytes(bytes) => bytes.len(),
+                    InputCommand::Close | InputCommand::Kill => 0,
+                };
+                if st.pending_bytes + size > MAX_PENDING_INPUT_BYTES {
+                    return Err(InputError::BufferFull);
+                }
+                st.pending_bytes += size;
+                st.pending.push(cmd);
+                Ok(InputRoute::Buffered)
+            }
+        }
+    }
+
+    /// Cancels it if still queued; otherwise says where the kill must go.
+    pub(crate) fn cancel(&self) -> Result<CancelRoute, CancelError> {
+        let route = {
+            let mut st = self.state();
+            match &st.phase {
+                Phase::Finished => return Err(CancelError::Finished),
+                Phase::Running(tx) => return Ok(CancelRoute::Forward(tx.clone())),
+                Phase::Starting => {
+                    st.pending.push(InputCommand::Kill);
+                    return Ok(CancelRoute::Buffered);
+                }
+                Phase::Queued => {
+                    finish_locked(&mut st, ExecutionOutcome::cancelled());
+                    CancelRoute::Dequeued
+                }
+            }
+        };
+        self.wake();
+        Ok(route)
+    }
+
+    /// Sends the input buffered before the start to the sandbox, in order,
+    /// then lets further input go straight there.
+    pub(crate) async fn deliver_pending(&self, input: mpsc::Sender<InputCommand>) {
+        loop {
+            let batch = {
+                let mut st = self.state();
+                if !matches!(st.phase, Phase::Starting) {
+                    return;
+                }
+                if st.pending.is_empty() {
+                    st.phase = Phase::Running(input);
+                    return;
+                }
+                st.pending_bytes = 0;
+                mem::take(&mut st.pending)
+            };
+            for cmd in batch {
+                if input.send(cmd).await.is_err() {
+                    // The sandbox takes no more input: it is ending. Later
+                    // input is refused by the closed channel.
+                    let mut st = self.state();
+                    if matches!(st.phase, Phase::Starting) {
+                        st.phase = Phase::Running(input);
+                        st.pending.clear();
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Forgets the log (the registry has dropped the execution) and ends
+    /// every subscription.
+    pub(crate) fn evict(&self) {
+        {
+            let mut st = self.state();
+            st.evicted = true;
+            st.log = Vec::new();
+            st.pending = Vec::new();
+        }
+        self.wake();
+    }
+
+    /// Everything known now, with the output collected from the log.
+    pub(crate) fn snapshot(&self) -> ExecutionSnapshot {
+        let st = self.state();
+        let (mut stdout, mut stderr, mut compile_output) = (Vec::new(), Vec::new(), Vec::new());
+        for event in &st.log {
+            if let ExecutionEvent::Output(chunk) = event {
+                let sink = match (chunk.step, chunk.stream) {
+                    (StepKind::Compile, _) => &mut compile_output,
+                    (StepKind::Run, Stream::Stdout) => &mut stdout,
+                    (StepKind::Run, Stream::Stderr) => &mut stderr,
+                };
+                sink.extend_from_slice(&chunk.data);
+            }
+        }
+        ExecutionSnapshot {
+            id: self.id,
+            meta: self.meta.clone(),
+            status: status_of(&st),
+            queued_at: self.queued_at,
+            started_at: st.started_at,
+            completed_at: st.completed_at,
+            outcome: st.outcome.clone(),
+            stdout,
+            stderr,
+            compile_output,
+        }
+    }
+
+    /// A subscription to the log from index `from` on.
+    pub(crate) fn subscribe(self: &Arc<Self>, from: usize) -> EventSubscription {
+        EventSubscription {
+            execution: Arc::clone(self),
+            changed: self.changed.subscribe(),
+            cursor: from,
+            done: false,
+        }
+    }
+}
+
+fn status_of(st: &State) -> Status {
+    match st.phase {
+        Phase::Queued => Status::Queued,
+        Phase::Starting | Phase::Running(_) => Status::Running,
+        Phase::Finished => st.outcome.as_ref().map_or(Status::Failed, |o| o.status),
+    }
+}
+
+fn finish_locked(st: &mut State, outcome: ExecutionOutcome) {
+    st.phase = Phase::Finished;
+    st.pending = Vec::new();
+    st.pending_bytes = 0;
+    st.completed_at = Some(SystemTime::now());
+    st.log.push(ExecutionEvent::Status {
+        status: outcome.status,
+    });
+    st.log.push(ExecutionEvent::Finished(Box::new(outcome.clone())));
+    st.outcome = Some(outcome);
+}
+
+/// Follows one execution's event log: first the events already logged, then
+/// new ones as they are appended, ending after `Finished`.
+#[derive(Debug)]
+pub struct EventSubscription {
+    execution: Arc<Execution>,
+    changed: watch::Receiver<()>,
+    cursor: usize,
+    done: bool,
+}
+
+impl EventSubscription {
+    /// The next event and its index in the log; `None` after `Finished`, or
+    /// once the execution has been evicted.
+    pub async fn next(&mut self) -> Option<(usize, ExecutionEvent)> {
+        loop {
+            if self.done {
+                return None;
+            }
+            // Mark the current version seen before looking, so that an
+            // append after the look wakes the wait below.
+            self.changed.borrow_and_update();
+            {
+                let st = self.execution.state();
+                if st.evicted {
+                    self.done = true;
+                    return None;
+                }
+                if let Some(event) = st.log.get(self.cursor) {
+                    let index = self.cursor;
+                    self.cursor += 1;
+                    self.done = matches!(event, ExecutionEvent::Finished(_));
+                    return Some((index, event.clone()));
+                }
+                if matches!(st.phase, Phase::Finished) {
+                    // Asked to start beyond the end of a closed log.
+                    self.done = true;
+                    return None;
+                }
+            }
+            if self.changed.changed().await.is_err() {
+                // Unreachable while we hold the execution, which owns the sender.
+                self.done = true;
+                return None;
+            }
+        }
+    }
+}

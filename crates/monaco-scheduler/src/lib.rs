@@ -1,0 +1,23 @@
+//! Monaco's scheduler: decides when each execution runs and remembers what
+//! happened to it.
+//!
+//! It owns the bounded queue ([`JobQueue`], in memory: [`MemoryQueue`]), the
+//! worker pool (at most [`SchedulerConfig::workers`] executions run at once),
+//! the registry of executions (queued, running and recently finished) and
+//! each execution's append-only event log, which any number of subscribers
+//! replay and follow ([`EventSubscription`]).
+//!
+//! It must not know about HTTP or Docker: it is generic over
+//! [`monaco_sandbox::Sandbox`], so its logic is tested with a fake sandbox in
+//! milliseconds, and it receives jobs whose commands are already resolved.
+//!
+//! Start reading at [`Scheduler`].
+
+mod execution;
+mod queue;
+mod retention;
+mod scheduler;
+
+pub use execution::{EventSubscription, ExecutionMeta, ExecutionSnapshot};
+pub use queue::{JobQueue, MemoryQueue, PushError};
+pub use scheduler::{CancelError, InputError, Scheduler, SchedulerConfig, SubmitError};

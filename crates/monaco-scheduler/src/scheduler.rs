@@ -1,0 +1,549 @@
+//! The scheduler: accepts executions, runs them on a bounded worker pool,
+//! and keeps their records until they expire.
+//!
+//! # Liveness: who owns which task
+//!
+//! ```text
+//! Scheduler (cheap clones) ── last clone dropped: close the queue, stop the sweeper
+//!   └─ Core (Arc) ── registry, queue, retention
+//!        ├─ worker × N     pop a job → run it → record the outcome; exits once
+//!        │   │              the queue is closed and its current job is over
+//!        │   └─ execution task (one per running job; spawned so that a panic
+//!        │        is caught and recorded; aborted if its worker is dropped)
+//!        │        owns the sandbox's `ActiveExecution`: dropping it on any
+//!        │        path stops the job and removes its container
+//!        └─ sweeper        evicts finished executions whose time is up
+//! ```
+//!
+//! Only a worker records the outcome of an execution it took, so an
+//! execution is finished exactly once, and `running()` counts exactly the
+//! executions between `begin` and that record.
+//!
+//! # How cancellation flows
+//!
+//! A queued execution is finished as cancelled on the spot and its job taken
+//! out of the queue (a worker that popped it a moment earlier sees it
+//! finished and skips it). A running one is sent [`InputCommand::Kill`]
+//! through the same channel as its stdin; the sandbox ends the job with a
+//! `cancelled` outcome, which the worker records like any other. Shutdown is
+//! the same two steps for everything: close the queue (cancelling what
+//! waits), give the running ones a grace period, then kill them and wait for
+//! their outcomes.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+use monaco_core::{ExecutionEvent, ExecutionId, ExecutionOutcome, Status};
+use monaco_sandbox::{ActiveExecution, InputCommand, Sandbox, SandboxJob};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::execution::{CancelRoute, EventSubscription, Execution, InputRoute};
+use crate::queue::{JobQueue, MemoryQueue, PushError};
+use crate::retention::Retention;
+use crate::{ExecutionMeta, ExecutionSnapshot};
+
+/// How many executions run and wait at once, and how long results are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// Executions running at once (`CONCURRENT_EXECUTIONS`; at least 1).
+    pub workers: usize,
+    /// Executions waiting at once, running ones not counted (`QUEUE_CAPACITY`).
+    pub queue_capacity: usize,
+    /// How long a finished execution stays readable.
+    pub finished_ttl: Duration,
+    /// How many finished executions are kept at most (oldest forgotten first).
+    pub max_finished: usize,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            workers: 5,
+            queue_capacity: 100,
+            finished_ttl: Duration::from_secs(60 * 60),
+            max_finished: 10_000,
+        }
+    }
+}
+
+/// An execution could not be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// As many executions as the queue holds are already waiting.
+    #[error("Too many executions are waiting; try again later")]
+    QueueFull,
+    /// The scheduler is shutting down and accepts nothing new.
+    #[error("The scheduler is shutting down")]
+    ShuttingDown,
+    /// An execution with this id is already known.
+    #[error("An execution with id {0} already exists")]
+    DuplicateId(ExecutionId),
+}
+
+impl SubmitError {
+    /// A stable dotted code for clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SubmitError::QueueFull => "queue.full",
+            SubmitError::ShuttingDown => "server.shutting_down",
+            SubmitError::DuplicateId(_) => "execution.duplicate_id",
+        }
+    }
+}
+
+/// Input could not be given to an execution.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// No such execution (never submitted, or already forgotten).
+    #[error("Could not find the execution")]
+    NotFound,
+    /// The execution is over and takes no more input.
+    #[error("The execution has finished")]
+    Finished,
+    /// Too much input is already waiting for the execution to start.
+    #[error("Too much input is waiting for the execution to start")]
+    BufferFull,
+}
+
+impl InputError {
+    /// A stable dotted code for clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InputError::NotFound => "execution.not_found",
+            InputError::Finished => "execution.finished",
+            InputError::BufferFull => "input.buffer_full",
+        }
+    }
+}
+
+/// An execution could not be cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CancelError {
+    /// No such execution (never submitted, or already forgotten).
+    #[error("Could not find the execution")]
+    NotFound,
+    /// The execution is already over.
+    #[error("The execution has finished")]
+    Finished,
+}
+
+impl CancelError {
+    /// A stable dotted code for clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CancelError::NotFound => "execution.not_found",
+            CancelError::Finished => "execution.finished",
+        }
+    }
+}
+
+/// Runs executions on a bounded worker pool over a [`Sandbox`], and keeps
+/// their records and event logs. Cheap to clone; the last clone dropped
+/// stops accepting and cancels what still waits.
+pub struct Scheduler<S: Sandbox, Q: JobQueue = MemoryQueue> {
+    handle: Arc<Handle<S, Q>>,
+}
+
+impl<S: Sandbox, Q: JobQueue> Clone for Scheduler<S, Q> {
+    fn clone(&self) -> Self {
+        Scheduler {
+            handle: Arc::clone(&self.handle),
+        }
+    }
+}
+
+/// Shuts the pool down when the last [`Scheduler`] clone goes away.
+struct Handle<S: Sandbox, Q: JobQueue> {
+    core: Arc<Core<S, Q>>,
+    sweeper: JoinHandle<()>,
+}
+
+impl<S: Sandbox, Q: JobQueue> Drop for Handle<S, Q> {
+    fn drop(&mut self) {
+        // Workers finish their current job, then see the closed queue and exit.
+        self.core.stop_accepting();
+        self.sweeper.abort();
+    }
+}
+
+/// What the workers, the sweeper and the handles share.
+struct Core<S, Q> {
+    sandbox: Arc<S>,
+    queue: Q,
+    registry: DashMap<ExecutionId, Arc<Execution>>,
+    retention: Mutex<Retention<Arc<Execution>>>,
+    /// Wakes the sweeper when an execution finished.
+    retention_changed: Notify,
+    running: AtomicUsize,
+    accepting: AtomicBool,
+    /// Workers that have not exited yet.
+    workers_alive: watch::Sender<usize>,
+}
+
+impl<S: Sandbox> Scheduler<S> {
+    /// Starts `config.workers` workers over an in-memory queue of
+    /// `config.queue_capacity`. Must be called inside a tokio runtime.
+    pub fn new(sandbox: Arc<S>, config: SchedulerConfig) -> Self {
+        let queue = MemoryQueue::new(config.queue_capacity);
+        Scheduler::with_queue(sandbox, config, queue)
+    }
+}
+
+impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
+    /// Like [`Scheduler::new`] over another queue (whose own capacity
+    /// applies instead of `config.queue_capacity`).
+    pub fn with_queue(sandbox: Arc<S>, config: SchedulerConfig, queue: Q) -> Self {
+        let workers = config.workers.max(1);
+        let core = Arc::new(Core {
+            sandbox,
+            queue,
+            registry: DashMap::new(),
+            retention: Mutex::new(Retention::new(config.finished_ttl, config.max_finished)),
+            retention_changed: Notify::new(),
+            running: AtomicUsize::new(0),
+            accepting: AtomicBool::new(true),
+            workers_alive: watch::Sender::new(workers),
+        });
+        for _ in 0..workers {
+            tokio::spawn(work(Arc::clone(&core)));
+        }
+        let sweeper = tokio::spawn(sweep(Arc::clone(&core)));
+        Scheduler {
+            handle: Arc::new(Handle { core, sweeper }),
+        }
+    }
+
+    fn core(&self) -> &Core<S, Q> {
+        &self.handle.core
+    }
+
+    /// Queues `job` without waiting; its `id` becomes the execution's id.
+    pub fn submit(&self, job: SandboxJob, meta: ExecutionMeta) -> Result<ExecutionId, SubmitError> {
+        let core = self.core();
+        if !core.accepting.load(Ordering::SeqCst) {
+            return Err(SubmitError::ShuttingDown);
+        }
+        let id = job.id;
+        let execution = Execution::new(id, meta);
+        match core.registry.entry(id) {
+            Entry::Occupied(_) => return Err(SubmitError::DuplicateId(id)),
+            Entry::Vacant(slot) => {
+                slot.insert(Arc::clone(&execution));
+            }
+        }
+        // Registered before it is queued, so that a worker always finds it.
+        if let Err(err) = core.queue.push(job) {
+            core.forget(&execution);
+            return Err(match err {
+                PushError::Full => SubmitError::QueueFull,
+                PushError::Closed => SubmitError::ShuttingDown,
+            });
+        }
+        debug!(%id, "execution queued");
+        Ok(id)
+    }
+
+    /// Where the execution is in its life, without collecting its output.
+    pub fn status(&self, id: ExecutionId) -> Option<Status> {
+        self.core().lookup(id).map(|e| e.status())
+    }
+
+    /// Everything known about the execution now, output included.
+    pub fn snapshot(&self, id: ExecutionId) -> Option<ExecutionSnapshot> {
+        self.core().lookup(id).map(|e| e.snapshot())
+    }
+
+    /// Follows the execution's event log from index `from` (0: everything).
+    pub fn events(&self, id: ExecutionId, from: usize) -> Option<EventSubscription> {
+        self.core().lookup(id).map(|e| e.subscribe(from))
+    }
+
+    /// Gives the program input: forwarded if it runs, buffered (in order)
+    /// if it has not started yet. Waits while the sandbox's input buffer is full.
+    pub async fn send_input(&self, id: ExecutionId, command: InputCommand) -> Result<(), InputError> {
+        let execution = self.core().lookup(id).ok_or(InputError::NotFound)?;
+        match execution.route_input(command)? {
+            InputRoute::Buffered => Ok(()),
+            InputRoute::Forward(input, command) => {
+                input.send(command).await.map_err(|_| InputError::Finished)
+            }
+        }
+    }
+
+    /// Cancels the execution: a queued one ends at once, a running one is
+    /// killed and ends when the sandbox reports it.
+    pub async fn cancel(&self, id: ExecutionId) -> Result<(), CancelError> {
+        let execution = self.core().lookup(id).ok_or(CancelError::NotFound)?;
+        self.core().cancel(&execution).await
+    }
+
+    /// How many executions wait in the queue.
+    pub fn queue_depth(&self) -> usize {
+        self.core().queue.len()
+    }
+
+    /// How many executions a worker is running.
+    pub fn running(&self) -> usize {
+        self.core().running.load(Ordering::SeqCst)
+    }
+
+    /// Whether the sandbox's backend answers.
+    pub async fn healthy(&self) -> bool {
+        self.core().sandbox.healthy().await
+    }
+
+    /// Stops accepting, cancels what waits, lets running executions finish
+    /// within `grace`, then kills the rest; returns once every worker has
+    /// recorded its last outcome and exited.
+    pub async fn shutdown(&self, grace: Duration) {
+        let core = self.core();
+        core.stop_accepting();
+        let mut alive = core.workers_alive.subscribe();
+        let all_exited = |n: &usize| *n == 0;
+        if tokio::time::timeout(grace, alive.wait_for(all_exited))
+            .await
+            .is_ok()
+        {
+            info!("scheduler shut down");
+            return;
+        }
+        let active: Vec<_> = core
+            .registry
+            .iter()
+            .map(|entry| Arc::clone(entry.value()))
+            .filter(|e| e.status() == Status::Running)
+            .collect();
+        info!(count = active.len(), "grace period over; killing running executions");
+        for execution in &active {
+            // `Finished` means it ended on its own meanwhile.
+            let _ = core.cancel(execution).await;
+        }
+        // The sender lives in `core`, so this only returns once all exited.
+        let _ = alive.wait_for(all_exited).await;
+        info!("scheduler shut down");
+    }
+}
+
+impl<S: Sandbox, Q: JobQueue> Core<S, Q> {
+    fn lookup(&self, id: ExecutionId) -> Option<Arc<Execution>> {
+        self.registry.get(&id).map(|e| Arc::clone(e.value()))
+    }
+
+    fn retention(&self) -> MutexGuard<'_, Retention<Arc<Execution>>> {
+        self.retention.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn cancel(&self, execution: &Arc<Execution>) -> Result<(), CancelError> {
+        match execution.cancel()? {
+            CancelRoute::Dequeued => {
+                self.queue.remove(execution.id);
+                self.retain(Arc::clone(execution));
+                info!(id = %execution.id, "queued execution cancelled");
+            }
+            CancelRoute::Buffered => {}
+            CancelRoute::Forward(input) => input
+                .send(InputCommand::Kill)
+                .await
+                .map_err(|_| CancelError::Finished)?,
+        }
+        Ok(())
+    }
+
+    /// Refuses new executions and cancels the waiting ones.
+    fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+        for job in self.queue.close() {
+            if let Some(execution) = self.lookup(job.id) {
+                if let Ok(CancelRoute::Dequeued) = execution.cancel() {
+                    self.retain(execution);
+                }
+            }
+        }
+    }
+
+    /// Records the outcome of an execution a worker ran.
+    fn finish(&self, execution: &Arc<Execution>, outcome: ExecutionOutcome) {
+        let (status, verdict) = (outcome.status, outcome.verdict);
+        let Some(was_running) = execution.finish(outcome) else {
+            return;
+        };
+        if was_running {
+            self.running.fetch_sub(1, Ordering::SeqCst);
+        }
+        info!(id = %execution.id, ?status, ?verdict, "execution finished");
+        self.retain(Arc::clone(execution));
+    }
+
+    /// Starts the retention clock of a finished execution.
+    fn retain(&self, execution: Arc<Execution>) {
+        let overflow = self.retention().finished(execution, Instant::now());
+        for old in overflow {
+            self.forget(&old);
+        }
+        self.retention_changed.notify_one();
+    }
+
+    /// Removes the execution from the registry (if it is still the one
+    /// registered under its id) and frees its log.
+    fn forget(&self, execution: &Arc<Execution>) {
+        self.registry
+            .remove_if(&execution.id, |_, e| Arc::ptr_eq(e, execution));
+        execution.evict();
+        debug!(id = %execution.id, "execution forgotten");
+    }
+}
+
+/// A worker: runs one execution at a time until the queue closes.
+async fn work<S: Sandbox, Q: JobQueue>(core: Arc<Core<S, Q>>) {
+    let _alive = WorkerAlive(&core.workers_alive);
+    while let Some(job) = core.queue.pop().await {
+        // Absent when its submission was refused a moment after the push.
+        let Some(execution) = core.lookup(job.id) else {
+            continue;
+        };
+        // False when it was cancelled while it waited.
+        if !execution.begin() {
+            continue;
+        }
+        core.running.fetch_add(1, Ordering::SeqCst);
+        debug!(id = %execution.id, "execution started");
+        let outcome = run_caught(Arc::clone(&core.sandbox), Arc::clone(&execution), job).await;
+        core.finish(&execution, outcome);
+    }
+}
+
+/// Counts a worker out when it exits, even by a panic.
+struct WorkerAlive<'a>(&'a watch::Sender<usize>);
+
+impl Drop for WorkerAlive<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+/// Aborts a task when the handle is dropped (the task is not detached).
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs the execution in its own task, so that a panic becomes an
+/// `internal_error` outcome instead of a lost execution and a dead worker.
+async fn run_caught<S: Sandbox>(
+    sandbox: Arc<S>,
+    execution: Arc<Execution>,
+    job: SandboxJob,
+) -> ExecutionOutcome {
+    let id = execution.id;
+    let mut task = AbortOnDrop(tokio::spawn(run(sandbox, execution, job)));
+    match (&mut task.0).await {
+        Ok(outcome) => outcome,
+        Err(err) if err.is_panic() => {
+            let reason = panic_message(err.into_panic());
+            warn!(%id, %reason, "execution task panicked");
+            ExecutionOutcome::internal(
+                "scheduler.panic",
+                format!("The scheduler failed while running the execution: {reason}"),
+            )
+        }
+        Err(_) => ExecutionOutcome::internal(
+            "scheduler.aborted",
+            "The execution's task was stopped before it finished",
+        ),
+    }
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map_or_else(|| "unknown panic".to_string(), |s| s.to_string()),
+    }
+}
+
+/// What woke the execution loop.
+enum Step {
+    /// Input buffered before the start has all been handed to the sandbox.
+    Delivered,
+    /// The sandbox reported an event, or `None`: its stream ended.
+    Event(Option<ExecutionEvent>),
+}
+
+/// Starts the job, logs its events, and returns how it ended. The
+/// `ActiveExecution` is dropped on return, which stops the job and removes
+/// its container whatever happened.
+async fn run<S: Sandbox>(
+    sandbox: Arc<S>,
+    execution: Arc<Execution>,
+    job: SandboxJob,
+) -> ExecutionOutcome {
+    let id = execution.id;
+    let ActiveExecution { input, mut events } = match sandbox.start(job).await {
+        Ok(active) => active,
+        Err(err) => {
+            warn!(%id, code = err.code(), error = %err, "could not start the execution");
+            return ExecutionOutcome::internal(err.code(), err.to_string());
+        }
+    };
+    // Buffered input is delivered while events are drained, so that neither
+    // direction can stall the other on a full channel.
+    let deliver = execution.deliver_pending(input);
+    tokio::pin!(deliver);
+    let mut delivering = true;
+    loop {
+        let step = tokio::select! {
+            () = &mut deliver, if delivering => Step::Delivered,
+            event = events.recv() => Step::Event(event),
+        };
+        match step {
+            Step::Delivered => delivering = false,
+            Step::Event(Some(ExecutionEvent::Finished(outcome))) => return *outcome,
+            Step::Event(Some(event)) => execution.append(event),
+            Step::Event(None) => {
+                warn!(%id, "the sandbox's event stream ended without an outcome");
+                return ExecutionOutcome::internal(
+                    "sandbox.lost",
+                    "The sandbox stopped without reporting how the execution ended",
+                );
+            }
+        }
+    }
+}
+
+/// Forgets finished executions once their time is up.
+async fn sweep<S: Sandbox, Q: JobQueue>(core: Arc<Core<S, Q>>) {
+    loop {
+        // Register before looking, so that a finish in between is not missed.
+        let changed = core.retention_changed.notified();
+        let (expired, next) = {
+            let mut retention = core.retention();
+            (retention.expired(Instant::now()), retention.next_expiry())
+        };
+        for execution in &expired {
+            core.forget(execution);
+        }
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = changed => {}
+                }
+            }
+            None => changed.await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
