@@ -524,7 +524,8 @@ async fn run<S: Sandbox>(
 /// Forgets finished executions once their time is up.
 async fn sweep<S: Sandbox, Q: JobQueue>(core: Arc<Core<S, Q>>) {
     loop {
-        // Register before looking, so that a finish in between is not missed.
+        // `notify_one` leaves a permit when nobody waits, so a finish between
+        // the look and the wait is not missed.
         let changed = core.retention_changed.notified();
         let (expired, next) = {
             let mut retention = core.retention();

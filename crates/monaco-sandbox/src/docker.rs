@@ -1,0 +1,853 @@
+//! The Docker driver: one fresh, hardened container per job.
+//!
+//! ```text
+//! DockerSandbox::start ──create──attach──start──▶ container (agent = PID 1)
+//!        │                                            ▲  │ frames over the
+//!        └─ spawns `drive` task ── Job, stdin ────────┘  │ attached stdio
+//!               │   ◀── step events, output, prompts ────┘
+//!               └─▶ ActiveExecution.events ──▶ caller
+//! ```
+//!
+//! Liveness: the `drive` task owns the container through a [`ContainerGuard`].
+//! It ends when the agent says `Done`, when the container's stream ends,
+//! when the host-side deadline passes, or when the caller drops the event
+//! receiver; on every one of those paths, and on a panic, the guard removes
+//! the container. The agent enforces the limits precisely; the host deadline
+//! is only a backstop for an agent that stops answering.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::container::{
+    AttachContainerOptions, Config, CreateContainerOptions, ListContainersOptions, LogOutput,
+    RemoveContainerOptions, StartContainerOptions, UpdateContainerOptions,
+    UploadToContainerOptions,
+};
+use bollard::models::{
+    HostConfig, HostConfigLogConfig, Mount, MountTypeEnum, ResourcesUlimits,
+};
+use bollard::volume::CreateVolumeOptions;
+use bollard::Docker;
+use futures_util::StreamExt;
+use monaco_core::protocol::{
+    self, AgentMessage, Frame, FrameDecoder, HostMessage, Job, JobFile, WORK_DIR,
+};
+use monaco_core::{
+    ExecutionEvent, ExecutionOutcome, OutputChunk, Status, StepKind, StepReport, Stream, Verdict,
+};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, OnceCell};
+
+use crate::{ActiveExecution, InputCommand, Sandbox, SandboxError, SandboxJob};
+
+/// Label on every Docker object Monaco creates.
+pub const MANAGED_LABEL: &str = "monaco.managed";
+/// Where the agent volume is mounted in every sandbox.
+const AGENT_DIR: &str = "/.monaco";
+/// Threads the agent runs beside the program (counted in the pids limit).
+const AGENT_THREADS: i64 = 8;
+/// How much longer than the job's own limits the host waits for the agent.
+const HOST_GRACE: Duration = Duration::from_secs(10);
+/// Largest stdin frame sent to the agent.
+const STDIN_FRAME: usize = 256 * 1024;
+
+/// How the Docker driver is set up.
+#[derive(Debug, Clone)]
+pub struct DockerConfig {
+    /// The static `monaco-agent` binary on this host.
+    pub agent_path: PathBuf,
+    /// The uid and gid programs run as inside the sandbox.
+    pub sandbox_uid: u32,
+    /// CPUs each sandbox may use (fractions allowed).
+    pub cpus: f64,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig {
+            agent_path: locate_agent(),
+            sandbox_uid: 65534,
+            cpus: 1.0,
+        }
+    }
+}
+
+/// Finds the agent: `MONACO_AGENT`, else beside the current executable, else
+/// where `cargo build` for the host target puts it.
+pub fn locate_agent() -> PathBuf {
+    if let Some(p) = std::env::var_os("MONACO_AGENT") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut candidates = Vec::new();
+    let mut dir = exe.parent().map(PathBuf::from);
+    while let Some(d) = dir {
+        candidates.push(d.join("monaco-agent"));
+        for profile in ["release", "debug"] {
+            candidates.push(
+                d.join(std::env::consts::ARCH.to_string() + "-unknown-linux-gnu")
+                    .join(profile)
+                    .join("monaco-agent"),
+            );
+        }
+        dir = d.parent().map(PathBuf::from);
+    }
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("monaco-agent"))
+}
+
+/// Runs jobs in Docker containers.
+#[derive(Clone)]
+pub struct DockerSandbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    docker: Docker,
+    config: DockerConfig,
+    agent: Vec<u8>,
+    agent_volume: String,
+    volume_ready: OnceCell<()>,
+    /// Containers created and not yet removed.
+    live: Arc<AtomicUsize>,
+}
+
+impl DockerSandbox {
+    /// Connects to the local Docker engine, negotiating the API version.
+    pub async fn connect(config: DockerConfig) -> Result<DockerSandbox, SandboxError> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| SandboxError::Engine(format!("cannot connect: {e}")))?
+            .negotiate_version()
+            .await
+            .map_err(|e| SandboxError::Engine(format!("cannot negotiate the API version: {e}")))?;
+        let agent = tokio::fs::read(&config.agent_path).await.map_err(|e| {
+            SandboxError::Agent(format!(
+                "cannot read {} (build it with scripts/build-agent.sh or set MONACO_AGENT): {e}",
+                config.agent_path.display()
+            ))
+        })?;
+        let digest = Sha256::digest(&agent);
+        let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        Ok(DockerSandbox {
+            inner: Arc::new(Inner {
+                docker,
+                config,
+                agent,
+                agent_volume: format!("monaco-agent-{hash}"),
+                volume_ready: OnceCell::new(),
+                live: Arc::new(AtomicUsize::new(0)),
+            }),
+        })
+    }
+
+    /// The Docker client, for callers that need the engine directly.
+    pub fn docker(&self) -> &Docker {
+        &self.inner.docker
+    }
+
+    /// Removes every container labelled `monaco.managed=true`: strays from a
+    /// server that crashed. Returns how many were removed.
+    pub async fn reap_strays(&self) -> Result<usize, SandboxError> {
+        let filters = HashMap::from([("label", vec!["monaco.managed=true"])]);
+        let list = self
+            .inner
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters,
+                ..Default::default()
+            }))
+            .await
+            .map_err(engine("list containers"))?;
+        let mut removed = 0;
+        for c in list {
+            if let Some(id) = c.id {
+                if remove(&self.inner.docker, &id).await {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Containers this driver created that are not removed yet.
+    pub fn live_containers(&self) -> usize {
+        self.inner.live.load(Ordering::SeqCst)
+    }
+
+    /// Waits until every container this driver created is removed.
+    pub async fn settle(&self) {
+        while self.live_containers() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Puts the agent binary into a labelled volume, once per agent build.
+    /// A volume (not a bind mount of a host path) keeps this working when
+    /// the server itself runs in a container next to the engine.
+    async fn ensure_agent_volume(&self, image: &str) -> Result<(), SandboxError> {
+        let inner = &self.inner;
+        inner
+            .volume_ready
+            .get_or_try_init(|| async {
+                let docker = &inner.docker;
+                let marker = format!("{}-ready", inner.agent_volume);
+                if docker.inspect_volume(&marker).await.is_ok() {
+                    return Ok(());
+                }
+                let labels = HashMap::from([(MANAGED_LABEL, "true")]);
+                docker
+                    .create_volume(CreateVolumeOptions {
+                        name: inner.agent_volume.as_str(),
+                        labels,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(engine("create the agent volume"))?;
+                // Fill it through a container that is created, never started.
+                let helper = docker
+                    .create_container(
+                        None::<CreateContainerOptions<String>>,
+                        Config {
+                            image: Some(image.to_string()),
+                            entrypoint: Some(vec!["/.monaco/agent".into()]),
+                            labels: Some(HashMap::from([(
+                                MANAGED_LABEL.to_string(),
+                                "true".to_string(),
+                            )])),
+                            network_disabled: Some(true),
+                            host_config: Some(HostConfig {
+                                network_mode: Some("none".into()),
+                                mounts: Some(vec![Mount {
+                                    target: Some(AGENT_DIR.into()),
+                                    source: Some(inner.agent_volume.clone()),
+                                    typ: Some(MountTypeEnum::VOLUME),
+                                    ..Default::default()
+                                }]),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .map_err(engine("create the agent helper container"))?;
+                let tar = agent_tar(&inner.agent)
+                    .map_err(|e| SandboxError::Agent(format!("cannot pack the agent: {e}")))?;
+                let uploaded = docker
+                    .upload_to_container(
+                        &helper.id,
+                        Some(UploadToContainerOptions {
+                            path: AGENT_DIR,
+                            ..Default::default()
+                        }),
+                        tar.into(),
+                    )
+                    .await;
+                remove(docker, &helper.id).await;
+                uploaded.map_err(engine("copy the agent into its volume"))?;
+                // An empty marker volume records that the copy finished, so a
+                // crash in the middle of it is retried on the next start.
+                docker
+                    .create_volume(CreateVolumeOptions {
+                        name: marker.as_str(),
+                        labels: HashMap::from([(MANAGED_LABEL, "true")]),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(engine("mark the agent volume ready"))?;
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    fn container_config(&self, job: &SandboxJob) -> Config<String> {
+        let cfg = &self.inner.config;
+        let run = &job.run.limits;
+        let compile = job.compile.as_ref().map(|c| c.limits);
+        let memory = compile
+            .map(|c| c.memory_bytes.max(run.memory_bytes))
+            .unwrap_or(run.memory_bytes) as i64;
+        let processes = compile
+            .map(|c| c.processes.max(run.processes))
+            .unwrap_or(run.processes) as i64;
+        let tmpfs = |mode: &str| {
+            format!(
+                "rw,exec,nosuid,nodev,size={},mode={mode}",
+                job.tmp_bytes.max(1024 * 1024)
+            )
+        };
+        Config {
+            image: Some(job.image.clone()),
+            entrypoint: Some(vec![format!("{AGENT_DIR}/agent")]),
+            cmd: Some(vec![]),
+            user: Some("0:0".into()),
+            working_dir: Some(WORK_DIR.into()),
+            env: Some(vec![]),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            open_stdin: Some(true),
+            stdin_once: Some(false),
+            tty: Some(false),
+            network_disabled: Some(true),
+            labels: Some(HashMap::from([
+                (MANAGED_LABEL.to_string(), "true".to_string()),
+                ("monaco.execution".to_string(), job.id.to_string()),
+                ("monaco.language".to_string(), job.language.clone()),
+            ])),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".into()),
+                cap_drop: Some(vec!["ALL".into()]),
+                // Kept by the agent only: to switch to the sandbox user, hand
+                // it the work directory, read its threads' wchan and fdinfo
+                // (input prompts), and kill everything when a step ends.
+                cap_add: Some(
+                    ["SETUID", "SETGID", "CHOWN", "SYS_PTRACE", "KILL"]
+                        .map(String::from)
+                        .to_vec(),
+                ),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                readonly_rootfs: Some(true),
+                tmpfs: Some(HashMap::from([
+                    (WORK_DIR.to_string(), tmpfs("0755")),
+                    ("/tmp".to_string(), tmpfs("1777")),
+                ])),
+                memory: Some(memory),
+                memory_swap: Some(memory),
+                pids_limit: Some(processes + AGENT_THREADS),
+                nano_cpus: Some((cfg.cpus * 1e9) as i64),
+                ulimits: Some(vec![
+                    ResourcesUlimits {
+                        name: Some("core".into()),
+                        soft: Some(0),
+                        hard: Some(0),
+                    },
+                    ResourcesUlimits {
+                        name: Some("nofile".into()),
+                        soft: Some(1024),
+                        hard: Some(1024),
+                    },
+                ]),
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("none".into()),
+                    config: None,
+                }),
+                ipc_mode: Some("private".into()),
+                init: Some(false),
+                mounts: Some(vec![Mount {
+                    target: Some(AGENT_DIR.into()),
+                    source: Some(self.inner.agent_volume.clone()),
+                    typ: Some(MountTypeEnum::VOLUME),
+                    read_only: Some(true),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+impl Sandbox for DockerSandbox {
+    async fn start(&self, job: SandboxJob) -> Result<ActiveExecution, SandboxError> {
+        for f in &job.files {
+            if f.name.is_empty()
+                || f.name.starts_with('/')
+                || f.name.split('/').any(|c| c == ".." || c == "." || c.is_empty())
+            {
+                return Err(SandboxError::InvalidJob(format!(
+                    "file name {:?} is not a plain relative path",
+                    f.name
+                )));
+            }
+        }
+        self.ensure_agent_volume(&job.image).await?;
+        let docker = self.inner.docker.clone();
+        let created = docker
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: format!("monaco-{}", job.id),
+                    platform: None,
+                }),
+                self.container_config(&job),
+            )
+            .await
+            .map_err(engine("create the container"))?;
+        let guard = ContainerGuard::new(docker.clone(), created.id, self.inner.live.clone());
+        let attached = docker
+            .attach_container(
+                &guard.id,
+                Some(AttachContainerOptions::<String> {
+                    stdin: Some(true),
+                    stdout: Some(true),
+                    stderr: Some(true),
+                    stream: Some(true),
+                    logs: Some(false),
+                    detach_keys: None,
+                }),
+            )
+            .await
+            .map_err(engine("attach to the container"))?;
+        docker
+            .start_container(&guard.id, None::<StartContainerOptions<String>>)
+            .await
+            .map_err(engine("start the container"))?;
+
+        let (input_tx, input_rx) = mpsc::channel(64);
+        let (events_tx, events_rx) = mpsc::channel(1024);
+        tokio::spawn(drive(
+            job,
+            guard,
+            attached,
+            input_rx,
+            events_tx,
+            self.inner.config.sandbox_uid,
+        ));
+        Ok(ActiveExecution {
+            input: input_tx,
+            events: events_rx,
+        })
+    }
+
+    async fn healthy(&self) -> bool {
+        self.inner.docker.ping().await.is_ok()
+    }
+}
+
+/// Removes the container when dropped, unless removal already happened.
+struct ContainerGuard {
+    docker: Docker,
+    id: String,
+    live: Arc<AtomicUsize>,
+    removed: bool,
+}
+
+impl ContainerGuard {
+    fn new(docker: Docker, id: String, live: Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, Ordering::SeqCst);
+        ContainerGuard {
+            docker,
+            id,
+            live,
+            removed: false,
+        }
+    }
+
+    async fn remove(mut self) {
+        remove(&self.docker, &self.id).await;
+        self.removed = true;
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        let docker = self.docker.clone();
+        let id = std::mem::take(&mut self.id);
+        let live = self.live.clone();
+        // Drop cannot await; removal finishes on the runtime. If there is no
+        // runtime any more, the next start's reaper removes it.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                remove(&docker, &id).await;
+                live.fetch_sub(1, Ordering::SeqCst);
+            });
+        } else {
+            live.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+async fn remove(docker: &Docker, id: &str) -> bool {
+    for attempt in 0..5 {
+        match docker
+            .remove_container(
+                id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    link: false,
+                }),
+            )
+            .await
+        {
+            Ok(()) => return true,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return false,
+            Err(e) => {
+                tracing::warn!(container = id, attempt, error = %e, "could not remove container");
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+        }
+    }
+    false
+}
+
+fn engine(what: &'static str) -> impl Fn(bollard::errors::Error) -> SandboxError {
+    move |e| SandboxError::Engine(format!("could not {what}: {e}"))
+}
+
+fn agent_tar(agent: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(agent.len() as u64);
+    header.set_mode(0o555);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_cksum();
+    builder.append_data(&mut header, "agent", agent)?;
+    builder.into_inner()
+}
+
+/// What the drive loop reacts to.
+enum Event {
+    Container(Option<Result<LogOutput, bollard::errors::Error>>),
+    Input(Option<InputCommand>),
+    Deadline,
+    CallerGone,
+}
+
+/// Tracks the partial last line of stdout, for input prompts.
+#[derive(Default)]
+struct PromptTail {
+    tail: Vec<u8>,
+}
+
+impl PromptTail {
+    const MAX: usize = 1024;
+
+    fn push(&mut self, data: &[u8]) {
+        match data.iter().rposition(|&b| b == b'\n') {
+            Some(i) => {
+                self.tail.clear();
+                self.tail.extend_from_slice(&data[i + 1..]);
+            }
+            None => self.tail.extend_from_slice(data),
+        }
+        if self.tail.len() > Self::MAX {
+            self.tail.drain(..self.tail.len() - Self::MAX);
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.tail).into_owned()
+    }
+}
+
+async fn drive(
+    job: SandboxJob,
+    guard: ContainerGuard,
+    attached: bollard::container::AttachContainerResults,
+    mut input_rx: mpsc::Receiver<InputCommand>,
+    events: mpsc::Sender<ExecutionEvent>,
+    uid: u32,
+) {
+    let bollard::container::AttachContainerResults {
+        output: mut container_out,
+        input: mut container_in,
+    } = attached;
+    let needs_pause = job
+        .compile
+        .as_ref()
+        .is_some_and(|c| c.limits.memory_bytes != job.run.limits.memory_bytes);
+    let agent_job = Job {
+        files: job
+            .files
+            .iter()
+            .map(|f| JobFile {
+                path: f.name.clone(),
+                content: f.content.clone(),
+            })
+            .collect(),
+        compile: job.compile.clone(),
+        run: job.run.clone(),
+        tty: job.tty,
+        pause_after_compile: needs_pause,
+        uid,
+    };
+    let mut opening = protocol::encode_control(&HostMessage::Job(Box::new(agent_job)));
+    for chunk in job.stdin.chunks(STDIN_FRAME) {
+        opening.extend(protocol::encode(protocol::TAG_STDIN, chunk));
+    }
+    if !job.interactive {
+        opening.extend(protocol::encode_control(&HostMessage::CloseStdin));
+    }
+    let mut link_ok = container_in.write_all(&opening).await.is_ok();
+
+    let budget = Duration::from_millis(
+        job.compile.as_ref().map_or(0, |c| c.limits.wall_ms) + job.run.limits.wall_ms,
+    ) + HOST_GRACE;
+    let deadline = tokio::time::sleep(budget);
+    tokio::pin!(deadline);
+
+    let mut decoder = FrameDecoder::new();
+    let mut step = StepKind::Run;
+    let mut tail = PromptTail::default();
+    let mut compile: Option<StepReport> = None;
+    let mut run: Option<StepReport> = None;
+    let mut failure: Option<(String, String)> = None;
+    let mut cancelled = false;
+    let mut timed_out = false;
+    let mut done = false;
+    let mut input_open = true;
+
+    'outer: while !done {
+        let event = tokio::select! {
+            out = container_out.next() => Event::Container(out),
+            cmd = input_rx.recv(), if input_open => Event::Input(cmd),
+            _ = &mut deadline => Event::Deadline,
+            _ = events.closed() => Event::CallerGone,
+        };
+        match event {
+            Event::Container(Some(Ok(LogOutput::StdOut { message }))) => {
+                decoder.push(&message);
+                while let Some(frame) = decoder.next_frame() {
+                    let sent = match frame {
+                        Ok(Frame::Output(stream, data)) => {
+                            if stream == Stream::Stdout {
+                                tail.push(&data);
+                            }
+                            events
+                                .send(ExecutionEvent::Output(OutputChunk { step, stream, data }))
+                                .await
+                        }
+                        Ok(Frame::Control(json)) => {
+                            match serde_json::from_slice::<AgentMessage>(&json) {
+                                Ok(AgentMessage::Ready { .. }) => Ok(()),
+                                Ok(AgentMessage::StepStarted { step: s }) => {
+                                    step = s;
+                                    tail = PromptTail::default();
+                                    events.send(ExecutionEvent::StepStarted { step: s }).await
+                                }
+                                Ok(AgentMessage::WaitingForInput) => {
+                                    events
+                                        .send(ExecutionEvent::InputPrompt {
+                                            prompt: tail.text(),
+                                        })
+                                        .await
+                                }
+                                Ok(AgentMessage::StepFinished { step: s, report }) => {
+                                    let go_on = s == StepKind::Compile
+                                        && report.verdict == Some(Verdict::Ok)
+                                        && needs_pause;
+                                    match s {
+                                        StepKind::Compile => compile = Some(report),
+                                        StepKind::Run => run = Some(report),
+                                    }
+                                    if go_on {
+                                        let limited = set_run_memory(
+                                            &guard.docker,
+                                            &guard.id,
+                                            job.run.limits.memory_bytes,
+                                        )
+                                        .await;
+                                        if let Err(e) = limited {
+                                            failure = Some(("docker.update".into(), e));
+                                            break 'outer;
+                                        }
+                                        link_ok &= container_in
+                                            .write_all(&protocol::encode_control(
+                                                &HostMessage::Continue,
+                                            ))
+                                            .await
+                                            .is_ok();
+                                    }
+                                    Ok(())
+                                }
+                                Ok(AgentMessage::Done) => {
+                                    done = true;
+                                    Ok(())
+                                }
+                                Ok(AgentMessage::Failed { message }) => {
+                                    failure = Some(("sandbox.agent".into(), message));
+                                    Ok(())
+                                }
+                                Err(e) => {
+                                    failure = Some((
+                                        "sandbox.protocol".into(),
+                                        format!("bad message from the agent: {e}"),
+                                    ));
+                                    break 'outer;
+                                }
+                            }
+                        }
+                        Ok(Frame::Stdin(_)) | Err(_) => {
+                            failure = Some((
+                                "sandbox.protocol".into(),
+                                "corrupt frame from the agent".into(),
+                            ));
+                            break 'outer;
+                        }
+                    };
+                    if sent.is_err() {
+                        // The caller dropped the receiver: stop everything.
+                        break 'outer;
+                    }
+                }
+            }
+            Event::Container(Some(Ok(LogOutput::StdErr { message }))) => {
+                tracing::warn!(execution = %job.id, agent_stderr = %String::from_utf8_lossy(&message));
+            }
+            Event::Container(Some(Ok(_))) => {}
+            Event::Container(Some(Err(e))) => {
+                failure = Some(("docker.attach".into(), format!("lost the container: {e}")));
+                break;
+            }
+            Event::Container(None) => {
+                if failure.is_none() && !cancelled {
+                    failure = Some((
+                        "sandbox.lost".into(),
+                        "the sandbox stopped before reporting a result".into(),
+                    ));
+                }
+                break;
+            }
+            Event::Input(None) => input_open = false,
+            Event::Input(Some(cmd)) => {
+                let bytes = match cmd {
+                    InputCommand::Bytes(b) => {
+                        let mut out = Vec::with_capacity(b.len() + 16);
+                        for chunk in b.chunks(STDIN_FRAME) {
+                            out.extend(protocol::encode(protocol::TAG_STDIN, chunk));
+                        }
+                        out
+                    }
+                    InputCommand::Close => protocol::encode_control(&HostMessage::CloseStdin),
+                    InputCommand::Kill => {
+                        cancelled = true;
+                        // The agent stops the program and reports; if it
+                        // cannot, the container goes with the guard.
+                        deadline
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + Duration::from_secs(3));
+                        protocol::encode_control(&HostMessage::Kill)
+                    }
+                };
+                if link_ok {
+                    link_ok = container_in.write_all(&bytes).await.is_ok();
+                }
+            }
+            Event::Deadline => {
+                if !cancelled {
+                    timed_out = true;
+                }
+                break;
+            }
+            Event::CallerGone => break,
+        }
+    }
+    drop(container_in);
+    drop(container_out);
+    let outcome = outcome(compile, run, failure, cancelled, timed_out);
+    // Removal first, so that once a client sees the result nothing is left.
+    guard.remove().await;
+    let _ = events.send(ExecutionEvent::Finished(Box::new(outcome))).await;
+}
+
+async fn set_run_memory(docker: &Docker, id: &str, bytes: u64) -> Result<(), String> {
+    docker
+        .update_container(
+            id,
+            UpdateContainerOptions::<String> {
+                memory: Some(bytes as i64),
+                memory_swap: Some(bytes as i64),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| format!("could not set the run step's memory limit: {e}"))
+}
+
+/// The execution's outcome from what each step reported.
+fn outcome(
+    compile: Option<StepReport>,
+    run: Option<StepReport>,
+    failure: Option<(String, String)>,
+    cancelled: bool,
+    timed_out: bool,
+) -> ExecutionOutcome {
+    if cancelled {
+        return ExecutionOutcome {
+            compile,
+            run,
+            ..ExecutionOutcome::cancelled()
+        };
+    }
+    if let Some((code, message)) = failure {
+        return ExecutionOutcome {
+            compile,
+            run,
+            ..ExecutionOutcome::internal(&code, message)
+        };
+    }
+    let step_verdict = |r: &Option<StepReport>| r.as_ref().and_then(|r| r.verdict);
+    let verdict = match (step_verdict(&compile), step_verdict(&run)) {
+        (Some(v), _) if v != Verdict::Ok => v,
+        (_, Some(v)) => v,
+        _ if timed_out => Verdict::TimeLimitExceeded,
+        _ => {
+            return ExecutionOutcome {
+                compile,
+                run,
+                ..ExecutionOutcome::internal("sandbox.lost", "the sandbox reported no result")
+            }
+        }
+    };
+    let status = match verdict {
+        Verdict::InternalError | Verdict::Cancelled => Status::Failed,
+        _ => Status::Completed,
+    };
+    ExecutionOutcome {
+        status,
+        verdict,
+        compile,
+        run,
+        message: None,
+        error_code: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_tail_keeps_the_partial_last_line() {
+        let mut t = PromptTail::default();
+        t.push(b"hello\nName");
+        t.push(b": ");
+        assert_eq!(t.text(), "Name: ");
+        t.push(b"x\n");
+        assert_eq!(t.text(), "");
+    }
+
+    #[test]
+    fn compile_failure_wins_over_missing_run() {
+        let c = StepReport {
+            verdict: Some(Verdict::CompileError),
+            exit_code: Some(1),
+            ..Default::default()
+        };
+        let o = outcome(Some(c), None, None, false, false);
+        assert_eq!(o.verdict, Verdict::CompileError);
+        assert_eq!(o.status, Status::Completed);
+    }
+
+    #[test]
+    fn no_report_is_an_internal_error() {
+        let o = outcome(None, None, None, false, false);
+        assert_eq!(o.verdict, Verdict::InternalError);
+        assert_eq!(o.status, Status::Failed);
+    }
+}

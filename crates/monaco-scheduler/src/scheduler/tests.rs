@@ -1,0 +1,659 @@
+//! The scheduler against a scripted fake sandbox: no containers, no sleeps
+//! (time is paused where the TTL or the grace period matters).
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use monaco_core::{OutputChunk, StepKind, StepReport, Stream, Verdict};
+use monaco_sandbox::SandboxError;
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::queue::tests::job;
+
+/// How the fake answers `start`.
+#[derive(Default)]
+enum Start {
+    #[default]
+    Ok,
+    Fail,
+    Panic,
+}
+
+/// One thing a fake job does, in script order.
+#[derive(Clone)]
+enum Act {
+    /// Reports an event.
+    Emit(ExecutionEvent),
+    /// Waits for the gate to be opened; a kill meanwhile ends the job cancelled.
+    Gate(Arc<Notify>),
+    /// Echoes stdin bytes as stdout until stdin is closed; a kill ends the
+    /// job cancelled.
+    Echo,
+    /// Ends with this outcome (instead of the default `ok`).
+    Finish(ExecutionOutcome),
+    /// Ends the event stream without `Finished`.
+    Lose,
+}
+
+#[derive(Default)]
+struct Script {
+    start: Start,
+    acts: Vec<Act>,
+}
+
+type Inputs = Arc<Mutex<HashMap<ExecutionId, Vec<InputCommand>>>>;
+
+/// A sandbox that plays a script per execution (the default script finishes
+/// `ok` at once) and records which jobs started and what input each got.
+struct FakeSandbox {
+    scripts: Mutex<HashMap<ExecutionId, Script>>,
+    started: mpsc::UnboundedSender<ExecutionId>,
+    inputs: Inputs,
+}
+
+impl FakeSandbox {
+    /// The fake, and the ids of the jobs it starts, in start order.
+    fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<ExecutionId>) {
+        let (started, starts) = mpsc::unbounded_channel();
+        let fake = FakeSandbox {
+            scripts: Mutex::default(),
+            started,
+            inputs: Inputs::default(),
+        };
+        (Arc::new(fake), starts)
+    }
+
+    fn script(&self, id: ExecutionId, script: Script) {
+        self.scripts.lock().unwrap().insert(id, script);
+    }
+
+    fn inputs(&self, id: ExecutionId) -> Vec<InputCommand> {
+        let inputs = self.inputs.lock().unwrap();
+        inputs.get(&id).cloned().unwrap_or_default()
+    }
+}
+
+impl Sandbox for FakeSandbox {
+    fn start(
+        &self,
+        job: SandboxJob,
+    ) -> impl Future<Output = Result<ActiveExecution, SandboxError>> + Send {
+        let script = self
+            .scripts
+            .lock()
+            .unwrap()
+            .remove(&job.id)
+            .unwrap_or_default();
+        let started = self.started.clone();
+        let inputs = Arc::clone(&self.inputs);
+        async move {
+            match script.start {
+                Start::Ok => {}
+                Start::Fail => return Err(SandboxError::Engine("no engine answers".into())),
+                Start::Panic => panic!("the fake sandbox broke"),
+            }
+            started.send(job.id).unwrap();
+            let (input, input_rx) = mpsc::channel(4);
+            let (events_tx, events) = mpsc::channel(4);
+            tokio::spawn(play(job.id, script.acts, input_rx, events_tx, inputs));
+            Ok(ActiveExecution { input, events })
+        }
+    }
+
+    async fn healthy(&self) -> bool {
+        true
+    }
+}
+
+/// Plays a fake job's script.
+async fn play(
+    id: ExecutionId,
+    acts: Vec<Act>,
+    mut input: mpsc::Receiver<InputCommand>,
+    events: mpsc::Sender<ExecutionEvent>,
+    inputs: Inputs,
+) {
+    let record = |cmd: &InputCommand| {
+        let mut inputs = inputs.lock().unwrap();
+        inputs.entry(id).or_default().push(cmd.clone());
+    };
+    let mut end = ok();
+    for act in acts {
+        match act {
+            Act::Emit(event) => {
+                if events.send(event).await.is_err() {
+                    return;
+                }
+            }
+            Act::Gate(gate) => loop {
+                tokio::select! {
+                    () = gate.notified() => break,
+                    Some(cmd) = input.recv() => {
+                        record(&cmd);
+                        if cmd == InputCommand::Kill {
+                            let _ = events.send(finished(ExecutionOutcome::cancelled())).await;
+                            return;
+                        }
+                    }
+                }
+            },
+            Act::Echo => loop {
+                let Some(cmd) = input.recv().await else {
+                    return;
+                };
+                record(&cmd);
+                match cmd {
+                    InputCommand::Bytes(data) => {
+                        let _ = events.send(out(StepKind::Run, Stream::Stdout, &data)).await;
+                    }
+                    InputCommand::Close => break,
+                    InputCommand::Kill => {
+                        let _ = events.send(finished(ExecutionOutcome::cancelled())).await;
+                        return;
+                    }
+                }
+            },
+            Act::Finish(outcome) => end = outcome,
+            Act::Lose => return,
+        }
+    }
+    let _ = events.send(finished(end)).await;
+}
+
+fn ok() -> ExecutionOutcome {
+    ExecutionOutcome {
+        status: Status::Completed,
+        verdict: Verdict::Ok,
+        compile: None,
+        run: Some(StepReport {
+            verdict: Some(Verdict::Ok),
+            exit_code: Some(0),
+            ..StepReport::default()
+        }),
+        message: None,
+        error_code: None,
+    }
+}
+
+fn finished(outcome: ExecutionOutcome) -> ExecutionEvent {
+    ExecutionEvent::Finished(Box::new(outcome))
+}
+
+fn out(step: StepKind, stream: Stream, data: &[u8]) -> ExecutionEvent {
+    ExecutionEvent::Output(OutputChunk {
+        step,
+        stream,
+        data: data.to_vec(),
+    })
+}
+
+fn status(status: Status) -> ExecutionEvent {
+    ExecutionEvent::Status { status }
+}
+
+fn config(workers: usize, queue_capacity: usize) -> SchedulerConfig {
+    SchedulerConfig {
+        workers,
+        queue_capacity,
+        ..SchedulerConfig::default()
+    }
+}
+
+fn meta() -> ExecutionMeta {
+    ExecutionMeta {
+        language: "python".into(),
+        code: "print(input())".into(),
+        input: "world".into(),
+    }
+}
+
+fn gated() -> (Arc<Notify>, Script) {
+    let gate = Arc::new(Notify::new());
+    let script = Script {
+        acts: vec![Act::Gate(Arc::clone(&gate))],
+        ..Script::default()
+    };
+    (gate, script)
+}
+
+fn script(acts: Vec<Act>) -> Script {
+    Script {
+        acts,
+        ..Script::default()
+    }
+}
+
+/// Submits a new execution that plays `script`.
+fn submit(s: &Scheduler<FakeSandbox>, fake: &FakeSandbox, script: Script) -> ExecutionId {
+    let id = ExecutionId::new();
+    fake.script(id, script);
+    s.submit(job(id), meta()).unwrap()
+}
+
+/// Every event of a subscription until it ends, checking the indices.
+async fn drain(mut sub: EventSubscription, first: usize) -> Vec<ExecutionEvent> {
+    let mut all = Vec::new();
+    while let Some((index, event)) = sub.next().await {
+        assert_eq!(index, first + all.len(), "indices are consecutive");
+        all.push(event);
+    }
+    all
+}
+
+/// The whole log, once the execution has finished.
+async fn log_of(s: &Scheduler<FakeSandbox>, id: ExecutionId) -> Vec<ExecutionEvent> {
+    drain(s.events(id, 0).unwrap(), 0).await
+}
+
+/// How the execution ended (waits for it).
+async fn outcome_of(s: &Scheduler<FakeSandbox>, id: ExecutionId) -> ExecutionOutcome {
+    match log_of(s, id).await.pop() {
+        Some(ExecutionEvent::Finished(outcome)) => *outcome,
+        other => panic!("the log ends with {other:?}, not Finished"),
+    }
+}
+
+/// Reads a live subscription up to the next output event.
+async fn next_output(sub: &mut EventSubscription) -> Vec<u8> {
+    loop {
+        match sub.next().await {
+            Some((_, ExecutionEvent::Output(chunk))) => return chunk.data,
+            Some(_) => {}
+            None => panic!("the subscription ended before any output"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_worker_starts_executions_in_submission_order() {
+    let (fake, mut starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
+    let ids: Vec<_> = (0..5)
+        .map(|_| submit(&s, &fake, Script::default()))
+        .collect();
+    for &id in &ids {
+        assert_eq!(outcome_of(&s, id).await, ok());
+    }
+    let mut started = Vec::new();
+    while let Ok(id) = starts.try_recv() {
+        started.push(id);
+    }
+    assert_eq!(started, ids);
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_and_running_executions_do_not_count() {
+    let (fake, mut starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 2));
+    let (gate, blocking) = gated();
+    let running = submit(&s, &fake, blocking);
+    assert_eq!(starts.recv().await, Some(running));
+    assert_eq!(s.running(), 1);
+
+    let waiting = [
+        submit(&s, &fake, Script::default()),
+        submit(&s, &fake, Script::default()),
+    ];
+    assert_eq!(s.queue_depth(), 2);
+    let refused = ExecutionId::new();
+    assert_eq!(s.submit(job(refused), meta()), Err(SubmitError::QueueFull));
+    assert!(s.snapshot(refused).is_none(), "a refused execution is not kept");
+
+    gate.notify_one();
+    for id in [running, waiting[0], waiting[1]] {
+        assert_eq!(outcome_of(&s, id).await, ok());
+    }
+    assert_eq!((s.queue_depth(), s.running()), (0, 0));
+    let later = submit(&s, &fake, Script::default());
+    assert_eq!(outcome_of(&s, later).await, ok());
+}
+
+#[tokio::test]
+async fn a_duplicate_id_is_refused() {
+    let (fake, _starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
+    let id = submit(&s, &fake, Script::default());
+    assert_eq!(s.submit(job(id), meta()), Err(SubmitError::DuplicateId(id)));
+    assert_eq!(outcome_of(&s, id).await, ok());
+}
+
+#[tokio::test]
+async fn a_late_subscriber_replays_the_whole_log_from_any_index() {
+    let (fake, _starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
+    let acts = vec![
+        Act::Emit(ExecutionEvent::StepStarted {
+            step: StepKind::Run,
+        }),
+        Act::Emit(out(StepKind::Run, Stream::Stdout, b"hi\n")),
+        Act::Emit(out(StepKind::Run, Stream::Stderr, b"oops\n")),
+    ];
+    let id = submit(&s, &fake, script(acts));
+    let expected = vec![
+        status(Status::Queued),
+        status(Status::Running),
+        ExecutionEvent::StepStarted {
+            step: StepKind::Run,
+        },
+        out(StepKind::Run, Stream::Stdout, b"hi\n"),
+        out(StepKind::Run, Stream::Stderr, b"oops\n"),
+        status(Status::Completed),
+        finished(ok()),
+    ];
+    assert_eq!(log_of(&s, id).await, expected, "first subscriber");
+    // Finished now: everything comes from the replay.
+    assert_eq!(log_of(&s, id).await, expected, "late subscriber");
+    assert_eq!(drain(s.events(id, 3).unwrap(), 3).await, expected[3..]);
+    assert!(s.events(id, 100).unwrap().next().await.is_none());
+}
+
+#[tokio::test]
+async fn two_subscribers_both_get_every_event() {
+    let (fake, _starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
+    let gate = Arc::new(Notify::new());
+    let acts = vec![
+        Act::Emit(out(StepKind::Run, Stream::Stdout, b"one")),
+        Act::Gate(Arc::clone(&gate)),
+        Act::Emit(out(StepKind::Run, Stream::Stdout, b"two")),
+    ];
+    let id = submit(&s, &fake, script(acts));
+    let first = tokio::spawn(drain(s.events(id, 0).unwrap(), 0));
+    let second = tokio::spawn(drain(s.events(id, 0).unwrap(), 0));
+    gate.notify_one();
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert_eq!(first, second);
+    assert_eq!(first.len(), 6, "{first:?}");
+    assert_eq!(first[2], out(StepKind::Run, Stream::Stdout, b"one"));
+    assert_eq!(first[3], out(StepKind::Run, Stream::Stdout, b"two"));
+}
+
+#[tokio::test]
+async fn a_live_subscriber_gets_events_as_they_happen() {
+    let (fake, _starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
+    let gate = Arc::new(Notify::new());
+    let acts = vec![
+        Act::Emit(out(StepKind::Run, Stream::Stdout, b"first")),
+        Act::Gate(Arc::clone(&gate)),
+        Act::Emit(out(StepKind::Run, Stream::Stdout, b"second")),
+    ];
+    let id = submit(&s, &fake, script(acts));
+    let mut sub = s.events(id, 0).unwrap();
+    assert_eq!(next_output(&mut sub).await, b"first");
+    // The job is held at the gate: this output arrived while it runs.
+    assert_eq!(s.status(id), Some(Status::Running));
+    gate.notify_one();
+    assert_eq!(next_output(&mut sub).await, b"second");
+    assert_eq!(sub.next().await.unwrap().1, status(Status::Completed));
+    assert_eq!(sub.next().await.unwrap().1, finished(ok()));
+    assert!(sub.next().await.is_none());
+}
+
+#[tokio::test]
+async fn input_sent_while_queued_is_delivered_in_order_after_the_start() {
+    let (fake, _starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
+    let (gate, blocking) = gated();
+    let first = submit(&s, &fake, blocking);
+    let echo = submit(&s, &fake, script(vec![Act::Echo]));
+    assert_eq!(s.status(echo), Some(Status::Queued));
+    let sent = [
+        InputCommand::Bytes(b"a".to_vec()),
+        InputCommand::Bytes(b"b".to_vec()),
+        InputCommand::Close,
+    ];
+    for cmd in sent.clone() {
+        s.send_input(echo, cmd).await.unwrap();
+    }
+
+    gate.notify_one();
+    assert_eq!(outcome_of(&s, first).await, ok());
+    assert_eq!(outcome_of(&s, echo).await, ok());
+    assert_eq!(fake.inputs(echo), sent);
+    assert_eq!(s.snapshot(echo).unwrap().stdout, b"ab");
+
+    let late = InputCommand::Bytes(b"c".to_vec());
+    assert_eq!(s.send_input(echo, late.clone()).await, Err(InputError::Finished));
+    let unknown = ExecutionId::new();
+    assert_eq!(s.send_input(unknown, late).await, Err(InputError::NotFound));
+}
+
+#[tokio::test]
+async fn cancelling_a_queued_execution_ends_it_before_it_starts() {
+    let (fake, mut starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
+    let (gate, blocking) = gated();
+    let first = submit(&s, &fake, blocking);
+    assert_eq!(starts.recv().await, Some(first));
+    let cancelled = submit(&s, &fake, Script::default());
+    assert_eq!(s.queue_depth(), 1);
+
+    s.cancel(cancelled).await.unwrap();
+    assert_eq!(s.queue_depth(), 0);
+    assert_eq!(
+        log_of(&s, cancelled).await,
+        vec![
+            status(Status::Queued),
+            status(Status::Failed),
+            finished(ExecutionOutcome::cancelled()),
+        ]
+    );
+    let snap = s.snapshot(cancelled).unwrap();
+    assert_eq!(snap.status, Status::Failed);
+    assert!(snap.started_at.is_none() && snap.completed_at.is_some());
+
+    gate.notify_one();
+    let after = submit(&s, &fake, Script::default());
+    assert_eq!(outcome_of(&s, after).await, ok());
+    assert_eq!(starts.recv().await, Some(after), "the cancelled one never started");
+
+    assert_eq!(s.cancel(cancelled).await, Err(CancelError::Finished));
+    assert_eq!(s.cancel(ExecutionId::new()).await, Err(CancelError::NotFound));
+}
+
+#[tokio::test]
+async fn cancelling_a_running_execution_kills_it_in_the_sandbox() {
+    let (fake, mut starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
+    let id = submit(&s, &fake, script(vec![Act::Echo]));
+    let mut sub = s.events(id, 0).unwrap();
+    assert_eq!(starts.recv().await, Some(id));
+    s.send_input(id, InputCommand::Bytes(b"x".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(next_output(&mut sub).await, b"x");
+
+    s.cancel(id).await.unwrap();
+    let outcome = outcome_of(&s, id).await;
+    assert_eq!((outcome.status, outcome.verdict), (Status::Failed, Verdict::Cancelled));
+    assert_eq!(fake.inputs(id).last(), Some(&InputCommand::Kill));
+    assert_eq!(s.running(), 0);
+}
+
+#[tokio::test]
+async fn a_start_error_fails_the_execution_with_its_code() {
+    let (fake, _starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
+    let failing = Script {
+        start: Start::Fail,
+        ..Script::default()
+    };
+    let id = submit(&s, &fake, failing);
+    let log = log_of(&s, id).await;
+    assert_eq!(log[..3], [status(Status::Queued), status(Status::Running), status(Status::Failed)]);
+    let ExecutionEvent::Finished(outcome) = &log[3] else {
+        panic!("expected Finished, got {:?}", log[3]);
+    };
+    assert_eq!(outcome.verdict, Verdict::InternalError);
+    assert_eq!(outcome.error_code.as_deref(), Some("docker.unavailable"));
+    assert_eq!(s.running(), 0);
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_without_an_outcome_fails_as_lost() {
+    let (fake, _starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
+    let acts = vec![
+        Act::Emit(out(StepKind::Run, Stream::Stdout, b"partial")),
+        Act::Lose,
+    ];
+    let id = submit(&s, &fake, script(acts));
+    let outcome = outcome_of(&s, id).await;
+    assert_eq!(outcome.status, Status::Failed);
+    assert_eq!(outcome.verdict, Verdict::InternalError);
+    assert_eq!(outcome.error_code.as_deref(), Some("sandbox.lost"));
+    assert_eq!(s.snapshot(id).unwrap().stdout, b"partial");
+}
+
+#[tokio::test]
+async fn a_panic_fails_the_execution_and_the_worker_goes_on() {
+    let (fake, _starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
+    let panicking = Script {
+        start: Start::Panic,
+        ..Script::default()
+    };
+    let broken = submit(&s, &fake, panicking);
+    let next = submit(&s, &fake, Script::default());
+    let outcome = outcome_of(&s, broken).await;
+    assert_eq!(outcome.verdict, Verdict::InternalError);
+    assert_eq!(outcome.error_code.as_deref(), Some("scheduler.panic"));
+    assert!(outcome.message.unwrap().contains("the fake sandbox broke"));
+    assert_eq!(outcome_of(&s, next).await, ok());
+    assert_eq!(s.running(), 0);
+}
+
+#[tokio::test]
+async fn the_snapshot_collects_output_by_step_and_stream() {
+    let (fake, _starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
+    let runtime_error = ExecutionOutcome {
+        verdict: Verdict::RuntimeError,
+        ..ok()
+    };
+    let acts = vec![
+        Act::Emit(out(StepKind::Compile, Stream::Stdout, b"c1 ")),
+        Act::Emit(out(StepKind::Compile, Stream::Stderr, b"c2")),
+        Act::Emit(out(StepKind::Run, Stream::Stdout, b"o1 ")),
+        Act::Emit(out(StepKind::Run, Stream::Stderr, b"e")),
+        Act::Emit(out(StepKind::Run, Stream::Stdout, b"o2")),
+        Act::Finish(runtime_error.clone()),
+    ];
+    let id = submit(&s, &fake, script(acts));
+    assert_eq!(outcome_of(&s, id).await, runtime_error);
+    let snap = s.snapshot(id).unwrap();
+    assert_eq!(snap.id, id);
+    assert_eq!(snap.meta, meta());
+    // A program error is still a completed execution.
+    assert_eq!(snap.status, Status::Completed);
+    assert_eq!(snap.outcome, Some(runtime_error));
+    assert_eq!(snap.compile_output, b"c1 c2");
+    assert_eq!(snap.stdout, b"o1 o2");
+    assert_eq!(snap.stderr, b"e");
+    let (started, completed) = (snap.started_at.unwrap(), snap.completed_at.unwrap());
+    assert!(snap.queued_at <= started && started <= completed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn finished_executions_are_forgotten_after_the_ttl() {
+    let (fake, _starts) = FakeSandbox::new();
+    let ttl = Duration::from_secs(60);
+    let s = Scheduler::new(
+        Arc::clone(&fake),
+        SchedulerConfig {
+            finished_ttl: ttl,
+            ..config(1, 10)
+        },
+    );
+    let id = submit(&s, &fake, Script::default());
+    assert_eq!(outcome_of(&s, id).await, ok());
+    let mut unread = s.events(id, 0).unwrap();
+
+    tokio::time::sleep(ttl - Duration::from_secs(1)).await;
+    assert!(s.snapshot(id).is_some(), "kept until the TTL");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(s.snapshot(id).is_none(), "forgotten after the TTL");
+    assert!(s.events(id, 0).is_none());
+    assert!(unread.next().await.is_none(), "an open subscription ends");
+}
+
+#[tokio::test]
+async fn the_oldest_finished_executions_are_forgotten_beyond_the_maximum() {
+    let (fake, _starts) = FakeSandbox::new();
+    let s = Scheduler::new(
+        Arc::clone(&fake),
+        SchedulerConfig {
+            max_finished: 2,
+            ..config(1, 10)
+        },
+    );
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = submit(&s, &fake, Script::default());
+        assert_eq!(outcome_of(&s, id).await, ok());
+        ids.push(id);
+    }
+    assert!(s.snapshot(ids[0]).is_none());
+    assert!(s.snapshot(ids[1]).is_some());
+    assert!(s.snapshot(ids[2]).is_some());
+}
+
+#[tokio::test]
+async fn shutdown_refuses_new_executions() {
+    let (fake, _starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(2, 10));
+    assert!(s.healthy().await);
+    s.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(
+        s.submit(job(ExecutionId::new()), meta()),
+        Err(SubmitError::ShuttingDown)
+    );
+}
+
+#[tokio::test]
+async fn shutdown_lets_running_executions_finish_within_the_grace_period() {
+    let (fake, mut starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
+    let (gate, blocking) = gated();
+    let running = submit(&s, &fake, blocking);
+    assert_eq!(starts.recv().await, Some(running));
+    let queued = submit(&s, &fake, Script::default());
+
+    let shutdown = tokio::spawn({
+        let s = s.clone();
+        async move { s.shutdown(Duration::from_secs(3600)).await }
+    });
+    // Shutdown cancels what waits first.
+    assert_eq!(outcome_of(&s, queued).await, ExecutionOutcome::cancelled());
+    let refused = s.submit(job(ExecutionId::new()), meta());
+    assert_eq!(refused, Err(SubmitError::ShuttingDown));
+
+    gate.notify_one();
+    shutdown.await.unwrap();
+    assert_eq!(outcome_of(&s, running).await, ok());
+    assert!(fake.inputs(running).is_empty(), "nothing was killed");
+    assert_eq!(s.running(), 0);
+    assert!(starts.try_recv().is_err(), "the queued one never started");
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_kills_what_still_runs_after_the_grace_period() {
+    let (fake, mut starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(2, 10));
+    let (_never_opened, blocking) = gated();
+    let gated = submit(&s, &fake, blocking);
+    let echo = submit(&s, &fake, script(vec![Act::Echo]));
+    assert!(starts.recv().await.is_some());
+    assert!(starts.recv().await.is_some());
+
+    // Time is paused: the grace period elapses as soon as everything waits.
+    s.shutdown(Duration::from_secs(5)).await;
+    for id in [gated, echo] {
+        let snap = s.snapshot(id).unwrap();
+        assert_eq!(snap.outcome, Some(ExecutionOutcome::cancelled()));
+        assert_eq!(fake.inputs(id), vec![InputCommand::Kill]);
+    }
+    assert_eq!(s.running(), 0);
+}
