@@ -187,21 +187,17 @@ impl Execution {
     }
 
     /// Records how it ended and closes the log with the final status and
-    /// `Finished`. Returns whether it was running, or `None` if it had
-    /// already finished.
-    pub(crate) fn finish(&self, outcome: ExecutionOutcome) -> Option<bool> {
-        let was_running = {
+    /// `Finished`. False if it had already finished.
+    pub(crate) fn finish(&self, outcome: ExecutionOutcome) -> bool {
+        {
             let mut st = self.state();
-            let was_running = match st.phase {
-                Phase::Finished => return None,
-                Phase::Queued => false,
-                Phase::Starting | Phase::Running(_) => true,
-            };
+            if matches!(st.phase, Phase::Finished) {
+                return false;
+            }
             finish_locked(&mut st, outcome);
-            was_running
-        };
+        }
         self.wake();
-        Some(was_running)
+        true
     }
 
     /// Decides where `cmd` goes: buffered, to the sandbox, or nowhere.
@@ -233,7 +229,9 @@ impl Execution {
                 Phase::Finished => return Err(CancelError::Finished),
                 Phase::Running(tx) => return Ok(CancelRoute::Forward(tx.clone())),
                 Phase::Starting => {
-                    st.pending.push(InputCommand::Kill);
+                    if !st.pending.contains(&InputCommand::Kill) {
+                        st.pending.push(InputCommand::Kill);
+                    }
                     return Ok(CancelRoute::Buffered);
                 }
                 Phase::Queued => {
@@ -344,7 +342,8 @@ fn finish_locked(st: &mut State, outcome: ExecutionOutcome) {
     st.log.push(ExecutionEvent::Status {
         status: outcome.status,
     });
-    st.log.push(ExecutionEvent::Finished(Box::new(outcome.clone())));
+    st.log
+        .push(ExecutionEvent::Finished(Box::new(outcome.clone())));
     st.outcome = Some(outcome);
 }
 

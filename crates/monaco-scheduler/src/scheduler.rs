@@ -16,8 +16,8 @@
 //! ```
 //!
 //! Only a worker records the outcome of an execution it took, so an
-//! execution is finished exactly once, and `running()` counts exactly the
-//! executions between `begin` and that record.
+//! execution that started is finished exactly once, and `running()` counts
+//! exactly the executions between their `running` and `Finished` events.
 //!
 //! # How cancellation flows
 //!
@@ -267,7 +267,11 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
 
     /// Gives the program input: forwarded if it runs, buffered (in order)
     /// if it has not started yet. Waits while the sandbox's input buffer is full.
-    pub async fn send_input(&self, id: ExecutionId, command: InputCommand) -> Result<(), InputError> {
+    pub async fn send_input(
+        &self,
+        id: ExecutionId,
+        command: InputCommand,
+    ) -> Result<(), InputError> {
         let execution = self.core().lookup(id).ok_or(InputError::NotFound)?;
         match execution.route_input(command)? {
             InputRoute::Buffered => Ok(()),
@@ -320,7 +324,10 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
             .map(|entry| Arc::clone(entry.value()))
             .filter(|e| e.status() == Status::Running)
             .collect();
-        info!(count = active.len(), "grace period over; killing running executions");
+        info!(
+            count = active.len(),
+            "grace period over; killing running executions"
+        );
         for execution in &active {
             // `Finished` means it ended on its own meanwhile.
             let _ = core.cancel(execution).await;
@@ -337,7 +344,9 @@ impl<S: Sandbox, Q: JobQueue> Core<S, Q> {
     }
 
     fn retention(&self) -> MutexGuard<'_, Retention<Arc<Execution>>> {
-        self.retention.lock().unwrap_or_else(PoisonError::into_inner)
+        self.retention
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn cancel(&self, execution: &Arc<Execution>) -> Result<(), CancelError> {
@@ -368,14 +377,17 @@ impl<S: Sandbox, Q: JobQueue> Core<S, Q> {
         }
     }
 
-    /// Records the outcome of an execution a worker ran.
-    fn finish(&self, execution: &Arc<Execution>, outcome: ExecutionOutcome) {
+    /// Records the outcome of an execution a worker ran (and counted).
+    fn finish(&self, execution: &Arc<Execution>, mut outcome: ExecutionOutcome) {
+        if !outcome.status.is_final() {
+            // A sandbox bug; clients poll until the status is final, so make it final.
+            warn!(id = %execution.id, status = ?outcome.status, "outcome with a non-final status");
+            outcome.status = Status::Failed;
+        }
         let (status, verdict) = (outcome.status, outcome.verdict);
-        let Some(was_running) = execution.finish(outcome) else {
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        if !execution.finish(outcome) {
             return;
-        };
-        if was_running {
-            self.running.fetch_sub(1, Ordering::SeqCst);
         }
         info!(id = %execution.id, ?status, ?verdict, "execution finished");
         self.retain(Arc::clone(execution));
@@ -408,11 +420,14 @@ async fn work<S: Sandbox, Q: JobQueue>(core: Arc<Core<S, Q>>) {
         let Some(execution) = core.lookup(job.id) else {
             continue;
         };
+        // Counted before `running` is logged and uncounted before `Finished`
+        // is, so that `running()` agrees with what subscribers have seen.
+        core.running.fetch_add(1, Ordering::SeqCst);
         // False when it was cancelled while it waited.
         if !execution.begin() {
+            core.running.fetch_sub(1, Ordering::SeqCst);
             continue;
         }
-        core.running.fetch_add(1, Ordering::SeqCst);
         debug!(id = %execution.id, "execution started");
         let outcome = run_caught(Arc::clone(&core.sandbox), Arc::clone(&execution), job).await;
         core.finish(&execution, outcome);

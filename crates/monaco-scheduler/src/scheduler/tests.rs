@@ -298,7 +298,10 @@ async fn a_full_queue_refuses_and_running_executions_do_not_count() {
     assert_eq!(s.queue_depth(), 2);
     let refused = ExecutionId::new();
     assert_eq!(s.submit(job(refused), meta()), Err(SubmitError::QueueFull));
-    assert!(s.snapshot(refused).is_none(), "a refused execution is not kept");
+    assert!(
+        s.snapshot(refused).is_none(),
+        "a refused execution is not kept"
+    );
 
     gate.notify_one();
     for id in [running, waiting[0], waiting[1]] {
@@ -415,7 +418,10 @@ async fn input_sent_while_queued_is_delivered_in_order_after_the_start() {
     assert_eq!(s.snapshot(echo).unwrap().stdout, b"ab");
 
     let late = InputCommand::Bytes(b"c".to_vec());
-    assert_eq!(s.send_input(echo, late.clone()).await, Err(InputError::Finished));
+    assert_eq!(
+        s.send_input(echo, late.clone()).await,
+        Err(InputError::Finished)
+    );
     let unknown = ExecutionId::new();
     assert_eq!(s.send_input(unknown, late).await, Err(InputError::NotFound));
 }
@@ -447,10 +453,17 @@ async fn cancelling_a_queued_execution_ends_it_before_it_starts() {
     gate.notify_one();
     let after = submit(&s, &fake, Script::default());
     assert_eq!(outcome_of(&s, after).await, ok());
-    assert_eq!(starts.recv().await, Some(after), "the cancelled one never started");
+    assert_eq!(
+        starts.recv().await,
+        Some(after),
+        "the cancelled one never started"
+    );
 
     assert_eq!(s.cancel(cancelled).await, Err(CancelError::Finished));
-    assert_eq!(s.cancel(ExecutionId::new()).await, Err(CancelError::NotFound));
+    assert_eq!(
+        s.cancel(ExecutionId::new()).await,
+        Err(CancelError::NotFound)
+    );
 }
 
 #[tokio::test]
@@ -467,7 +480,10 @@ async fn cancelling_a_running_execution_kills_it_in_the_sandbox() {
 
     s.cancel(id).await.unwrap();
     let outcome = outcome_of(&s, id).await;
-    assert_eq!((outcome.status, outcome.verdict), (Status::Failed, Verdict::Cancelled));
+    assert_eq!(
+        (outcome.status, outcome.verdict),
+        (Status::Failed, Verdict::Cancelled)
+    );
     assert_eq!(fake.inputs(id).last(), Some(&InputCommand::Kill));
     assert_eq!(s.running(), 0);
 }
@@ -482,7 +498,14 @@ async fn a_start_error_fails_the_execution_with_its_code() {
     };
     let id = submit(&s, &fake, failing);
     let log = log_of(&s, id).await;
-    assert_eq!(log[..3], [status(Status::Queued), status(Status::Running), status(Status::Failed)]);
+    assert_eq!(
+        log[..3],
+        [
+            status(Status::Queued),
+            status(Status::Running),
+            status(Status::Failed)
+        ]
+    );
     let ExecutionEvent::Finished(outcome) = &log[3] else {
         panic!("expected Finished, got {:?}", log[3]);
     };
@@ -656,4 +679,56 @@ async fn shutdown_kills_what_still_runs_after_the_grace_period() {
         assert_eq!(fake.inputs(id), vec![InputCommand::Kill]);
     }
     assert_eq!(s.running(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_concurrency_every_execution_finishes_exactly_once() {
+    let (fake, _starts) = FakeSandbox::new();
+    let s = Scheduler::new(Arc::clone(&fake), config(3, 1000));
+    let mut clients = Vec::new();
+    for n in 0..200 {
+        let echo = n % 2 == 0;
+        let script = match n % 8 {
+            0 | 2 | 4 | 6 => script(vec![Act::Echo]),
+            1 => Script::default(),
+            3 => script(vec![Act::Lose]),
+            5 => Script {
+                start: Start::Fail,
+                ..Script::default()
+            },
+            _ => Script {
+                start: Start::Panic,
+                ..Script::default()
+            },
+        };
+        let id = submit(&s, &fake, script);
+        let s = s.clone();
+        // Input, then either EOF or a cancel, racing the workers.
+        clients.push(tokio::spawn(async move {
+            let _ = s.send_input(id, InputCommand::Bytes(b"x".to_vec())).await;
+            if echo && n % 4 == 0 {
+                let _ = s.send_input(id, InputCommand::Close).await;
+            } else {
+                let _ = s.cancel(id).await;
+            }
+            let log = log_of(&s, id).await;
+            assert_eq!(log.first(), Some(&status(Status::Queued)));
+            let finished_count = log
+                .iter()
+                .filter(|e| matches!(e, ExecutionEvent::Finished(_)))
+                .count();
+            assert_eq!(finished_count, 1, "{log:?}");
+            let [.., ExecutionEvent::Status { status }, ExecutionEvent::Finished(outcome)] =
+                &log[..]
+            else {
+                panic!("the log does not end with a status and Finished: {log:?}");
+            };
+            assert_eq!(*status, outcome.status);
+            assert!(status.is_final());
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    assert_eq!((s.queue_depth(), s.running()), (0, 0));
 }

@@ -1,0 +1,159 @@
+//! Configuring and starting an [`Executor`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use monaco_core::{Limits, StepLimits};
+use monaco_languages::{Registry, RegistryError};
+use monaco_sandbox::{DockerConfig, DockerSandbox, SandboxError};
+use monaco_scheduler::{Scheduler, SchedulerConfig};
+
+use crate::{Executor, Inner, BASE_ENV};
+
+const MIB: u64 = 1024 * 1024;
+
+/// The executor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// `languages.toml` is missing or invalid.
+    #[error("Could not load the languages: {0}")]
+    Languages(#[from] RegistryError),
+    /// Docker or the agent is not usable.
+    #[error("Could not set up the sandbox: {0}")]
+    Sandbox(#[from] SandboxError),
+    /// The default limits are above the maximums.
+    #[error("The default limits are invalid: {0}")]
+    Limits(#[from] monaco_core::LimitsError),
+}
+
+/// Configures an [`Executor`]; every setting has a sensible default.
+#[derive(Debug, Clone)]
+pub struct ExecutorBuilder {
+    languages: PathBuf,
+    docker: Option<DockerConfig>,
+    scheduler: SchedulerConfig,
+    default_limits: Limits,
+    max_limits: Limits,
+    max_code_bytes: usize,
+    reap_strays: bool,
+}
+
+impl Default for ExecutorBuilder {
+    fn default() -> Self {
+        ExecutorBuilder {
+            languages: PathBuf::from("languages.toml"),
+            docker: None,
+            scheduler: SchedulerConfig::default(),
+            default_limits: Limits::default(),
+            max_limits: default_max_limits(),
+            max_code_bytes: MIB as usize,
+            reap_strays: true,
+        }
+    }
+}
+
+/// The most a request may ask for unless the operator says otherwise.
+pub fn default_max_limits() -> Limits {
+    let step = |wall_s: u64, cpu_s: u64, memory: u64| StepLimits {
+        wall_ms: wall_s * 1000,
+        cpu_ms: cpu_s * 1000,
+        memory_bytes: memory,
+        processes: 256,
+        output_bytes: 16 * MIB,
+        file_size_bytes: 256 * MIB,
+        open_files: 1024,
+    };
+    Limits {
+        compile: step(60, 60, 2048 * MIB),
+        run: step(300, 60, 1024 * MIB),
+        tmp_bytes: 512 * MIB,
+    }
+}
+
+impl ExecutorBuilder {
+    /// The languages file (default `languages.toml` in the working directory).
+    pub fn languages_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.languages = path.into();
+        self
+    }
+
+    /// How to reach Docker and where the agent binary is.
+    pub fn docker(mut self, config: DockerConfig) -> Self {
+        self.docker = Some(config);
+        self
+    }
+
+    /// Executions that run at once (`CONCURRENT_EXECUTIONS`, default 5).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.scheduler.workers = n.max(1);
+        self
+    }
+
+    /// Executions that may wait (`QUEUE_CAPACITY`, default 100).
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.scheduler.queue_capacity = n;
+        self
+    }
+
+    /// How long finished results stay readable, and how many are kept.
+    pub fn retention(mut self, ttl: Duration, max_finished: usize) -> Self {
+        self.scheduler.finished_ttl = ttl;
+        self.scheduler.max_finished = max_finished;
+        self
+    }
+
+    /// The limits a request gets when it asks for none.
+    pub fn default_limits(mut self, limits: Limits) -> Self {
+        self.default_limits = limits;
+        self
+    }
+
+    /// The most a request may ask for.
+    pub fn max_limits(mut self, limits: Limits) -> Self {
+        self.max_limits = limits;
+        self
+    }
+
+    /// The largest code (main file plus extra files) accepted, bytes.
+    pub fn max_code_bytes(mut self, n: usize) -> Self {
+        self.max_code_bytes = n;
+        self
+    }
+
+    /// Whether to remove stray sandbox containers at start (default true).
+    pub fn reap_strays(mut self, yes: bool) -> Self {
+        self.reap_strays = yes;
+        self
+    }
+
+    /// Loads the languages, connects to Docker and starts the worker pool.
+    /// Must be called inside a tokio runtime.
+    pub async fn build(self) -> Result<Executor, BuildError> {
+        let registry = Registry::load(&self.languages)?;
+        self.default_limits.check_within(&self.max_limits)?;
+        let sandbox = DockerSandbox::connect(self.docker.unwrap_or_default()).await?;
+        if self.reap_strays {
+            match sandbox.reap_strays().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "removed stray sandbox containers"),
+                Err(e) => tracing::warn!(error = %e, "could not look for stray containers"),
+            }
+        }
+        let scheduler = Scheduler::new(Arc::new(sandbox.clone()), self.scheduler);
+        Ok(Executor {
+            inner: Arc::new(Inner {
+                registry,
+                scheduler,
+                sandbox,
+                default_limits: self.default_limits,
+                max_limits: self.max_limits,
+                max_code_bytes: self.max_code_bytes,
+                base_env: BASE_ENV
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            }),
+        })
+    }
+}

@@ -1,0 +1,233 @@
+//! Monaco as a library: the facade a Rust service embeds to run code.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use monaco_executor::{ExecutionRequest, Executor};
+//! let executor = Executor::builder().languages_file("languages.toml").build().await?;
+//! let result = executor
+//!     .run(ExecutionRequest {
+//!         language: "python".into(),
+//!         code: "print('hi')".into(),
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! assert_eq!(result.stdout, b"hi\n");
+//! # Ok(()) }
+//! ```
+//!
+//! This crate owns turning a client's [`ExecutionRequest`] into a sandbox
+//! job: the language lookup, file naming, limit merging and checking against
+//! the server's maximums, and the environment a program sees. It delegates
+//! queueing and event logs to `monaco-scheduler` and running to
+//! `monaco-sandbox`. It must not know about HTTP.
+
+mod builder;
+mod error;
+
+pub use builder::{BuildError, ExecutorBuilder};
+pub use error::ExecutorError;
+pub use monaco_core::{
+    ExecutionEvent, ExecutionId, ExecutionOutcome, ExecutionRequest, Limits, LimitsOverride,
+    OutputChunk, SourceFile, Status, StepKind, StepReport, Stream, Verdict,
+};
+pub use monaco_languages::{Language, Registry};
+pub use monaco_sandbox::{DockerConfig, DockerSandbox, InputCommand};
+pub use monaco_scheduler::{EventSubscription, ExecutionMeta, ExecutionSnapshot, SchedulerConfig};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use monaco_sandbox::SandboxJob;
+use monaco_scheduler::Scheduler;
+
+/// The environment every step starts from (languages add their own).
+const BASE_ENV: &[(&str, &str)] = &[
+    ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    ("HOME", "/tmp"),
+    ("LANG", "C.UTF-8"),
+    ("TMPDIR", "/tmp"),
+];
+
+/// Runs code executions: validates, queues, runs in the sandbox, streams.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    scheduler: Scheduler<DockerSandbox>,
+    sandbox: DockerSandbox,
+    default_limits: Limits,
+    max_limits: Limits,
+    max_code_bytes: usize,
+    base_env: Vec<(String, String)>,
+}
+
+/// What `health` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Whether the Docker engine answers.
+    pub docker: bool,
+    /// Executions waiting for a worker.
+    pub queue_depth: usize,
+    /// Executions running now.
+    pub running: usize,
+}
+
+impl Executor {
+    /// Starts configuring an executor.
+    pub fn builder() -> ExecutorBuilder {
+        ExecutorBuilder::default()
+    }
+
+    /// Validates and queues an execution; returns at once with its id.
+    pub fn submit(&self, request: ExecutionRequest) -> Result<ExecutionId, ExecutorError> {
+        let (job, meta) = self.prepare(request)?;
+        Ok(self.inner.scheduler.submit(job, meta)?)
+    }
+
+    /// Submits an execution and waits for its result.
+    pub async fn run(&self, request: ExecutionRequest) -> Result<ExecutionSnapshot, ExecutorError> {
+        let id = self.submit(request)?;
+        self.wait(id).await
+    }
+
+    /// Waits until the execution has finished and returns its result.
+    pub async fn wait(&self, id: ExecutionId) -> Result<ExecutionSnapshot, ExecutorError> {
+        let mut events = self.events(id, 0).ok_or(ExecutorError::NotFound)?;
+        while let Some((_, event)) = events.next().await {
+            if matches!(event, ExecutionEvent::Finished(_)) {
+                break;
+            }
+        }
+        self.result(id).ok_or(ExecutorError::NotFound)
+    }
+
+    /// The execution's events from index `from`: the log so far, then live.
+    pub fn events(&self, id: ExecutionId, from: usize) -> Option<EventSubscription> {
+        self.inner.scheduler.events(id, from)
+    }
+
+    /// Everything known about the execution now.
+    pub fn result(&self, id: ExecutionId) -> Option<ExecutionSnapshot> {
+        self.inner.scheduler.snapshot(id)
+    }
+
+    /// The execution's status now.
+    pub fn status(&self, id: ExecutionId) -> Option<Status> {
+        self.inner.scheduler.status(id)
+    }
+
+    /// Sends bytes to the program's stdin, exactly as given.
+    pub async fn send_input(&self, id: ExecutionId, bytes: Vec<u8>) -> Result<(), ExecutorError> {
+        Ok(self
+            .inner
+            .scheduler
+            .send_input(id, InputCommand::Bytes(bytes))
+            .await?)
+    }
+
+    /// Closes the program's stdin (end of file).
+    pub async fn close_input(&self, id: ExecutionId) -> Result<(), ExecutorError> {
+        Ok(self
+            .inner
+            .scheduler
+            .send_input(id, InputCommand::Close)
+            .await?)
+    }
+
+    /// Stops a queued or running execution; it ends `cancelled`.
+    pub async fn cancel(&self, id: ExecutionId) -> Result<(), ExecutorError> {
+        Ok(self.inner.scheduler.cancel(id).await?)
+    }
+
+    /// The languages this executor runs, in the registry's order.
+    pub fn languages(&self) -> &[Language] {
+        self.inner.registry.languages()
+    }
+
+    /// The limits a request gets when it asks for none (before language
+    /// overrides), and the most it may ask for.
+    pub fn limits(&self) -> (Limits, Limits) {
+        (self.inner.default_limits, self.inner.max_limits)
+    }
+
+    /// Whether Docker answers, and how busy the queue is.
+    pub async fn health(&self) -> Health {
+        Health {
+            docker: self.inner.scheduler.healthy().await,
+            queue_depth: self.inner.scheduler.queue_depth(),
+            running: self.inner.scheduler.running(),
+        }
+    }
+
+    /// Stops accepting, lets running executions finish within `grace`, then
+    /// cancels them; returns once every sandbox container is removed.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.scheduler.shutdown(grace).await;
+        self.inner.sandbox.settle().await;
+    }
+
+    /// Turns a request into a sandbox job, or says what is wrong with it.
+    fn prepare(&self, req: ExecutionRequest) -> Result<(SandboxJob, ExecutionMeta), ExecutorError> {
+        let inner = &self.inner;
+        let language = inner.registry.get(&req.language).ok_or_else(|| {
+            ExecutorError::LanguageUnknown {
+                given: req.language.clone(),
+                known: inner.registry.ids().iter().map(|s| s.to_string()).collect(),
+            }
+        })?;
+        if req.code.trim().is_empty() {
+            return Err(ExecutorError::CodeMissing);
+        }
+        let total = req.code.len() + req.files.iter().map(|f| f.content.len()).sum::<usize>();
+        if total > inner.max_code_bytes {
+            return Err(ExecutorError::CodeTooLarge {
+                size: total,
+                max: inner.max_code_bytes,
+            });
+        }
+        let main = language.source_file_name(&req.code);
+        monaco_languages::validate_files(&main, &req.files).map_err(ExecutorError::InvalidFile)?;
+        for arg in &req.args {
+            if arg.contains('\0') {
+                return Err(ExecutorError::InvalidArgument(
+                    "program arguments cannot contain NUL bytes".into(),
+                ));
+            }
+        }
+        let limits = inner
+            .default_limits
+            .with(language.limits())
+            .with(&req.limits);
+        limits.check_within(&inner.max_limits)?;
+
+        let mut files = Vec::with_capacity(req.files.len() + 1);
+        files.push(SourceFile {
+            name: main.clone(),
+            content: req.code.clone(),
+        });
+        files.extend(req.files);
+        let id = monaco_core::ExecutionId::new();
+        let job = SandboxJob {
+            id,
+            language: language.id().to_string(),
+            image: language.image().to_string(),
+            files,
+            compile: language.compile_step(&main, &limits, &inner.base_env),
+            run: language.run_step(&main, &req.args, &limits, &inner.base_env),
+            tty: language.tty(),
+            stdin: req.stdin.clone(),
+            interactive: req.interactive,
+            tmp_bytes: limits.tmp_bytes,
+        };
+        let meta = ExecutionMeta {
+            language: req.language,
+            code: req.code,
+            input: String::from_utf8_lossy(&req.stdin).into_owned(),
+        };
+        Ok((job, meta))
+    }
+}
