@@ -91,7 +91,15 @@ fn run_job(
     } else {
         StdinMode::Pipe
     };
-    let report = step::run(StepKind::Run, &job.run, stdin, job.uid, shared, host, &cgroup);
+    let report = step::run(
+        StepKind::Run,
+        &job.run,
+        stdin,
+        job.uid,
+        shared,
+        host,
+        &cgroup,
+    );
     host.control(&AgentMessage::StepFinished {
         step: StepKind::Run,
         report,

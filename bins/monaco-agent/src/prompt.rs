@@ -46,7 +46,11 @@ fn identity(fdinfo: &str) -> Option<StdinIdentity> {
             .lines()
             .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
     };
-    Some(StdinIdentity(format!("{}:{}", field("mnt_id:")?, field("ino:")?)))
+    Some(StdinIdentity(format!(
+        "{}:{}",
+        field("mnt_id:")?,
+        field("ino:")?
+    )))
 }
 
 /// Whether any sandbox process is blocked reading `stdin` right now.

@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use monaco_core::protocol::{AgentMessage, JobStep, WORK_DIR};
-use monaco_core::{StepKind, StepReport, StepLimits, Stream, Verdict};
+use monaco_core::{StepKind, StepLimits, StepReport, Stream, Verdict};
 
 use crate::cgroup::Cgroup;
 use crate::link::{HostWriter, Shared, StdinItem};
@@ -157,7 +157,8 @@ fn run_inner(
             readers.push(spawn_reader(master_r, Stream::Stdout, &output, host));
             let slave_for_eof = pty.slave.try_clone().map_err(|e| e.to_string())?;
             spawn_stdin_writer(File::from(pty.master), Some(slave_for_eof), shared);
-            cmd.stdin(Stdio::from(slave_in)).stdout(Stdio::from(slave_out));
+            cmd.stdin(Stdio::from(slave_in))
+                .stdout(Stdio::from(slave_out));
             pty_slave_copy = Some(pty.slave);
         }
     }
@@ -330,7 +331,11 @@ fn child_setup(tty: bool, cpu_s: u64, limits: &StepLimits) -> std::io::Result<()
             return Err(std::io::Error::last_os_error());
         }
         set_rlimit(libc::RLIMIT_CPU, cpu_s, cpu_s + 1)?;
-        set_rlimit(libc::RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes)?;
+        set_rlimit(
+            libc::RLIMIT_FSIZE,
+            limits.file_size_bytes,
+            limits.file_size_bytes,
+        )?;
         let nofile = u64::from(limits.open_files);
         set_rlimit(libc::RLIMIT_NOFILE, nofile, nofile)?;
         set_rlimit(libc::RLIMIT_CORE, 0, 0)?;

@@ -17,6 +17,6 @@ mod request;
 mod verdict;
 
 pub use event::{ExecutionEvent, OutputChunk, Stream};
-pub use limits::{Limits, LimitsOverride, LimitsError, StepLimits};
+pub use limits::{Limits, LimitsError, LimitsOverride, StepLimits};
 pub use request::{ExecutionId, ExecutionRequest, SourceFile};
 pub use verdict::{ExecutionOutcome, Status, StepKind, StepReport, Verdict};

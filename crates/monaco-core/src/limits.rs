@@ -140,10 +140,22 @@ impl Limits {
             ("wall_ms", self.run.wall_ms, max.run.wall_ms),
             ("cpu_ms", self.run.cpu_ms, max.run.cpu_ms),
             ("memory_bytes", self.run.memory_bytes, max.run.memory_bytes),
-            ("processes", self.run.processes.into(), max.run.processes.into()),
+            (
+                "processes",
+                self.run.processes.into(),
+                max.run.processes.into(),
+            ),
             ("output_bytes", self.run.output_bytes, max.run.output_bytes),
-            ("file_size_bytes", self.run.file_size_bytes, max.run.file_size_bytes),
-            ("open_files", self.run.open_files.into(), max.run.open_files.into()),
+            (
+                "file_size_bytes",
+                self.run.file_size_bytes,
+                max.run.file_size_bytes,
+            ),
+            (
+                "open_files",
+                self.run.open_files.into(),
+                max.run.open_files.into(),
+            ),
             ("compile_wall_ms", self.compile.wall_ms, max.compile.wall_ms),
             ("compile_cpu_ms", self.compile.cpu_ms, max.compile.cpu_ms),
             (

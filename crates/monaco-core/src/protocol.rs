@@ -249,7 +249,10 @@ mod tests {
         assert_eq!(d.next_frame(), Some(Err(FrameError::BadLength(0))));
         let mut d = FrameDecoder::new();
         d.push(&[0xff, 0xff, 0xff, 0xff]);
-        assert!(matches!(d.next_frame(), Some(Err(FrameError::BadLength(_)))));
+        assert!(matches!(
+            d.next_frame(),
+            Some(Err(FrameError::BadLength(_)))
+        ));
     }
 
     #[test]

@@ -24,7 +24,7 @@
 mod builder;
 mod error;
 
-pub use builder::{BuildError, ExecutorBuilder};
+pub use builder::{default_max_limits, BuildError, ExecutorBuilder};
 pub use error::ExecutorError;
 pub use monaco_core::{
     ExecutionEvent, ExecutionId, ExecutionOutcome, ExecutionRequest, Limits, LimitsOverride,
@@ -42,7 +42,10 @@ use monaco_scheduler::Scheduler;
 
 /// The environment every step starts from (languages add their own).
 const BASE_ENV: &[(&str, &str)] = &[
-    ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    (
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ),
     ("HOME", "/tmp"),
     ("LANG", "C.UTF-8"),
     ("TMPDIR", "/tmp"),
@@ -173,12 +176,14 @@ impl Executor {
     /// Turns a request into a sandbox job, or says what is wrong with it.
     fn prepare(&self, req: ExecutionRequest) -> Result<(SandboxJob, ExecutionMeta), ExecutorError> {
         let inner = &self.inner;
-        let language = inner.registry.get(&req.language).ok_or_else(|| {
-            ExecutorError::LanguageUnknown {
-                given: req.language.clone(),
-                known: inner.registry.ids().iter().map(|s| s.to_string()).collect(),
-            }
-        })?;
+        let language =
+            inner
+                .registry
+                .get(&req.language)
+                .ok_or_else(|| ExecutorError::LanguageUnknown {
+                    given: req.language.clone(),
+                    known: inner.registry.ids().iter().map(|s| s.to_string()).collect(),
+                })?;
         if req.code.trim().is_empty() {
             return Err(ExecutorError::CodeMissing);
         }

@@ -26,9 +26,7 @@ use bollard::container::{
     RemoveContainerOptions, StartContainerOptions, UpdateContainerOptions,
     UploadToContainerOptions,
 };
-use bollard::models::{
-    HostConfig, HostConfigLogConfig, Mount, MountTypeEnum, ResourcesUlimits,
-};
+use bollard::models::{HostConfig, HostConfigLogConfig, Mount, MountTypeEnum, ResourcesUlimits};
 use bollard::volume::CreateVolumeOptions;
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -360,7 +358,9 @@ impl Sandbox for DockerSandbox {
         for f in &job.files {
             if f.name.is_empty()
                 || f.name.starts_with('/')
-                || f.name.split('/').any(|c| c == ".." || c == "." || c.is_empty())
+                || f.name
+                    .split('/')
+                    .any(|c| c == ".." || c == "." || c.is_empty())
             {
                 return Err(SandboxError::InvalidJob(format!(
                     "file name {:?} is not a plain relative path",
@@ -717,6 +717,13 @@ async fn drive(
             Event::Input(Some(cmd)) => {
                 let bytes = match cmd {
                     InputCommand::Bytes(b) => {
+                        // Typed input that ends a line ends the line on the
+                        // client's screen too (a terminal echoes it), so the
+                        // next prompt is what follows it: "Age: ", not
+                        // "Name: Age: " (the program itself never echoes).
+                        if b.contains(&b'\n') {
+                            tail = PromptTail::default();
+                        }
                         let mut out = Vec::with_capacity(b.len() + 16);
                         for chunk in b.chunks(STDIN_FRAME) {
                             out.extend(protocol::encode(protocol::TAG_STDIN, chunk));
@@ -752,7 +759,9 @@ async fn drive(
     let outcome = outcome(compile, run, failure, cancelled, timed_out);
     // Removal first, so that once a client sees the result nothing is left.
     guard.remove().await;
-    let _ = events.send(ExecutionEvent::Finished(Box::new(outcome))).await;
+    let _ = events
+        .send(ExecutionEvent::Finished(Box::new(outcome)))
+        .await;
 }
 
 async fn set_run_memory(docker: &Docker, id: &str, bytes: u64) -> Result<(), String> {

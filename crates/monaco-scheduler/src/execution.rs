@@ -14,6 +14,7 @@
 //! switch.
 
 use std::mem;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
@@ -156,14 +157,16 @@ impl Execution {
         status_of(&self.state())
     }
 
-    /// A worker takes it: `queued` → `running`. False when it was cancelled
-    /// while it waited.
-    pub(crate) fn begin(&self) -> bool {
+    /// A worker takes it: `queued` → `running`, counted in `running`. False
+    /// when it was cancelled while it waited.
+    pub(crate) fn begin(&self, running: &AtomicUsize) -> bool {
         {
             let mut st = self.state();
             if !matches!(st.phase, Phase::Queued) {
                 return false;
             }
+            // Counted under the lock, before the log says so.
+            running.fetch_add(1, Ordering::SeqCst);
             st.phase = Phase::Starting;
             st.started_at = Some(SystemTime::now());
             st.log.push(ExecutionEvent::Status {
@@ -187,12 +190,17 @@ impl Execution {
     }
 
     /// Records how it ended and closes the log with the final status and
-    /// `Finished`. False if it had already finished.
-    pub(crate) fn finish(&self, outcome: ExecutionOutcome) -> bool {
+    /// `Finished`; uncounts it from `running` if it had begun. False if it
+    /// had already finished.
+    pub(crate) fn finish(&self, outcome: ExecutionOutcome, running: &AtomicUsize) -> bool {
         {
             let mut st = self.state();
-            if matches!(st.phase, Phase::Finished) {
-                return false;
+            match st.phase {
+                Phase::Finished => return false,
+                Phase::Queued => {}
+                Phase::Starting | Phase::Running(_) => {
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }
             }
             finish_locked(&mut st, outcome);
         }

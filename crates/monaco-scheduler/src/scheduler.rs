@@ -54,7 +54,8 @@ use crate::{ExecutionMeta, ExecutionSnapshot};
 pub struct SchedulerConfig {
     /// Executions running at once (`CONCURRENT_EXECUTIONS`; at least 1).
     pub workers: usize,
-    /// Executions waiting at once, running ones not counted (`QUEUE_CAPACITY`).
+    /// Executions waiting at once, running ones not counted (`QUEUE_CAPACITY`;
+    /// every execution passes through the queue, so 0 refuses them all).
     pub queue_capacity: usize,
     /// How long a finished execution stays readable.
     pub finished_ttl: Duration,
@@ -377,7 +378,7 @@ impl<S: Sandbox, Q: JobQueue> Core<S, Q> {
         }
     }
 
-    /// Records the outcome of an execution a worker ran (and counted).
+    /// Records the outcome of an execution a worker ran.
     fn finish(&self, execution: &Arc<Execution>, mut outcome: ExecutionOutcome) {
         if !outcome.status.is_final() {
             // A sandbox bug; clients poll until the status is final, so make it final.
@@ -385,8 +386,7 @@ impl<S: Sandbox, Q: JobQueue> Core<S, Q> {
             outcome.status = Status::Failed;
         }
         let (status, verdict) = (outcome.status, outcome.verdict);
-        self.running.fetch_sub(1, Ordering::SeqCst);
-        if !execution.finish(outcome) {
+        if !execution.finish(outcome, &self.running) {
             return;
         }
         info!(id = %execution.id, ?status, ?verdict, "execution finished");
@@ -420,12 +420,8 @@ async fn work<S: Sandbox, Q: JobQueue>(core: Arc<Core<S, Q>>) {
         let Some(execution) = core.lookup(job.id) else {
             continue;
         };
-        // Counted before `running` is logged and uncounted before `Finished`
-        // is, so that `running()` agrees with what subscribers have seen.
-        core.running.fetch_add(1, Ordering::SeqCst);
         // False when it was cancelled while it waited.
-        if !execution.begin() {
-            core.running.fetch_sub(1, Ordering::SeqCst);
+        if !execution.begin(&core.running) {
             continue;
         }
         debug!(id = %execution.id, "execution started");

@@ -1,0 +1,100 @@
+//! `monaco-server`: runs Monaco's HTTP + WebSocket API.
+//!
+//! Thin glue: read the configuration (environment, optional file), set up
+//! logging, build the executor, serve, and on SIGTERM/SIGINT shut down
+//! gracefully: stop accepting, let running executions finish within the
+//! grace period, cancel the rest, remove every container, exit.
+
+mod settings;
+
+use std::time::Duration;
+
+use actix_web::{App, HttpServer};
+use monaco_executor::{DockerConfig, Executor};
+use tokio::signal::unix::{signal, SignalKind};
+
+use settings::Settings;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("monaco-server: invalid configuration: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_logging(&settings);
+    match serve(settings).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "monaco-server stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if settings.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let mut docker = DockerConfig::default();
+    if let Some(agent) = &settings.agent {
+        docker.agent_path = agent.into();
+    }
+    docker.cpus = settings.sandbox_cpus;
+    let executor = Executor::builder()
+        .languages_file(&settings.languages)
+        .docker(docker)
+        .workers(settings.concurrent_executions)
+        .queue_capacity(settings.queue_capacity)
+        .retention(
+            Duration::from_secs(settings.result_ttl),
+            settings.max_results,
+        )
+        .default_limits(settings.default_limits())
+        .max_limits(settings.max_limits())
+        .build()
+        .await?;
+    let api = settings.api_config();
+    let state = monaco_http::AppState::new(executor.clone(), api.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(monaco_http::cors(&api))
+            .wrap(actix_web::middleware::Logger::new("%r %s %Dms"))
+            .configure(monaco_http::routes(state.clone()))
+    })
+    .disable_signals()
+    .shutdown_timeout(settings.shutdown_grace + 5)
+    .bind((settings.host.as_str(), settings.port))?;
+    for addr in server.addrs() {
+        tracing::info!(%addr, "Monaco listening");
+    }
+    let server = server.run();
+    let handle = server.handle();
+    let grace = Duration::from_secs(settings.shutdown_grace);
+    let stopper = tokio::spawn(async move {
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+        // Executions first: new submissions get 503 while running ones finish,
+        // and open terminals see them end. Then the listener.
+        executor.shutdown(grace).await;
+        handle.stop(true).await;
+    });
+    server.await?;
+    stopper.await?;
+    tracing::info!("Monaco stopped; every sandbox container removed");
+    Ok(())
+}

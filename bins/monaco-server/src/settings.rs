@@ -1,0 +1,105 @@
+//! Configuration, read in one place: defaults, then an optional TOML file
+//! (`MONACO_CONFIG`), then the environment. The original service's names
+//! keep their meaning (`PORT`, `CONCURRENT_EXECUTIONS`, `QUEUE_CAPACITY`,
+//! `DEFAULT_TIMEOUT`); everything else is `MONACO_<KEY>`.
+
+use monaco_executor::Limits;
+use serde::Deserialize;
+
+/// Every setting of the server (README, "Configuration", lists them).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub port: u16,
+    pub host: String,
+    pub concurrent_executions: usize,
+    pub queue_capacity: usize,
+    /// Default wall-time limit of the run step, seconds.
+    pub default_timeout: u64,
+    /// Largest wall-time limit a request may ask for, seconds.
+    pub max_timeout: u64,
+    pub languages: String,
+    pub agent: Option<String>,
+    pub cors_origins: String,
+    pub max_body_bytes: usize,
+    /// Seconds a finished result stays readable.
+    pub result_ttl: u64,
+    pub max_results: usize,
+    /// Seconds running executions get to finish on shutdown.
+    pub shutdown_grace: u64,
+    pub sandbox_cpus: f64,
+    pub log_format: String,
+}
+
+impl Settings {
+    pub fn load() -> Result<Settings, config::ConfigError> {
+        let mut builder = config::Config::builder()
+            .set_default("port", 8080)?
+            .set_default("host", "0.0.0.0")?
+            .set_default("concurrent_executions", 5)?
+            .set_default("queue_capacity", 100)?
+            .set_default("default_timeout", 30)?
+            .set_default("max_timeout", 300)?
+            .set_default("languages", "languages.toml")?
+            .set_default("cors_origins", "*")?
+            .set_default("max_body_bytes", 2 * 1024 * 1024)?
+            .set_default("result_ttl", 3600)?
+            .set_default("max_results", 10_000)?
+            .set_default("shutdown_grace", 30)?
+            .set_default("sandbox_cpus", 1.0)?
+            .set_default("log_format", "text")?;
+        if let Ok(path) = std::env::var("MONACO_CONFIG") {
+            builder = builder.add_source(config::File::with_name(&path).required(true));
+        }
+        let original = [
+            "PORT",
+            "CONCURRENT_EXECUTIONS",
+            "QUEUE_CAPACITY",
+            "DEFAULT_TIMEOUT",
+        ];
+        for name in original {
+            if let Ok(value) = std::env::var(name) {
+                builder = builder.set_override(name.to_ascii_lowercase(), value)?;
+            }
+        }
+        let settings: Settings = builder
+            .add_source(config::Environment::with_prefix("MONACO").try_parsing(true))
+            .build()?
+            .try_deserialize()?;
+        if settings.default_timeout == 0 || settings.default_timeout > settings.max_timeout {
+            return Err(config::ConfigError::Message(format!(
+                "DEFAULT_TIMEOUT must be between 1 and MONACO_MAX_TIMEOUT ({})",
+                settings.max_timeout
+            )));
+        }
+        if settings.concurrent_executions == 0 {
+            return Err(config::ConfigError::Message(
+                "CONCURRENT_EXECUTIONS must be at least 1".into(),
+            ));
+        }
+        Ok(settings)
+    }
+
+    pub fn default_limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        limits.run.wall_ms = self.default_timeout * 1000;
+        limits
+    }
+
+    pub fn max_limits(&self) -> Limits {
+        let mut max = monaco_executor::default_max_limits();
+        max.run.wall_ms = self.max_timeout * 1000;
+        max
+    }
+
+    pub fn api_config(&self) -> monaco_http::ApiConfig {
+        monaco_http::ApiConfig {
+            max_body_bytes: self.max_body_bytes,
+            cors_origins: self
+                .cors_origins
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        }
+    }
+}

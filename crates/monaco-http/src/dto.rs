@@ -1,0 +1,295 @@
+//! The JSON shapes on the wire: the original service's fields (camelCase)
+//! plus Monaco's additions. Kept apart from the domain types so the API can
+//! stay stable while the inside changes.
+
+use std::time::SystemTime;
+
+use base64::Engine;
+use monaco_executor::{
+    ExecutionOutcome, ExecutionRequest, ExecutionSnapshot, Language, LimitsOverride, SourceFile,
+    Status, StepReport,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// An extra file in a submission.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDto {
+    /// A relative file name.
+    pub name: String,
+    /// Its text.
+    pub content: String,
+}
+
+/// `POST /api/submit` and `POST /api/execute`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SubmitRequest {
+    /// Language id or alias.
+    pub language: Option<String>,
+    /// The main source file.
+    pub code: Option<String>,
+    /// Text given to stdin before anything typed.
+    pub input: Option<String>,
+    /// Bytes given to stdin, base64 (instead of `input`, for binary input).
+    pub input_base64: Option<String>,
+    /// Keep stdin open for input typed over the WebSocket.
+    pub interactive: Option<bool>,
+    /// Extra files beside the main one.
+    pub files: Option<Vec<FileDto>>,
+    /// Program arguments.
+    pub args: Option<Vec<String>>,
+    /// Run step wall time, seconds (the original service's knob).
+    pub timeout: Option<f64>,
+    /// Limits within the server's maximums.
+    pub limits: Option<LimitsOverride>,
+}
+
+impl SubmitRequest {
+    /// The domain request. `interactive_default` applies when the client did
+    /// not say: `/api/submit` keeps stdin open when no input was given (a
+    /// terminal will type into it), `/api/execute` never does.
+    pub fn into_request(self, interactive_default: bool) -> Result<ExecutionRequest, ApiError> {
+        let language = self.language.ok_or_else(|| {
+            ApiError::bad_request("request.language_missing", "`language` is required")
+        })?;
+        let code = self
+            .code
+            .ok_or_else(|| ApiError::bad_request("request.code_missing", "`code` is required"))?;
+        let stdin = match (self.input, self.input_base64) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "request.invalid_input",
+                    "give either `input` or `inputBase64`, not both",
+                ))
+            }
+            (Some(text), None) => text.into_bytes(),
+            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| {
+                    ApiError::bad_request("request.invalid_input", format!("`inputBase64`: {e}"))
+                })?,
+            (None, None) => Vec::new(),
+        };
+        let mut limits = self.limits.unwrap_or_default();
+        if let Some(t) = self.timeout {
+            if !(t.is_finite() && t > 0.0 && t <= 86_400.0) {
+                return Err(ApiError::bad_request(
+                    "limits.invalid",
+                    "`timeout` must be a positive number of seconds",
+                ));
+            }
+            limits.wall_ms = Some((t * 1000.0).ceil() as u64);
+        }
+        Ok(ExecutionRequest {
+            language,
+            code,
+            files: self
+                .files
+                .unwrap_or_default()
+                .into_iter()
+                .map(|f| SourceFile {
+                    name: f.name,
+                    content: f.content,
+                })
+                .collect(),
+            interactive: self
+                .interactive
+                .unwrap_or(interactive_default && stdin.is_empty()),
+            stdin,
+            args: self.args.unwrap_or_default(),
+            limits,
+        })
+    }
+}
+
+/// `202` from `POST /api/submit`.
+#[derive(Debug, Serialize)]
+pub struct SubmitResponse {
+    /// The execution id.
+    pub id: String,
+    /// Always `queued`.
+    pub status: Status,
+    /// A human-readable note.
+    pub message: &'static str,
+}
+
+/// `GET /api/status/{id}`.
+#[derive(Debug, Serialize)]
+pub struct StatusResponse {
+    /// The execution id.
+    pub id: String,
+    /// Where it is in its life.
+    pub status: Status,
+}
+
+/// One step's measurements on the wire.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepDto {
+    verdict: Option<monaco_executor::Verdict>,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    wall_ms: u64,
+    cpu_ms: u64,
+    memory_bytes: u64,
+    truncated: bool,
+}
+
+impl From<&StepReport> for StepDto {
+    fn from(r: &StepReport) -> Self {
+        StepDto {
+            verdict: r.verdict,
+            exit_code: r.exit_code,
+            signal: r.signal,
+            wall_ms: r.wall_ms,
+            cpu_ms: r.cpu_ms,
+            memory_bytes: r.memory_bytes,
+            truncated: r.truncated,
+        }
+    }
+}
+
+/// `GET /api/result/{id}` and `POST /api/execute`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultResponse {
+    id: String,
+    code: String,
+    language: String,
+    input: String,
+    status: Status,
+    queued_at: String,
+    started_at: Option<String>,
+    completed_at: Option<String>,
+    /// Everything the program printed (compile output first), as text.
+    output: String,
+    /// Peak memory of the run step, bytes.
+    memory: Option<u64>,
+    /// CPU time of the run step, milliseconds.
+    cpu: Option<u64>,
+    /// Wall time of the run step, milliseconds.
+    execution_time: Option<u64>,
+    verdict: Option<monaco_executor::Verdict>,
+    stdout: String,
+    stderr: String,
+    compile_output: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stdout_base64: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stderr_base64: Option<String>,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    truncated: bool,
+    compile: Option<StepDto>,
+    run: Option<StepDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorInfo>,
+}
+
+/// Why an execution ended `failed`.
+#[derive(Debug, Serialize)]
+pub struct ErrorInfo {
+    code: String,
+    message: String,
+}
+
+/// Text for JSON, plus the exact bytes in base64 when they are not UTF-8.
+pub fn text_and_bytes(bytes: &[u8]) -> (String, Option<String>) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_string(), None),
+        Err(_) => (
+            String::from_utf8_lossy(bytes).into_owned(),
+            Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        ),
+    }
+}
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+impl From<&ExecutionSnapshot> for ResultResponse {
+    fn from(s: &ExecutionSnapshot) -> Self {
+        let outcome: Option<&ExecutionOutcome> = s.outcome.as_ref();
+        let run = outcome.and_then(|o| o.run.as_ref());
+        let compile = outcome.and_then(|o| o.compile.as_ref());
+        let (stdout, stdout_base64) = text_and_bytes(&s.stdout);
+        let (stderr, stderr_base64) = text_and_bytes(&s.stderr);
+        let compile_output = String::from_utf8_lossy(&s.compile_output).into_owned();
+        let output = format!("{compile_output}{stdout}{stderr}");
+        ResultResponse {
+            id: s.id.to_string(),
+            code: s.meta.code.clone(),
+            language: s.meta.language.clone(),
+            input: s.meta.input.clone(),
+            status: s.status,
+            queued_at: timestamp(s.queued_at),
+            started_at: s.started_at.map(timestamp),
+            completed_at: s.completed_at.map(timestamp),
+            output,
+            memory: run.map(|r| r.memory_bytes),
+            cpu: run.map(|r| r.cpu_ms),
+            execution_time: run.map(|r| r.wall_ms),
+            verdict: outcome.map(|o| o.verdict),
+            stdout,
+            stderr,
+            compile_output,
+            stdout_base64,
+            stderr_base64,
+            exit_code: run.and_then(|r| r.exit_code),
+            signal: run.and_then(|r| r.signal),
+            truncated: run.is_some_and(|r| r.truncated) || compile.is_some_and(|r| r.truncated),
+            compile: compile.map(StepDto::from),
+            run: run.map(StepDto::from),
+            error: outcome.and_then(|o| {
+                Some(ErrorInfo {
+                    code: o.error_code.clone()?,
+                    message: o.message.clone().unwrap_or_default(),
+                })
+            }),
+        }
+    }
+}
+
+/// One entry of `GET /api/languages`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LanguageDto {
+    id: String,
+    name: String,
+    version: String,
+    aliases: Vec<String>,
+    compiled: bool,
+    hello_world: String,
+}
+
+impl From<&Language> for LanguageDto {
+    fn from(l: &Language) -> Self {
+        LanguageDto {
+            id: l.id().to_string(),
+            name: l.name().to_string(),
+            version: l.version().to_string(),
+            aliases: l.aliases().to_vec(),
+            compiled: l.compiles(),
+            hello_world: l.hello().to_string(),
+        }
+    }
+}
+
+/// `GET /api/health`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthResponse {
+    /// `ok` or `degraded`.
+    pub status: &'static str,
+    /// Whether the Docker engine answers.
+    pub docker: bool,
+    /// Executions waiting.
+    pub queue_depth: usize,
+    /// Executions running.
+    pub running: usize,
+}

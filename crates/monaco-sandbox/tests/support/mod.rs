@@ -1,0 +1,404 @@
+//! Shared set-up for the sandbox's whole-system tests: a gate that skips
+//! (or fails, in CI) when no Docker engine answers, jobs built from
+//! `languages.toml` the way the service builds them, and collection of what
+//! a run printed and how it ended.
+//!
+//! Every test owns one [`Harness`] (one driver connection) and ends with
+//! [`Harness::finish`], which waits until the driver has removed every
+//! container it created and checks with the engine that none is left.
+
+// Each test file uses a different part of this module.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use bollard::container::ListContainersOptions;
+use monaco_core::{
+    ExecutionEvent, ExecutionId, ExecutionOutcome, Limits, LimitsOverride, SourceFile, StepKind,
+    StepReport, Stream,
+};
+use monaco_languages::Registry;
+use monaco_sandbox::{
+    ActiveExecution, DockerConfig, DockerSandbox, InputCommand, Sandbox, SandboxError, SandboxJob,
+};
+
+/// The environment every step starts from (the language may add to it).
+pub const BASE_ENV: [(&str, &str); 4] = [
+    (
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ),
+    ("HOME", "/tmp"),
+    ("LANG", "C.UTF-8"),
+    ("TMPDIR", "/tmp"),
+];
+
+/// Backstop for any single wait on the sandbox. The driver itself ends
+/// every job at its wall limits plus a grace period; this only turns a
+/// hang of the driver into a failing test instead of a stuck suite.
+const BACKSTOP: Duration = Duration::from_secs(120);
+
+/// The registry from the workspace's `languages.toml`, loaded once.
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../languages.toml");
+        Registry::load(&path).unwrap_or_else(|e| panic!("languages.toml: {e}"))
+    })
+}
+
+/// A program to run: language, source, input, limits.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub language: &'static str,
+    pub code: String,
+    pub stdin: Vec<u8>,
+    pub interactive: bool,
+    pub args: Vec<String>,
+    pub limits: LimitsOverride,
+}
+
+impl Program {
+    /// `code` in `language`, no input, stdin closed, the language's limits.
+    pub fn new(language: &'static str, code: impl Into<String>) -> Program {
+        Program {
+            language,
+            code: code.into(),
+            stdin: Vec::new(),
+            interactive: false,
+            args: Vec::new(),
+            limits: LimitsOverride::default(),
+        }
+    }
+
+    /// Bytes given to stdin before it is closed.
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Program {
+        self.stdin = bytes.into();
+        self
+    }
+
+    /// Keeps stdin open for input sent while the program runs.
+    pub fn interactive(mut self) -> Program {
+        self.interactive = true;
+        self
+    }
+
+    /// Arguments after the run command.
+    pub fn args(mut self, args: &[&str]) -> Program {
+        self.args = args.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    /// Replaces the limits that `limits` sets (on top of the language's).
+    pub fn limits(mut self, limits: LimitsOverride) -> Program {
+        self.limits = limits;
+        self
+    }
+
+    /// The sandbox job, built the way the service builds it.
+    pub fn job(&self) -> SandboxJob {
+        let lang = registry()
+            .get(self.language)
+            .unwrap_or_else(|| panic!("language {:?} is not in languages.toml", self.language));
+        let limits = Limits::default().with(lang.limits()).with(&self.limits);
+        let file = lang.source_file_name(&self.code);
+        let env: Vec<(String, String)> = BASE_ENV
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        SandboxJob {
+            id: ExecutionId::new(),
+            language: lang.id().to_string(),
+            image: lang.image().to_string(),
+            files: vec![SourceFile {
+                name: file.clone(),
+                content: self.code.clone(),
+            }],
+            compile: lang.compile_step(&file, &limits, &env),
+            run: lang.run_step(&file, &self.args, &limits, &env),
+            tty: lang.tty(),
+            stdin: self.stdin.clone(),
+            interactive: self.interactive,
+            tmp_bytes: limits.tmp_bytes,
+        }
+    }
+}
+
+/// Connects to Docker, or decides that this test cannot run here.
+///
+/// Without an engine the test is skipped with a visible line, unless
+/// `MONACO_REQUIRE_DOCKER=1` (set by CI and `scripts/test.sh`), where it
+/// fails. Any other set-up problem (the agent binary is missing) fails.
+/// Use it as `let Some(h) = docker_or_skip().await else { return };`.
+pub async fn docker_or_skip() -> Option<Harness> {
+    let required = std::env::var("MONACO_REQUIRE_DOCKER").as_deref() == Ok("1");
+    match DockerSandbox::connect(DockerConfig::default()).await {
+        Ok(sandbox) if sandbox.healthy().await => Some(Harness {
+            sandbox,
+            started: Mutex::new(Vec::new()),
+        }),
+        Ok(_) | Err(SandboxError::Engine(_)) if !required => {
+            // Written straight to stderr: the test harness captures print!
+            // of passing tests, and a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: no Docker engine (set MONACO_REQUIRE_DOCKER=1 to fail instead)"
+            );
+            None
+        }
+        Ok(_) => panic!("the Docker engine does not answer (MONACO_REQUIRE_DOCKER=1)"),
+        Err(e) => panic!("cannot set up the Docker sandbox: {e}"),
+    }
+}
+
+/// One test's connection to the sandbox, and the executions it started.
+pub struct Harness {
+    pub sandbox: DockerSandbox,
+    started: Mutex<Vec<ExecutionId>>,
+}
+
+impl Harness {
+    /// Starts `job` and returns its handle.
+    pub async fn start(&self, job: SandboxJob) -> ActiveExecution {
+        let image = job.image.clone();
+        self.started.lock().unwrap().push(job.id);
+        self.sandbox.start(job).await.unwrap_or_else(|e| {
+            panic!("could not start a job on {image} (is it built? run scripts/setup.sh): {e}")
+        })
+    }
+
+    /// Runs `program` to its end with its initial input and collects it.
+    pub async fn run(&self, program: &Program) -> Collected {
+        let job = program.job();
+        let id = job.id;
+        let session = Session {
+            id,
+            exec: self.start(job).await,
+            events: Vec::new(),
+        };
+        session.finish().await
+    }
+
+    /// Starts `program` for a conversation (see [`Session`]).
+    pub async fn session(&self, program: &Program) -> Session {
+        let job = program.job();
+        let id = job.id;
+        Session {
+            id,
+            exec: self.start(job).await,
+            events: Vec::new(),
+        }
+    }
+
+    /// Waits until the driver has removed every container it created, then
+    /// checks with the engine that no container of this test's executions
+    /// exists any more. Every test ends with this.
+    pub async fn finish(self) {
+        tokio::time::timeout(BACKSTOP, self.sandbox.settle())
+            .await
+            .expect("the driver did not remove its containers");
+        assert_eq!(self.sandbox.live_containers(), 0);
+        let ids: Vec<ExecutionId> = self.started.lock().unwrap().clone();
+        for id in ids {
+            let left = self.containers_of(id).await;
+            assert!(left.is_empty(), "containers of {id} left behind: {left:?}");
+        }
+    }
+
+    /// Containers (running or not) labelled with execution `id`.
+    pub async fn containers_of(&self, id: ExecutionId) -> Vec<String> {
+        let label = format!("monaco.execution={id}");
+        let filters = HashMap::from([("label", vec![label.as_str()])]);
+        self.sandbox
+            .docker()
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters,
+                ..Default::default()
+            }))
+            .await
+            .expect("list containers")
+            .into_iter()
+            .filter_map(|c| c.id)
+            .collect()
+    }
+}
+
+impl Drop for Harness {
+    /// A failing test may unwind before the driver's guards have removed its
+    /// containers (the runtime that would run their removal is going away),
+    /// so remove them here, synchronously, with the Docker CLI.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let ids = self.started.lock().map(|v| v.clone()).unwrap_or_default();
+        for id in ids {
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "-f", &format!("monaco-{id}")])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// A running program one talks to: wait for prompts, send input, finish.
+pub struct Session {
+    pub id: ExecutionId,
+    exec: ActiveExecution,
+    events: Vec<ExecutionEvent>,
+}
+
+impl Session {
+    /// The next event; panics when the stream ends without `Finished` or
+    /// the backstop passes.
+    async fn next_event(&mut self) -> ExecutionEvent {
+        let event = tokio::time::timeout(BACKSTOP, self.exec.events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no event within {BACKSTOP:?}; so far: {:?}", self.events))
+            .unwrap_or_else(|| panic!("event stream ended without Finished: {:?}", self.events));
+        self.events.push(event.clone());
+        event
+    }
+
+    /// Waits for the program to wait for input; returns the prompt.
+    pub async fn prompt(&mut self) -> String {
+        loop {
+            match self.next_event().await {
+                ExecutionEvent::InputPrompt { prompt } => return prompt,
+                ExecutionEvent::Finished(o) => {
+                    panic!(
+                        "finished ({o:?}) before asking for input: {:?}",
+                        self.events
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Waits until the run step's stdout contains `needle`.
+    pub async fn stdout_contains(&mut self, needle: &str) {
+        while !String::from_utf8_lossy(&self.stdout()).contains(needle) {
+            if let ExecutionEvent::Finished(o) = self.next_event().await {
+                panic!(
+                    "finished ({o:?}) before printing {needle:?}: {:?}",
+                    self.events
+                );
+            }
+        }
+    }
+
+    /// The run step's stdout received so far.
+    pub fn stdout(&self) -> Vec<u8> {
+        output_of(&self.events, StepKind::Run, Some(Stream::Stdout))
+    }
+
+    /// Sends bytes to the program's stdin.
+    pub async fn send(&self, bytes: &[u8]) {
+        self.exec
+            .input
+            .send(InputCommand::Bytes(bytes.to_vec()))
+            .await
+            .expect("the execution stopped taking input");
+    }
+
+    /// Sends a control command; a job that already ended ignores it.
+    pub async fn command(&self, command: InputCommand) {
+        let _ = self.exec.input.send(command).await;
+    }
+
+    /// Reads the remaining events and collects the whole run.
+    pub async fn finish(mut self) -> Collected {
+        loop {
+            if let ExecutionEvent::Finished(outcome) = self.next_event().await {
+                return Collected::new(self.id, self.events, *outcome);
+            }
+        }
+    }
+}
+
+/// Everything an execution produced.
+#[derive(Debug)]
+pub struct Collected {
+    pub id: ExecutionId,
+    pub events: Vec<ExecutionEvent>,
+    /// The run step's stdout.
+    pub stdout: Vec<u8>,
+    /// The run step's stderr.
+    pub stderr: Vec<u8>,
+    /// The compile step's stdout and stderr, in arrival order.
+    pub compile_output: Vec<u8>,
+    /// Every input prompt, in order.
+    pub prompts: Vec<String>,
+    pub outcome: ExecutionOutcome,
+}
+
+impl Collected {
+    fn new(id: ExecutionId, events: Vec<ExecutionEvent>, outcome: ExecutionOutcome) -> Self {
+        Collected {
+            id,
+            stdout: output_of(&events, StepKind::Run, Some(Stream::Stdout)),
+            stderr: output_of(&events, StepKind::Run, Some(Stream::Stderr)),
+            compile_output: output_of(&events, StepKind::Compile, None),
+            prompts: events
+                .iter()
+                .filter_map(|e| match e {
+                    ExecutionEvent::InputPrompt { prompt } => Some(prompt.clone()),
+                    _ => None,
+                })
+                .collect(),
+            events,
+            outcome,
+        }
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    pub fn compile_text(&self) -> String {
+        String::from_utf8_lossy(&self.compile_output).into_owned()
+    }
+
+    /// The run step's report; panics (showing everything) when it did not run.
+    pub fn run(&self) -> &StepReport {
+        self.outcome
+            .run
+            .as_ref()
+            .unwrap_or_else(|| panic!("no run step report: {self:#?}"))
+    }
+
+    /// Whether a step of this kind started.
+    pub fn started(&self, step: StepKind) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(e, ExecutionEvent::StepStarted { step: s } if *s == step))
+    }
+}
+
+/// The bytes `step` printed on `stream` (both streams when `None`).
+fn output_of(events: &[ExecutionEvent], step: StepKind, stream: Option<Stream>) -> Vec<u8> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ExecutionEvent::Output(c)
+                if c.step == step && stream.map_or(true, |s| s == c.stream) =>
+            {
+                Some(c.data.as_slice())
+            }
+            _ => None,
+        })
+        .flatten()
+        .copied()
+        .collect()
+}
