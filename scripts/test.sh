@@ -11,7 +11,10 @@ export MONACO_REQUIRE_DOCKER=1
 
 cargo fmt --all -- --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
+# The HTTP tests start the real server binary; the embed test runs the example.
+cargo build --quiet --workspace --bins --examples
 cargo test --workspace -- --test-threads="${MONACO_TEST_THREADS:-4}"
+scripts/test-image.sh
 
 left="$(docker ps -aq --filter label=monaco.managed=true | wc -l)"
 if [ "$left" -ne 0 ]; then

@@ -51,6 +51,8 @@ struct OutputState {
     /// Bumped on every chunk, so the prompt detector can tell that the
     /// program printed something since its last look.
     activity: AtomicU64,
+    /// Every process of the step is gone: nothing can print any more.
+    step_over: AtomicBool,
 }
 
 impl OutputState {
@@ -117,6 +119,7 @@ fn run_inner(
         sent: [AtomicU64::new(0), AtomicU64::new(0)],
         truncated: AtomicBool::new(false),
         activity: AtomicU64::new(0),
+        step_over: AtomicBool::new(false),
     });
 
     let mut cmd = Command::new(program);
@@ -132,18 +135,18 @@ fn run_inner(
     let mut stdin_identity = None;
     let mut pty_slave_copy: Option<OwnedFd> = None;
     let (err_r, err_w) = pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
-    readers.push(spawn_reader(err_r, Stream::Stderr, &output, host));
+    readers.push(spawn_reader(err_r, Stream::Stderr, &output, host, false));
     cmd.stderr(Stdio::from(err_w));
     match stdin_mode {
         StdinMode::Null => {
             let (out_r, out_w) = pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
-            readers.push(spawn_reader(out_r, Stream::Stdout, &output, host));
+            readers.push(spawn_reader(out_r, Stream::Stdout, &output, host, false));
             cmd.stdin(Stdio::null()).stdout(Stdio::from(out_w));
         }
         StdinMode::Pipe => {
             let (out_r, out_w) = pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
             let (in_r, in_w) = pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
-            readers.push(spawn_reader(out_r, Stream::Stdout, &output, host));
+            readers.push(spawn_reader(out_r, Stream::Stdout, &output, host, false));
             stdin_identity = StdinIdentity::of_fd(in_r.as_raw_fd());
             spawn_stdin_writer(File::from(in_w), None, shared);
             cmd.stdin(Stdio::from(in_r)).stdout(Stdio::from(out_w));
@@ -154,7 +157,7 @@ fn run_inner(
             let slave_in = pty.slave.try_clone().map_err(|e| e.to_string())?;
             let slave_out = pty.slave.try_clone().map_err(|e| e.to_string())?;
             stdin_identity = StdinIdentity::of_fd(pty.slave.as_raw_fd());
-            readers.push(spawn_reader(master_r, Stream::Stdout, &output, host));
+            readers.push(spawn_reader(master_r, Stream::Stdout, &output, host, true));
             let slave_for_eof = pty.slave.try_clone().map_err(|e| e.to_string())?;
             spawn_stdin_writer(File::from(pty.master), Some(slave_for_eof), shared);
             cmd.stdin(Stdio::from(slave_in))
@@ -182,6 +185,7 @@ fn run_inner(
         Err(e) => {
             drop(cmd);
             drop(pty_slave_copy);
+            output.step_over.store(true, Ordering::SeqCst);
             join_all(readers);
             return Err(format!("cannot start `{program}`: {e}"));
         }
@@ -256,6 +260,7 @@ fn run_inner(
     // The step is over when its main process is: nothing it started survives.
     kill_and_reap_all(&mut usage);
     drop(pty_slave_copy);
+    output.step_over.store(true, Ordering::SeqCst);
     join_all(readers);
 
     let oom = match (oom_start, cgroup.oom_kills()) {
@@ -366,6 +371,7 @@ fn spawn_reader(
     stream: Stream,
     output: &Arc<OutputState>,
     host: &HostWriter,
+    terminal: bool,
 ) -> JoinHandle<()> {
     let output = output.clone();
     let host = host.clone();
@@ -376,6 +382,23 @@ fn spawn_reader(
             let mut buf = vec![0u8; 64 * 1024];
             let slot = &output.sent[OutputState::index(stream)];
             loop {
+                // A terminal's master cannot wait for end-of-file (EIO): the
+                // stdin writer keeps a slave open for an EOF nobody may ever
+                // send, so an interactive program that exited with its stdin
+                // still open hung the agent until the host's deadline. Once
+                // every process of the step is reaped nothing can print; a
+                // zero-timeout poll flushes the terminal's pending buffers,
+                // so draining until it reports nothing loses no byte.
+                if terminal {
+                    let over = output.step_over.load(Ordering::SeqCst);
+                    let wait = if over { 0 } else { 20 };
+                    if !poll_in(file.as_raw_fd(), wait) {
+                        if over {
+                            break;
+                        }
+                        continue;
+                    }
+                }
                 let n = match file.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => n,
@@ -521,6 +544,17 @@ fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     // SAFETY: a non-negative result is a descriptor we own.
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Whether `fd` has something to read (or hung up) within `timeout_ms`.
+fn poll_in(fd: i32, timeout_ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, timeout_ms) > 0 }
 }
 
 /// Sleeps until the child exits or `timeout` passes.

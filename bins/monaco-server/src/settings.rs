@@ -28,6 +28,10 @@ pub struct Settings {
     pub shutdown_grace: u64,
     pub sandbox_cpus: f64,
     pub log_format: String,
+    /// Remove every `monaco.managed` container at start (strays of a crashed
+    /// server). Turn off when several servers share one Docker engine: each
+    /// would otherwise kill the others' running sandboxes as it starts.
+    pub reap_strays: bool,
 }
 
 impl Settings {
@@ -46,7 +50,8 @@ impl Settings {
             .set_default("max_results", 10_000)?
             .set_default("shutdown_grace", 30)?
             .set_default("sandbox_cpus", 1.0)?
-            .set_default("log_format", "text")?;
+            .set_default("log_format", "text")?
+            .set_default("reap_strays", true)?;
         if let Ok(path) = std::env::var("MONACO_CONFIG") {
             builder = builder.add_source(config::File::with_name(&path).required(true));
         }

@@ -9,6 +9,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let executor = Executor::builder()
         .languages_file(languages)
         .workers(1)
+        // Leave other Monaco containers on this engine alone: the reaping
+        // default would kill the running sandboxes of a server (or of a
+        // test suite) sharing it.
+        .reap_strays(false)
         .build()
         .await?;
     let result = executor

@@ -14,7 +14,8 @@
 //!   measurements, and the container's removal (which happens before
 //!   `Finished`). Every hardening option is on, as in production.
 //! - **docker-run**: `docker run --rm -i --network none <image> sh -c '…'`
-//!   with the source on stdin, compiled and run inside the same `sh -c`: one
+//!   with the source on stdin, compiled and run inside the same `sh -c`
+//!   with the sandbox's environment for each step: one
 //!   CLI `docker run` per execution, the way the original Go service ran
 //!   code. It has none of Monaco's hardening, limits or measurements; it is
 //!   the cost of "a container per run" with the stock tools.
@@ -362,27 +363,37 @@ fn sandbox_job(language: &Language) -> SandboxJob {
 /// One `docker run --rm`: the source on stdin, written, compiled and run by
 /// one `sh -c`.
 fn docker_run_once(program: &Program) -> Result<Duration, String> {
+    let mut command = Command::new("docker");
+    command
+        .args(["run", "--rm", "-i", "--network", "none", &program.image])
+        .args(["sh", "-c", &docker_script(program)]);
+    let started = Instant::now();
+    let output = run(&mut command, program.source.as_bytes())?;
+    let elapsed = started.elapsed();
+    check_output(&output.stdout)?;
+    Ok(elapsed)
+}
+
+/// `mkdir -p W && cd W && cat > main.c && env -i K=V… gcc … && env -i K=V… ./main`.
+///
+/// Each step gets exactly the environment the sandbox gives it (`env -i`),
+/// not the image's `ENV` on top: an image's `GOFLAGS`, say, would otherwise
+/// make one side do different work than the other.
+fn docker_script(program: &Program) -> String {
+    let env: Vec<String> = program
+        .env
+        .iter()
+        .map(|(key, value)| shell_quote(&format!("{key}={value}")))
+        .collect();
     let mut script = format!(
         "mkdir -p {DOCKER_WORK_DIR} && cd {DOCKER_WORK_DIR} && cat > {}",
         shell_quote(&program.file)
     );
     for argv in program.commands() {
         let words: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
-        script.push_str(" && ");
-        script.push_str(&words.join(" "));
+        script.push_str(&format!(" && env -i {} {}", env.join(" "), words.join(" ")));
     }
-    let mut command = Command::new("docker");
-    command.args(["run", "--rm", "-i", "--network", "none"]);
-    for (key, value) in &program.env {
-        command.arg("-e").arg(format!("{key}={value}"));
-    }
-    command.arg(&program.image).args(["sh", "-c", &script]);
-
-    let started = Instant::now();
-    let output = run(&mut command, program.source.as_bytes())?;
-    let elapsed = started.elapsed();
-    check_output(&output.stdout)?;
-    Ok(elapsed)
+    script
 }
 
 /// `s` as one shell word.

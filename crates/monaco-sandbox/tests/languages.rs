@@ -4,7 +4,7 @@
 
 mod support;
 
-use monaco_core::{Status, StepKind, Verdict};
+use monaco_core::{LimitsOverride, Status, StepKind, Verdict};
 use monaco_sandbox::InputCommand;
 use support::{docker_or_skip, registry, Program};
 
@@ -158,13 +158,15 @@ async fn interactive(p: &Programs) {
     assert_eq!(String::from_utf8_lossy(&s.stdout()), "Name: ");
     s.send(b"Ada\n").await;
     s.stdout_contains("Hello, Ada!\n").await;
-    // Programs that read to the end of input need the EOF to exit.
+    // Exactly one prompt until the answer. (Node's readline goes on reading
+    // until the end of input even after `rl.close()`, and may be reported
+    // waiting again before the EOF below arrives.)
+    assert_eq!(s.prompts(), ["Name: "]);
     s.command(InputCommand::Close).await;
     let r = s.finish().await;
     assert_eq!(r.outcome.verdict, Verdict::Ok, "{r:#?}");
     // No echo of the input, no terminal translation of newlines.
     assert_eq!(r.stdout_text(), "Name: Hello, Ada!\n");
-    assert_eq!(r.prompts, ["Name: "]);
     h.finish().await;
 }
 
@@ -178,10 +180,13 @@ async fn two_prompts(id: &'static str, code: &str) {
     s.send(b"Ada\n").await;
     assert_eq!(s.prompt().await, "Age: ");
     s.send(b"36\n").await;
+    s.stdout_contains("Ada is 36\n").await;
+    assert_eq!(s.prompts(), ["Name: ", "Age: "]);
+    // Node's readline keeps reading until the end of input.
+    s.command(InputCommand::Close).await;
     let r = s.finish().await;
     assert_eq!(r.outcome.verdict, Verdict::Ok, "{r:#?}");
     assert_eq!(r.stdout_text(), "Name: Age: Ada is 36\n");
-    assert_eq!(r.prompts, ["Name: ", "Age: "]);
     h.finish().await;
 }
 
@@ -363,6 +368,31 @@ int main(void) {
 "#,
         )
         .await
+    }
+
+    /// An interactive program that exits while its stdin is still open
+    /// (the client never sends EOF) ends at once, with its whole output.
+    /// C runs on a terminal, whose end-of-output the agent must not take
+    /// from the stdin side closing.
+    #[tokio::test]
+    async fn exits_with_stdin_open() {
+        let Some(h) = docker_or_skip().await else {
+            return;
+        };
+        let program = Program::new("c", P.interactive)
+            .interactive()
+            .limits(LimitsOverride {
+                wall_ms: Some(20_000),
+                ..Default::default()
+            });
+        let mut s = h.session(&program).await;
+        assert_eq!(s.prompt().await, "Name: ");
+        s.send(b"Ada\n").await;
+        let r = s.finish().await;
+        assert_eq!(r.outcome.verdict, Verdict::Ok, "{r:#?}");
+        assert_eq!(r.run().exit_code, Some(0));
+        assert_eq!(r.stdout_text(), "Name: Hello, Ada!\n");
+        h.finish().await;
     }
 }
 

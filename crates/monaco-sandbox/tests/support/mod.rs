@@ -299,6 +299,11 @@ impl Session {
         output_of(&self.events, StepKind::Run, Some(Stream::Stdout))
     }
 
+    /// The input prompts received so far.
+    pub fn prompts(&self) -> Vec<String> {
+        prompts_of(&self.events)
+    }
+
     /// Sends bytes to the program's stdin.
     pub async fn send(&self, bytes: &[u8]) {
         self.exec
@@ -346,13 +351,7 @@ impl Collected {
             stdout: output_of(&events, StepKind::Run, Some(Stream::Stdout)),
             stderr: output_of(&events, StepKind::Run, Some(Stream::Stderr)),
             compile_output: output_of(&events, StepKind::Compile, None),
-            prompts: events
-                .iter()
-                .filter_map(|e| match e {
-                    ExecutionEvent::InputPrompt { prompt } => Some(prompt.clone()),
-                    _ => None,
-                })
-                .collect(),
+            prompts: prompts_of(&events),
             events,
             outcome,
         }
@@ -384,6 +383,16 @@ impl Collected {
             .iter()
             .any(|e| matches!(e, ExecutionEvent::StepStarted { step: s } if *s == step))
     }
+}
+
+fn prompts_of(events: &[ExecutionEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ExecutionEvent::InputPrompt { prompt } => Some(prompt.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The bytes `step` printed on `stream` (both streams when `None`).

@@ -1,0 +1,505 @@
+//! What every whole-system test shares: the real `monaco-server` binary as a
+//! child process on an ephemeral port, an HTTP client and a WebSocket client
+//! for it, the Docker gate, and the programs the tests run.
+//!
+//! A test starts a [`Server`], talks to it, then calls [`Server::stop`]: the
+//! server gets SIGTERM and must exit 0, and no container labelled with one of
+//! the test's execution ids may remain. If the test panics first, `Drop`
+//! still stops the server (SIGTERM, then SIGKILL after a bound).
+//!
+//! All traffic goes to 127.0.0.1 (the client ignores proxy settings).
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+pub mod programs;
+pub mod terminal;
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+pub use terminal::Terminal;
+
+/// How long a server gets to answer `/api/health` after it starts.
+const STARTUP: Duration = Duration::from_secs(60);
+/// How long a server gets to exit after SIGTERM (its grace is 5 s).
+const SHUTDOWN: Duration = Duration::from_secs(60);
+/// How long an execution may take to reach a final status. Generous: the
+/// suite runs several servers at once on a small machine.
+pub const EXECUTION: Duration = Duration::from_secs(180);
+
+/// The workspace root (this package lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The server binary: `MONACO_SERVER_BIN`, else `target/debug/monaco-server`.
+fn server_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("MONACO_SERVER_BIN") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "MONACO_SERVER_BIN={} is not a file",
+            p.display()
+        );
+        return p;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let p = target.join("debug").join("monaco-server");
+    assert!(
+        p.is_file(),
+        "the server binary {} is missing: run `cargo build -p monaco-server` first \
+         (scripts/test.sh does), or set MONACO_SERVER_BIN",
+        p.display()
+    );
+    p
+}
+
+/// Whether a Docker engine answers. Without one, a test returns early
+/// (prints SKIPPED), unless `MONACO_REQUIRE_DOCKER=1`, where it panics.
+pub fn docker_or_skip() -> bool {
+    static ANSWERS: OnceLock<bool> = OnceLock::new();
+    let answers = *ANSWERS.get_or_init(|| {
+        Command::new("docker")
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if answers {
+        return true;
+    }
+    if std::env::var("MONACO_REQUIRE_DOCKER").as_deref() == Ok("1") {
+        panic!("no Docker engine answers, and MONACO_REQUIRE_DOCKER=1");
+    }
+    println!("SKIPPED: no Docker engine (set MONACO_REQUIRE_DOCKER=1 to fail instead)");
+    false
+}
+
+/// Execution ids of the given ones that still have a container.
+fn containers_left(ids: &HashSet<String>) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "label=monaco.execution",
+            "--format",
+            "{{.Label \"monaco.execution\"}}",
+        ])
+        .output()
+        .expect("run `docker ps`");
+    assert!(out.status.success(), "`docker ps` failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|id| ids.contains(*id))
+        .map(String::from)
+        .collect()
+}
+
+/// Per-server settings beyond the defaults the tests use.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    env: Vec<(String, String)>,
+}
+
+impl ServerConfig {
+    /// Adds an environment variable for the server.
+    pub fn env(mut self, key: &str, value: impl ToString) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// A running `monaco-server` child process.
+pub struct Server {
+    child: Option<Child>,
+    port: u16,
+    log: PathBuf,
+    http: reqwest::Client,
+    /// Every execution id this test created, checked for containers at stop.
+    ids: Mutex<HashSet<String>>,
+}
+
+impl Server {
+    /// A server with the tests' defaults (2 workers).
+    pub async fn start() -> Server {
+        Server::start_with(ServerConfig::default()).await
+    }
+
+    /// A server with `config` on top of the tests' defaults. Retries on a
+    /// port taken between choosing it and the server binding it.
+    pub async fn start_with(config: ServerConfig) -> Server {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let binary = server_binary();
+        let languages = workspace_root().join("languages.toml");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(EXECUTION)
+            .build()
+            .expect("an HTTP client");
+        for _attempt in 0..5 {
+            let port = free_port();
+            let n = STARTED.fetch_add(1, Ordering::SeqCst);
+            let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+                "monaco-server-{}-{n}-{port}.log",
+                std::process::id()
+            ));
+            let out = File::create(&log).expect("create the server log");
+            let mut cmd = Command::new(&binary);
+            // A clean configuration: nothing from the caller's environment
+            // but the agent's path and the unrelated variables.
+            for (key, _) in std::env::vars_os() {
+                let key = key.to_string_lossy().into_owned();
+                let ours = key.starts_with("MONACO_") && key != "MONACO_AGENT";
+                let original = matches!(
+                    key.as_str(),
+                    "PORT" | "CONCURRENT_EXECUTIONS" | "QUEUE_CAPACITY" | "DEFAULT_TIMEOUT"
+                );
+                if ours || original {
+                    cmd.env_remove(&key);
+                }
+            }
+            cmd.env("PORT", port.to_string())
+                .env("MONACO_HOST", "127.0.0.1")
+                .env("MONACO_LANGUAGES", &languages)
+                .env("CONCURRENT_EXECUTIONS", "2")
+                // Several servers share this engine: none may remove the
+                // others' sandboxes at start.
+                .env("MONACO_REAP_STRAYS", "false")
+                .env("MONACO_SHUTDOWN_GRACE", "5");
+            for (k, v) in &config.env {
+                cmd.env(k, v);
+            }
+            let child = cmd
+                .current_dir(workspace_root())
+                .stdin(Stdio::null())
+                .stdout(out.try_clone().expect("clone the log handle"))
+                .stderr(out)
+                .spawn()
+                .unwrap_or_else(|e| panic!("could not start {}: {e}", binary.display()));
+            let mut server = Server {
+                child: Some(child),
+                port,
+                log,
+                http: http.clone(),
+                ids: Mutex::new(HashSet::new()),
+            };
+            match server.wait_healthy().await {
+                Ok(()) => return server,
+                Err(exit) => {
+                    let log = server.log_tail();
+                    server.child = None;
+                    if log.contains("Address already in use") {
+                        continue;
+                    }
+                    panic!("monaco-server exited during start-up ({exit}); its log:\n{log}");
+                }
+            }
+        }
+        panic!("could not find a free port for monaco-server in 5 attempts");
+    }
+
+    /// Waits for `/api/health` to answer 200; `Err` if the server exited.
+    async fn wait_healthy(&mut self) -> Result<(), ExitStatus> {
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            if let Some(status) = self.child_mut().try_wait().expect("poll the server") {
+                return Err(status);
+            }
+            let answer = self
+                .http
+                .get(self.url("/api/health"))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await;
+            if answer.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "monaco-server did not become healthy within {STARTUP:?}; its log:\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn child_mut(&mut self) -> &mut Child {
+        self.child.as_mut().expect("the server is running")
+    }
+
+    /// The last part of the server's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = File::open(&self.log) {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let _ = f.seek(SeekFrom::Start(len.saturating_sub(8000)));
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `ws://127.0.0.1:<port><path>`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Remembers an execution id, so that `stop` checks its container is gone.
+    pub fn track(&self, id: &str) {
+        self.ids.lock().unwrap().insert(id.to_string());
+    }
+
+    /// Any request; the response as it came.
+    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        let mut req = self.http.request(method.clone(), self.url(path));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// A request with a raw body sent as JSON content.
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// `GET path`, expecting 200 and JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.request(Method::GET, path, None).await;
+        json_body(r, StatusCode::OK).await
+    }
+
+    /// `POST /api/submit` as it came; the caller tracks an accepted id.
+    pub async fn submit_raw(&self, body: &Value) -> Response {
+        self.request(Method::POST, "/api/submit", Some(body)).await
+    }
+
+    /// `POST /api/submit`, expecting `202 {id, status:"queued", message}`.
+    pub async fn submit(&self, body: &Value) -> String {
+        let r = self.request(Method::POST, "/api/submit", Some(body)).await;
+        let v = json_body(r, StatusCode::ACCEPTED).await;
+        let id = v["id"].as_str().expect("`id` is a string").to_string();
+        self.track(&id);
+        assert_eq!(v["status"], "queued", "{v}");
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        id
+    }
+
+    /// `POST /api/execute`, expecting 200 and the result.
+    pub async fn execute(&self, body: &Value) -> Value {
+        let r = self.request(Method::POST, "/api/execute", Some(body)).await;
+        let v = json_body(r, StatusCode::OK).await;
+        self.track(v["id"].as_str().expect("`id` is a string"));
+        v
+    }
+
+    /// `GET /api/status/{id}`'s status.
+    pub async fn status(&self, id: &str) -> String {
+        let v = self.get_json(&format!("/api/status/{id}")).await;
+        assert_eq!(v["id"], id, "{v}");
+        v["status"].as_str().expect("`status` is a string").to_string()
+    }
+
+    /// Polls `GET /api/status/{id}` until `done(status)`; returns the status.
+    pub async fn poll_status(&self, id: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + EXECUTION;
+        loop {
+            let status = self.status(id).await;
+            if done(&status) {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "execution {id} still {status} after {EXECUTION:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Polls until `completed` or `failed`; returns `GET /api/result/{id}`.
+    pub async fn wait_result(&self, id: &str) -> Value {
+        let status = self.poll_status(id, is_final).await;
+        let result = self.get_json(&format!("/api/result/{id}")).await;
+        assert_eq!(result["status"], status.as_str(), "{result}");
+        result
+    }
+
+    /// `GET /api/languages`' entry for `id`.
+    pub async fn language(&self, id: &str) -> Value {
+        let list = self.get_json("/api/languages").await;
+        list.as_array()
+            .expect("`/api/languages` is an array")
+            .iter()
+            .find(|l| l["id"] == id)
+            .unwrap_or_else(|| panic!("language {id} not in {list}"))
+            .clone()
+    }
+
+    /// Opens `WS /api/ws/terminal/{id}`.
+    pub async fn terminal(&self, id: &str) -> Terminal {
+        Terminal::connect(&self.ws_url(&format!("/api/ws/terminal/{id}"))).await
+    }
+
+    /// SIGTERM; the server must exit 0 in time, and no container of this
+    /// test's executions may remain.
+    pub async fn stop(mut self) {
+        let mut child = self.child.take().expect("the server is running");
+        terminate(&child);
+        let deadline = Instant::now() + SHUTDOWN;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("poll the server") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "monaco-server did not exit within {SHUTDOWN:?} of SIGTERM; its log:\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(
+            status.success(),
+            "monaco-server exited with {status} after SIGTERM; its log:\n{}",
+            self.log_tail()
+        );
+        let ids = self.ids.lock().unwrap().clone();
+        let left = containers_left(&ids);
+        assert!(
+            left.is_empty(),
+            "containers of executions {left:?} remain after the server stopped"
+        );
+    }
+}
+
+impl Drop for Server {
+    /// Only on an early exit (a failed assertion): stop the server anyway so
+    /// that it removes its containers; SIGKILL if it does not go in time.
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        terminate(&child);
+        let deadline = Instant::now() + SHUTDOWN;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "monaco-server log ({}):\n{}",
+                self.log.display(),
+                self.log_tail()
+            );
+        }
+    }
+}
+
+fn terminate(child: &Child) {
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
+    // SAFETY: kill(2) on our own child's pid; no memory is shared.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+}
+
+/// A port that was free a moment ago (the caller retries if it is taken).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// `completed` and `failed` are final.
+pub fn is_final(status: &str) -> bool {
+    matches!(status, "completed" | "failed")
+}
+
+/// The body as JSON, after checking the status.
+pub async fn json_body(r: Response, want: StatusCode) -> Value {
+    let status = r.status();
+    let url = r.url().clone();
+    let text = r.text().await.expect("read the body");
+    assert_eq!(status, want, "{url}: body {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: not JSON ({e}): {text}"))
+}
+
+/// Checks an error response: its status, JSON content type, and a body of
+/// exactly `{"error":{"code","message",…}}` with `code`. Returns the body.
+pub async fn expect_error(r: Response, status: StatusCode, code: &str) -> Value {
+    let url = r.url().clone();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = json_body(r, status).await;
+    assert!(
+        content_type.starts_with("application/json"),
+        "{url}: content-type {content_type:?}"
+    );
+    check_error_body(&body, code);
+    body
+}
+
+/// `{"error":{"code":code,"message":non-empty,…}}` and nothing else at the top.
+pub fn check_error_body(body: &Value, code: &str) {
+    let top = body.as_object().expect("an error body is an object");
+    assert_eq!(top.len(), 1, "only `error` at the top: {body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "a message: {body}"
+    );
+}
+
+/// A submission body.
+pub fn request(language: &str, code: &str, input: Option<&str>) -> Value {
+    let mut v = json!({ "language": language, "code": code });
+    if let Some(i) = input {
+        v["input"] = json!(i);
+    }
+    v
+}
