@@ -16,7 +16,7 @@ async fn embed_example_runs_hello_world() {
     // `cargo test --workspace` the example is built already and this is quick.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["run", "--quiet", "-p", "monaco-executor", "--example", "embed"])
+    cmd.args("run --quiet -p monaco-executor --example embed".split(' '))
         .current_dir(support::workspace_root())
         .kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(600), cmd.output())

@@ -76,10 +76,8 @@ async fn run_language(language: &str) {
     check_result(&ask_result, &ask_id, &ask_body, &ask_stdout);
 
     // Run and wait.
-    let (hello_result, ask_result) = tokio::join!(
-        server.execute(&hello_body),
-        server.execute(&ask_body)
-    );
+    let (hello_result, ask_result) =
+        tokio::join!(server.execute(&hello_body), server.execute(&ask_body));
     let id = hello_result["id"].as_str().unwrap().to_string();
     check_result(&hello_result, &id, &hello_body, "Hello, World!\n");
     let id = ask_result["id"].as_str().unwrap().to_string();

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::collections::HashSet;
+
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use support::{expect_error, request, Server, ServerConfig};
@@ -22,6 +24,9 @@ async fn cancel_mid_run() {
         v["type"] == "system" && v["content"] == "running"
     })
     .await;
+    // The check `stop` makes at the end sees this execution's container.
+    let ids = HashSet::from([id.clone()]);
+    assert_eq!(support::containers_left(&ids), vec![id.clone()]);
 
     let path = format!("/api/executions/{id}");
     let r = server.request(Method::DELETE, &path, None).await;
@@ -87,10 +92,10 @@ async fn burst_beyond_the_queue_gets_503_and_the_rest_completes() {
             other => panic!("unexpected {other}: {:?}", r.text().await),
         }
     }
-    // At most one running plus a full queue, give or take one leaving the
-    // queue for the worker during the burst.
+    // A full queue plus the one the worker took (unless it had not taken
+    // it yet when the burst ended).
     assert!(
-        accepted.len() >= QUEUE && accepted.len() <= QUEUE + 2,
+        accepted.len() >= QUEUE && accepted.len() <= QUEUE + 1,
         "accepted {} of {BURST}",
         accepted.len()
     );

@@ -93,7 +93,7 @@ pub fn docker_or_skip() -> bool {
 }
 
 /// Execution ids of the given ones that still have a container.
-fn containers_left(ids: &HashSet<String>) -> Vec<String> {
+pub fn containers_left(ids: &HashSet<String>) -> Vec<String> {
     let out = Command::new("docker")
         .args([
             "ps",
@@ -181,9 +181,13 @@ impl Server {
                 .env("MONACO_HOST", "127.0.0.1")
                 .env("MONACO_LANGUAGES", &languages)
                 .env("CONCURRENT_EXECUTIONS", "2")
-                // Several servers share this engine: none may remove the
-                // others' sandboxes at start.
-                .env("MONACO_REAP_STRAYS", "false")
+                // Several servers share this engine: each is its own
+                // instance, so the stray reaper at start (left on, as in
+                // production) only removes containers of its own name.
+                .env(
+                    "MONACO_INSTANCE",
+                    format!("test-{}-{n}-{port}", std::process::id()),
+                )
                 .env("MONACO_SHUTDOWN_GRACE", "5");
             for (k, v) in &config.env {
                 cmd.env(k, v);
@@ -329,7 +333,10 @@ impl Server {
     pub async fn status(&self, id: &str) -> String {
         let v = self.get_json(&format!("/api/status/{id}")).await;
         assert_eq!(v["id"], id, "{v}");
-        v["status"].as_str().expect("`status` is a string").to_string()
+        v["status"]
+            .as_str()
+            .expect("`status` is a string")
+            .to_string()
     }
 
     /// Polls `GET /api/status/{id}` until `done(status)`; returns the status.
@@ -403,6 +410,8 @@ impl Server {
             left.is_empty(),
             "containers of executions {left:?} remain after the server stopped"
         );
+        // Kept only when something went wrong.
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 

@@ -77,7 +77,7 @@ impl Terminal {
     }
 
     /// Reads until a JSON frame satisfies `want`; returns it.
-    pub async fn until(&mut self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+    pub async fn until(&mut self, what: &str, mut want: impl FnMut(&Value) -> bool) -> Value {
         loop {
             match self.next().await {
                 Some(Frame::Json(v)) if want(&v) => return v,

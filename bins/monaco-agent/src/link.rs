@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -59,10 +59,14 @@ pub enum StdinItem {
 pub struct StdinQueue {
     items: Mutex<VecDeque<StdinItem>>,
     ready: Condvar,
+    /// Items pushed so far, so the prompt detector can tell that input
+    /// arrived since its last look.
+    pushed: AtomicU64,
 }
 
 impl StdinQueue {
     pub fn push(&self, item: StdinItem) {
+        self.pushed.fetch_add(1, Ordering::SeqCst);
         self.items
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -79,6 +83,11 @@ impl StdinQueue {
             }
             items = self.ready.wait(items).unwrap_or_else(|e| e.into_inner());
         }
+    }
+
+    /// How many items were ever pushed.
+    pub fn pushed(&self) -> u64 {
+        self.pushed.load(Ordering::SeqCst)
     }
 
     pub fn is_empty(&self) -> bool {

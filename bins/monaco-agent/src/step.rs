@@ -204,6 +204,7 @@ fn run_inner(
     let mut prompt_armed = true;
     let mut prompt_seen_once = false;
     let mut activity_at_check = 0u64;
+    let mut input_at_check = shared.stdin.pushed();
 
     while status.is_none() {
         wait_readable(pidfd.as_ref(), TICK);
@@ -237,8 +238,15 @@ fn run_inner(
             if last_prompt_check.elapsed() >= PROMPT_EVERY {
                 last_prompt_check = Instant::now();
                 let activity = output.activity.load(Ordering::SeqCst);
-                let quiet = activity == activity_at_check && shared.stdin.is_empty();
+                // Input since the last look counts as activity too: a
+                // program that reads line after line without printing
+                // anything in between was reported waiting only once.
+                let input = shared.stdin.pushed();
+                let quiet = activity == activity_at_check
+                    && input == input_at_check
+                    && shared.stdin.is_empty();
                 activity_at_check = activity;
+                input_at_check = input;
                 let blocked = quiet && prompt::blocked_on_stdin(stdin, agent_pid);
                 // Two consecutive sightings with no output or input between
                 // them: the program really is waiting, not passing through.

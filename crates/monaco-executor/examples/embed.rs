@@ -9,9 +9,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let executor = Executor::builder()
         .languages_file(languages)
         .workers(1)
-        // Leave other Monaco containers on this engine alone: the reaping
-        // default would kill the running sandboxes of a server (or of a
-        // test suite) sharing it.
+        // A one-shot program has no strays of its own to clean up, and must
+        // not remove those of a server sharing the engine under the same
+        // instance name.
         .reap_strays(false)
         .build()
         .await?;

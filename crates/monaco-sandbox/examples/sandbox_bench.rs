@@ -14,15 +14,15 @@
 //!   measurements, and the container's removal (which happens before
 //!   `Finished`). Every hardening option is on, as in production.
 //! - **docker-run**: `docker run --rm -i --network none <image> sh -c '…'`
-//!   with the source on stdin, compiled and run inside the same `sh -c`
-//!   with the sandbox's environment for each step: one
-//!   CLI `docker run` per execution, the way the original Go service ran
-//!   code. It has none of Monaco's hardening, limits or measurements; it is
-//!   the cost of "a container per run" with the stock tools.
+//!   with the source on stdin, compiled and run inside the same `sh -c`, each
+//!   step with the sandbox's environment: one CLI `docker run` per
+//!   execution, the way the original Go service ran code. It has none of
+//!   Monaco's hardening, limits or measurements; it is the cost of "a
+//!   container per run" with the stock tools.
 //! - **native**: the host's own toolchain, when `which` finds every program
 //!   the language needs: write the file into a fresh temporary directory,
 //!   compile, run. The floor: what the toolchain itself costs. (The host's
-//!   versions may differ from the images'; the context lines name them.)
+//!   versions may differ from the images'; the notes name them.)
 //!
 //! Each mode gets one warm-up execution per language that is not counted.
 //! Then the modes take turns, one execution each per round, so that load
@@ -238,23 +238,22 @@ struct Row {
     /// Compile + run wall time reported by the agent, per execution.
     monaco_steps: Samples,
     docker_run: Samples,
-    /// `Err` says why the host cannot run the language natively.
-    native: Result<Samples, String>,
+    /// Empty when the host cannot run the language.
+    native: Samples,
+    /// The host's tools, or why it has none.
+    native_tools: Result<NativeTools, String>,
 }
 
 async fn bench_language(sandbox: &DockerSandbox, language: &Language, iterations: usize) -> Row {
     let program = Program::new(language);
     eprintln!("{}: {iterations} iterations per mode…", program.id);
-    let native_tools = native_tools(&program);
     let mut row = Row {
         id: program.id.clone(),
         monaco: Samples::default(),
         monaco_steps: Samples::default(),
         docker_run: Samples::default(),
-        native: native_tools
-            .as_ref()
-            .map(|_| Samples::default())
-            .map_err(Clone::clone),
+        native: Samples::default(),
+        native_tools: native_tools(&program),
     };
     // Round 0 is the warm-up: run, then throw away.
     for round in 0..=iterations {
@@ -264,7 +263,7 @@ async fn bench_language(sandbox: &DockerSandbox, language: &Language, iterations
             Err(e) => (Err(e.clone()), Err(e)),
         };
         let docker = blocking(program.clone(), docker_run_once).await;
-        let native = match &native_tools {
+        let native = match &row.native_tools {
             Ok(tools) => Some(blocking((program.clone(), tools.clone()), native_once).await),
             Err(_) => None,
         };
@@ -274,8 +273,8 @@ async fn bench_language(sandbox: &DockerSandbox, language: &Language, iterations
         row.monaco.record(total);
         row.monaco_steps.record(steps);
         row.docker_run.record(docker);
-        if let (Ok(samples), Some(result)) = (&mut row.native, native) {
-            samples.record(result);
+        if let Some(result) = native {
+            row.native.record(result);
         }
     }
     row
@@ -408,6 +407,30 @@ fn shell_quote(s: &str) -> String {
 struct NativeTools {
     /// `argv[0]` of each command → the host path to run instead.
     paths: Vec<(String, PathBuf)>,
+}
+
+impl NativeTools {
+    /// `name /path (first line of --version)`, for each tool.
+    fn describe(&self) -> String {
+        let describe = |(name, path): &(String, PathBuf)| {
+            let version = Command::new(path)
+                .arg("--version")
+                .output()
+                .ok()
+                .map(|o| {
+                    let text = [o.stdout, o.stderr].concat();
+                    let text = String::from_utf8_lossy(&text);
+                    text.lines().next().unwrap_or("").trim().to_string()
+                })
+                .unwrap_or_default();
+            format!("{name} = {} ({version})", path.display())
+        };
+        self.paths
+            .iter()
+            .map(describe)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Finds every program the language needs on the host with `which`.
@@ -589,8 +612,7 @@ fn print_table(rows: &[Row]) {
     for row in rows {
         let monaco = row.monaco.percentile(0.5);
         let docker = row.docker_run.percentile(0.5);
-        let native = row.native.as_ref().ok().and_then(|s| s.percentile(0.5));
-        let native_p99 = row.native.as_ref().ok().and_then(|s| s.percentile(0.99));
+        let native = row.native.percentile(0.5);
         lines.push(vec![
             row.id.clone(),
             fmt_ms(monaco),
@@ -598,7 +620,7 @@ fn print_table(rows: &[Row]) {
             fmt_ms(docker),
             fmt_ms(row.docker_run.percentile(0.99)),
             fmt_ms(native),
-            fmt_ms(native_p99),
+            fmt_ms(row.native.percentile(0.99)),
             fmt_ratio(monaco, docker),
             match (monaco, native) {
                 (Some(m), Some(n)) => format!("{:+.1}", m - n),
@@ -624,18 +646,20 @@ fn print_notes(rows: &[Row]) {
     .map(String::from)
     .to_vec()];
     for row in rows {
-        let native = row.native.as_ref().ok();
         lines.push(vec![
             row.id.clone(),
             fmt_ms(row.monaco.mean()),
             fmt_ms(row.monaco_steps.percentile(0.5)),
             fmt_ms(row.docker_run.mean()),
-            fmt_ms(native.and_then(Samples::mean)),
+            fmt_ms(row.native.mean()),
             format!(
                 "{}/{}/{}",
                 row.monaco.failures.len(),
                 row.docker_run.failures.len(),
-                native.map_or("n/a".into(), |s| s.failures.len().to_string())
+                match row.native_tools {
+                    Ok(_) => row.native.failures.len().to_string(),
+                    Err(_) => "n/a".into(),
+                }
             ),
         ]);
     }
@@ -643,16 +667,17 @@ fn print_notes(rows: &[Row]) {
     println!();
     println!("monaco steps: compile + run wall time measured by the agent inside the container.");
     for row in rows {
-        if let Err(why) = &row.native {
-            println!("{}: native n/a: {why}.", row.id);
+        match &row.native_tools {
+            Ok(tools) => println!("{} native: {}", row.id, tools.describe()),
+            Err(why) => println!("{} native: n/a, {why}", row.id),
         }
         let modes = [
-            ("monaco", Some(&row.monaco)),
-            ("docker-run", Some(&row.docker_run)),
-            ("native", row.native.as_ref().ok()),
+            ("monaco", &row.monaco),
+            ("docker-run", &row.docker_run),
+            ("native", &row.native),
         ];
         for (mode, samples) in modes {
-            if let Some(first) = samples.and_then(|s| s.failures.first()) {
+            if let Some(first) = samples.failures.first() {
                 println!("{} {mode}: first failure: {first}", row.id);
             }
         }

@@ -44,6 +44,8 @@ use crate::{ActiveExecution, InputCommand, Sandbox, SandboxError, SandboxJob};
 
 /// Label on every Docker object Monaco creates.
 pub const MANAGED_LABEL: &str = "monaco.managed";
+/// Label naming the Monaco instance that owns a container.
+pub const INSTANCE_LABEL: &str = "monaco.instance";
 /// Where the agent volume is mounted in every sandbox.
 const AGENT_DIR: &str = "/.monaco";
 /// Threads the agent runs beside the program (counted in the pids limit).
@@ -62,6 +64,10 @@ pub struct DockerConfig {
     pub sandbox_uid: u32,
     /// CPUs each sandbox may use (fractions allowed).
     pub cpus: f64,
+    /// This server's instance name (`MONACO_INSTANCE`, default `default`).
+    /// Strays are reaped per instance, so servers sharing an engine under
+    /// different names never remove each other's running containers.
+    pub instance: String,
 }
 
 impl Default for DockerConfig {
@@ -70,6 +76,7 @@ impl Default for DockerConfig {
             agent_path: locate_agent(),
             sandbox_uid: 65534,
             cpus: 1.0,
+            instance: std::env::var("MONACO_INSTANCE").unwrap_or_else(|_| "default".into()),
         }
     }
 }
@@ -149,10 +156,13 @@ impl DockerSandbox {
         &self.inner.docker
     }
 
-    /// Removes every container labelled `monaco.managed=true`: strays from a
-    /// server that crashed. Returns how many were removed.
+    /// Removes every container of this instance (labels `monaco.managed=true`
+    /// and `monaco.instance=<name>`): strays from a run of this server that
+    /// crashed. Call it before starting any job. Returns how many it removed.
     pub async fn reap_strays(&self) -> Result<usize, SandboxError> {
-        let filters = HashMap::from([("label", vec!["monaco.managed=true"])]);
+        let instance = format!("{INSTANCE_LABEL}={}", self.inner.config.instance);
+        let managed = format!("{MANAGED_LABEL}=true");
+        let filters = HashMap::from([("label", vec![managed.as_str(), instance.as_str()])]);
         let list = self
             .inner
             .docker
@@ -297,6 +307,7 @@ impl DockerSandbox {
             network_disabled: Some(true),
             labels: Some(HashMap::from([
                 (MANAGED_LABEL.to_string(), "true".to_string()),
+                (INSTANCE_LABEL.to_string(), cfg.instance.clone()),
                 ("monaco.execution".to_string(), job.id.to_string()),
                 ("monaco.language".to_string(), job.language.clone()),
             ])),

@@ -13,6 +13,9 @@ struct Programs {
     id: &'static str,
     /// Reads two lines and prints `first=<line 1>` and `second=<line 2>`.
     echo: &'static str,
+    /// Sums whitespace-separated integers up to the end of input and prints
+    /// `sum=<total>`.
+    sum_to_eof: &'static str,
     /// Prints `before` and exits with code 3.
     exit_3: &'static str,
     /// Dies of an uncaught error: the exit code and a piece of stderr.
@@ -50,6 +53,20 @@ async fn echo_two_lines(p: &Programs) {
     let r = h.run(&Program::new(p.id, p.echo).stdin(ECHO_INPUT)).await;
     assert_eq!(r.outcome.verdict, Verdict::Ok, "{r:#?}");
     assert_eq!(r.stdout_text(), ECHO_OUTPUT);
+    h.finish().await;
+}
+
+/// Reading up to the end of input ends: the EOF arrives after the data
+/// (on a terminal as well as a pipe), also without a final newline.
+async fn sum_to_eof(p: &Programs) {
+    let Some(h) = docker_or_skip().await else {
+        return;
+    };
+    let r = h
+        .run(&Program::new(p.id, p.sum_to_eof).stdin(&b"1 2 3\n4\n5"[..]))
+        .await;
+    assert_eq!(r.outcome.verdict, Verdict::Ok, "{r:#?}");
+    assert_eq!(r.stdout_text(), "sum=15\n");
     h.finish().await;
 }
 
@@ -202,6 +219,10 @@ macro_rules! common_tests {
             super::echo_two_lines(&$programs).await
         }
         #[tokio::test]
+        async fn sum_to_eof() {
+            super::sum_to_eof(&$programs).await
+        }
+        #[tokio::test]
         async fn exit_code() {
             super::exit_code(&$programs).await
         }
@@ -227,6 +248,10 @@ a = sys.stdin.readline().rstrip("\n")
 b = sys.stdin.readline().rstrip("\n")
 print(f"first={a}")
 print(f"second={b}")
+"#,
+        sum_to_eof: r#"
+import sys
+print(f"sum={sum(int(x) for x in sys.stdin.read().split())}")
 "#,
         exit_3: r#"
 import sys
@@ -286,6 +311,16 @@ int main(void) {
     a[strcspn(a, "\n")] = 0;
     b[strcspn(b, "\n")] = 0;
     printf("first=%s\nsecond=%s\n", a, b);
+    return 0;
+}
+"#,
+        sum_to_eof: r#"
+#include <stdio.h>
+
+int main(void) {
+    long x, sum = 0;
+    while (scanf("%ld", &x) == 1) sum += x;
+    printf("sum=%ld\n", sum);
     return 0;
 }
 "#,
@@ -413,6 +448,16 @@ int main() {
     return 0;
 }
 "#,
+        sum_to_eof: r#"
+#include <iostream>
+
+int main() {
+    long x, sum = 0;
+    while (std::cin >> x) sum += x;
+    std::cout << "sum=" << sum << std::endl;
+    return 0;
+}
+"#,
         exit_3: r#"
 #include <iostream>
 
@@ -487,6 +532,18 @@ public class Main {
         String b = in.readLine();
         System.out.println("first=" + a);
         System.out.println("second=" + b);
+    }
+}
+"#,
+        sum_to_eof: r#"
+import java.util.Scanner;
+
+public class Main {
+    public static void main(String[] args) {
+        Scanner in = new Scanner(System.in);
+        long sum = 0;
+        while (in.hasNextLong()) sum += in.nextLong();
+        System.out.println("sum=" + sum);
     }
 }
 "#,
@@ -566,6 +623,10 @@ const lines = require("fs").readFileSync(0, "utf8").split("\n");
 console.log(`first=${lines[0]}`);
 console.log(`second=${lines[1]}`);
 "#,
+        sum_to_eof: r#"
+const words = require("fs").readFileSync(0, "utf8").split(/\s+/).filter(Boolean);
+console.log(`sum=${words.reduce((a, w) => a + Number(w), 0)}`);
+"#,
         exit_3: r#"
 console.log("before");
 process.exit(3);
@@ -639,6 +700,27 @@ func main() {
 	fmt.Printf("first=%s\nsecond=%s\n", strings.TrimSuffix(a, "\n"), strings.TrimSuffix(b, "\n"))
 }
 "#,
+        sum_to_eof: r#"
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+)
+
+func main() {
+	in := bufio.NewScanner(os.Stdin)
+	in.Split(bufio.ScanWords)
+	sum := 0
+	for in.Scan() {
+		n, _ := strconv.Atoi(in.Text())
+		sum += n
+	}
+	fmt.Printf("sum=%d\n", sum)
+}
+"#,
         exit_3: r#"
 package main
 
@@ -703,4 +785,23 @@ func main() {
 "#;
         killed_by_signal("go", code, 15, "").await
     }
+}
+
+/// A program that reads line after line without printing a prompt is
+/// reported waiting each time, with an empty prompt.
+#[tokio::test]
+async fn silent_reads_are_each_reported() {
+    let Some(h) = docker_or_skip().await else {
+        return;
+    };
+    let code = "a = input()\nb = input()\nprint(a + b)\n";
+    let mut s = h.session(&Program::new("python", code).interactive()).await;
+    assert_eq!(s.prompt().await, "");
+    s.send(b"x\n").await;
+    assert_eq!(s.prompt().await, "");
+    s.send(b"y\n").await;
+    let r = s.finish().await;
+    assert_eq!(r.outcome.verdict, Verdict::Ok, "{r:#?}");
+    assert_eq!(r.stdout_text(), "xy\n");
+    h.finish().await;
 }

@@ -136,23 +136,32 @@ impl Program {
 /// Use it as `let Some(h) = docker_or_skip().await else { return };`.
 pub async fn docker_or_skip() -> Option<Harness> {
     let required = std::env::var("MONACO_REQUIRE_DOCKER").as_deref() == Ok("1");
-    match DockerSandbox::connect(DockerConfig::default()).await {
-        Ok(sandbox) if sandbox.healthy().await => Some(Harness {
-            sandbox,
-            started: Mutex::new(Vec::new()),
-        }),
-        Ok(_) | Err(SandboxError::Engine(_)) if !required => {
-            // Written straight to stderr: the test harness captures print!
-            // of passing tests, and a skip must be seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: no Docker engine (set MONACO_REQUIRE_DOCKER=1 to fail instead)"
-            );
-            None
+    let no_engine = match DockerSandbox::connect(DockerConfig {
+        instance: "sandbox-tests".into(),
+        ..DockerConfig::default()
+    })
+    .await
+    {
+        Ok(sandbox) if sandbox.healthy().await => {
+            return Some(Harness {
+                sandbox,
+                started: Mutex::new(Vec::new()),
+            })
         }
-        Ok(_) => panic!("the Docker engine does not answer (MONACO_REQUIRE_DOCKER=1)"),
+        Ok(_) => "the engine does not answer a ping".to_string(),
+        Err(SandboxError::Engine(e)) => e,
         Err(e) => panic!("cannot set up the Docker sandbox: {e}"),
+    };
+    if required {
+        panic!("no Docker engine answers, and MONACO_REQUIRE_DOCKER=1: {no_engine}");
     }
+    // Written straight to stderr: the test harness captures print! of
+    // passing tests, and a skip must be seen.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: no Docker engine (set MONACO_REQUIRE_DOCKER=1 to fail instead)"
+    );
+    None
 }
 
 /// One test's connection to the sandbox, and the executions it started.
@@ -238,11 +247,22 @@ impl Drop for Harness {
         }
         let ids = self.started.lock().map(|v| v.clone()).unwrap_or_default();
         for id in ids {
-            let _ = std::process::Command::new("docker")
-                .args(["rm", "-f", &format!("monaco-{id}")])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            let listed = std::process::Command::new("docker")
+                .args([
+                    "ps",
+                    "-aq",
+                    "--filter",
+                    &format!("label=monaco.execution={id}"),
+                ])
+                .output();
+            let Ok(listed) = listed else { continue };
+            for container in String::from_utf8_lossy(&listed.stdout).split_whitespace() {
+                let _ = std::process::Command::new("docker")
+                    .args(["rm", "-f", container])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
         }
     }
 }
@@ -401,7 +421,7 @@ fn output_of(events: &[ExecutionEvent], step: StepKind, stream: Option<Stream>) 
         .iter()
         .filter_map(|e| match e {
             ExecutionEvent::Output(c)
-                if c.step == step && stream.map_or(true, |s| s == c.stream) =>
+                if c.step == step && (stream.is_none() || stream == Some(c.stream)) =>
             {
                 Some(c.data.as_slice())
             }
