@@ -27,6 +27,14 @@ pub struct Settings {
     /// Seconds running executions get to finish on shutdown.
     pub shutdown_grace: u64,
     pub sandbox_cpus: f64,
+    /// Warm containers per language at most (0 turns the pool off).
+    pub pool_size: usize,
+    /// Warm containers in all at most.
+    pub pool_max_total: usize,
+    /// Seconds before a warm container is replaced.
+    pub pool_max_age: u64,
+    /// Seconds without use before a language keeps no warm container.
+    pub pool_idle: u64,
     pub log_format: String,
     /// Remove every `monaco.managed` container at start (strays of a crashed
     /// server). Turn off when several servers share one Docker engine: each
@@ -50,6 +58,10 @@ impl Settings {
             .set_default("max_results", 10_000)?
             .set_default("shutdown_grace", 30)?
             .set_default("sandbox_cpus", 1.0)?
+            .set_default("pool_size", 2)?
+            .set_default("pool_max_total", 12)?
+            .set_default("pool_max_age", 600)?
+            .set_default("pool_idle", 900)?
             .set_default("log_format", "text")?
             .set_default("reap_strays", true)?;
         if let Ok(path) = std::env::var("MONACO_CONFIG") {
@@ -94,6 +106,15 @@ impl Settings {
         let mut max = monaco_executor::default_max_limits();
         max.run.wall_ms = self.max_timeout * 1000;
         max
+    }
+
+    pub fn pool(&self) -> monaco_executor::PoolConfig {
+        monaco_executor::PoolConfig {
+            max_per_spec: self.pool_size,
+            max_total: self.pool_max_total,
+            max_age: std::time::Duration::from_secs(self.pool_max_age),
+            idle_after: std::time::Duration::from_secs(self.pool_idle),
+        }
     }
 
     pub fn api_config(&self) -> monaco_http::ApiConfig {

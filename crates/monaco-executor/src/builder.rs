@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use monaco_core::{Limits, StepLimits};
 use monaco_languages::{Registry, RegistryError};
-use monaco_sandbox::{DockerConfig, DockerSandbox, SandboxError};
+use monaco_sandbox::{DockerConfig, DockerSandbox, PoolConfig, SandboxError};
 use monaco_scheduler::{Scheduler, SchedulerConfig};
 
 use crate::{Executor, Inner, BASE_ENV};
@@ -37,6 +37,7 @@ pub struct ExecutorBuilder {
     max_limits: Limits,
     max_code_bytes: usize,
     reap_strays: bool,
+    pool: Option<PoolConfig>,
 }
 
 impl Default for ExecutorBuilder {
@@ -49,6 +50,7 @@ impl Default for ExecutorBuilder {
             max_limits: default_max_limits(),
             max_code_bytes: MIB as usize,
             reap_strays: true,
+            pool: None,
         }
     }
 }
@@ -121,6 +123,13 @@ impl ExecutorBuilder {
         self
     }
 
+    /// The warm pool: containers started ahead of demand (default off;
+    /// `max_per_spec` > 0 turns it on).
+    pub fn warm_pool(mut self, pool: PoolConfig) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
     /// Whether to remove stray sandbox containers at start (default true).
     pub fn reap_strays(mut self, yes: bool) -> Self {
         self.reap_strays = yes;
@@ -132,7 +141,11 @@ impl ExecutorBuilder {
     pub async fn build(self) -> Result<Executor, BuildError> {
         let registry = Registry::load(&self.languages)?;
         self.default_limits.check_within(&self.max_limits)?;
-        let sandbox = DockerSandbox::connect(self.docker.unwrap_or_default()).await?;
+        let mut docker = self.docker.unwrap_or_default();
+        if let Some(pool) = self.pool {
+            docker.pool = pool;
+        }
+        let sandbox = DockerSandbox::connect(docker).await?;
         if self.reap_strays {
             match sandbox.reap_strays().await {
                 Ok(0) => {}
@@ -141,7 +154,7 @@ impl ExecutorBuilder {
             }
         }
         let scheduler = Scheduler::new(Arc::new(sandbox.clone()), self.scheduler);
-        Ok(Executor {
+        let executor = Executor {
             inner: Arc::new(Inner {
                 registry,
                 scheduler,
@@ -154,6 +167,8 @@ impl ExecutorBuilder {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
             }),
-        })
+        };
+        executor.prewarm();
+        Ok(executor)
     }
 }

@@ -31,7 +31,7 @@ pub use monaco_core::{
     OutputChunk, SourceFile, Status, StepKind, StepReport, Stream, Verdict,
 };
 pub use monaco_languages::{Language, Registry};
-pub use monaco_sandbox::{DockerConfig, DockerSandbox, InputCommand};
+pub use monaco_sandbox::{DockerConfig, DockerSandbox, InputCommand, PoolConfig};
 pub use monaco_scheduler::{EventSubscription, ExecutionMeta, ExecutionSnapshot, SchedulerConfig};
 
 use std::sync::Arc;
@@ -171,6 +171,22 @@ impl Executor {
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.scheduler.shutdown(grace).await;
         self.inner.sandbox.settle().await;
+        self.inner.sandbox.drain_pool().await;
+    }
+
+    /// Asks the warm pool (when on) to keep a container ready for each
+    /// language's default limits.
+    fn prewarm(&self) {
+        for language in self.inner.registry.languages() {
+            let hello = ExecutionRequest {
+                language: language.id().to_string(),
+                code: language.hello().to_string(),
+                ..Default::default()
+            };
+            if let Ok((job, _)) = self.prepare(hello) {
+                self.inner.sandbox.prewarm(&job);
+            }
+        }
     }
 
     /// Turns a request into a sandbox job, or says what is wrong with it.

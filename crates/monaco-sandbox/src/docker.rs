@@ -17,8 +17,9 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bollard::container::{
@@ -34,12 +35,14 @@ use monaco_core::protocol::{
     self, AgentMessage, Frame, FrameDecoder, HostMessage, Job, JobFile, WORK_DIR,
 };
 use monaco_core::{
-    ExecutionEvent, ExecutionOutcome, OutputChunk, Status, StepKind, StepReport, Stream, Verdict,
+    ExecutionEvent, ExecutionId, ExecutionOutcome, OutputChunk, Status, StepKind, StepReport,
+    Stream, Verdict,
 };
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, OnceCell};
 
+use crate::pool::{ContainerSpec, PoolConfig, Refill, WarmPool};
 use crate::{ActiveExecution, InputCommand, Sandbox, SandboxError, SandboxJob};
 
 /// Label on every Docker object Monaco creates.
@@ -68,6 +71,8 @@ pub struct DockerConfig {
     /// Strays are reaped per instance, so servers sharing an engine under
     /// different names never remove each other's running containers.
     pub instance: String,
+    /// The warm pool (off unless `max_per_spec` > 0).
+    pub pool: PoolConfig,
 }
 
 impl Default for DockerConfig {
@@ -77,6 +82,10 @@ impl Default for DockerConfig {
             sandbox_uid: 65534,
             cpus: 1.0,
             instance: std::env::var("MONACO_INSTANCE").unwrap_or_else(|_| "default".into()),
+            pool: PoolConfig {
+                max_per_spec: 0,
+                ..PoolConfig::default()
+            },
         }
     }
 }
@@ -119,8 +128,11 @@ struct Inner {
     agent: Vec<u8>,
     agent_volume: String,
     volume_ready: OnceCell<()>,
-    /// Containers created and not yet removed.
+    /// Containers given a job and not yet removed.
     live: Arc<AtomicUsize>,
+    /// Containers waiting in (or being started for) the warm pool.
+    warm: Arc<AtomicUsize>,
+    pool: Arc<WarmPool>,
 }
 
 impl DockerSandbox {
@@ -139,16 +151,22 @@ impl DockerSandbox {
         })?;
         let digest = Sha256::digest(&agent);
         let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        Ok(DockerSandbox {
+        let sandbox = DockerSandbox {
             inner: Arc::new(Inner {
                 docker,
-                config,
                 agent,
                 agent_volume: format!("monaco-agent-{hash}"),
                 volume_ready: OnceCell::new(),
                 live: Arc::new(AtomicUsize::new(0)),
+                warm: Arc::new(AtomicUsize::new(0)),
+                pool: WarmPool::new(config.pool.clone()),
+                config,
             }),
-        })
+        };
+        if sandbox.inner.pool.enabled() {
+            tokio::spawn(refill(Arc::downgrade(&sandbox.inner)));
+        }
+        Ok(sandbox)
     }
 
     /// The Docker client, for callers that need the engine directly.
@@ -184,14 +202,33 @@ impl DockerSandbox {
         Ok(removed)
     }
 
-    /// Containers this driver created that are not removed yet.
+    /// Containers given a job that are not removed yet.
     pub fn live_containers(&self) -> usize {
         self.inner.live.load(Ordering::SeqCst)
     }
 
-    /// Waits until every container this driver created is removed.
+    /// Containers waiting in the warm pool, or being started for it.
+    pub fn warm_containers(&self) -> usize {
+        self.inner.warm.load(Ordering::SeqCst)
+    }
+
+    /// Waits until every container that was given a job is removed (warm
+    /// containers still waiting for one are not counted: see `drain_pool`).
     pub async fn settle(&self) {
         while self.live_containers() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Keeps containers for jobs like `job` warm (while they are in demand).
+    pub fn prewarm(&self, job: &SandboxJob) {
+        self.inner.pool.register(ContainerSpec::of(job));
+    }
+
+    /// Closes the warm pool and waits until its containers are removed.
+    pub async fn drain_pool(&self) {
+        self.inner.pool.close();
+        while self.warm_containers() > 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -275,24 +312,27 @@ impl DockerSandbox {
             .map(|_| ())
     }
 
-    fn container_config(&self, job: &SandboxJob) -> Config<String> {
+    fn container_config(&self, spec: &ContainerSpec, job: Option<ExecutionId>) -> Config<String> {
         let cfg = &self.inner.config;
-        let run = &job.run.limits;
-        let compile = job.compile.as_ref().map(|c| c.limits);
-        let memory = compile
-            .map(|c| c.memory_bytes.max(run.memory_bytes))
-            .unwrap_or(run.memory_bytes) as i64;
-        let processes = compile
-            .map(|c| c.processes.max(run.processes))
-            .unwrap_or(run.processes) as i64;
+        let memory = spec.memory_bytes as i64;
+        let processes = i64::from(spec.processes);
         let tmpfs = |mode: &str| {
             format!(
                 "rw,exec,nosuid,nodev,size={},mode={mode}",
-                job.tmp_bytes.max(1024 * 1024)
+                spec.tmp_bytes.max(1024 * 1024)
             )
         };
+        let mut labels = HashMap::from([
+            (MANAGED_LABEL.to_string(), "true".to_string()),
+            (INSTANCE_LABEL.to_string(), cfg.instance.clone()),
+            ("monaco.language".to_string(), spec.language.clone()),
+        ]);
+        match job {
+            Some(id) => labels.insert("monaco.execution".to_string(), id.to_string()),
+            None => labels.insert("monaco.pool".to_string(), "warm".to_string()),
+        };
         Config {
-            image: Some(job.image.clone()),
+            image: Some(spec.image.clone()),
             entrypoint: Some(vec![format!("{AGENT_DIR}/agent")]),
             cmd: Some(vec![]),
             user: Some("0:0".into()),
@@ -305,12 +345,7 @@ impl DockerSandbox {
             stdin_once: Some(false),
             tty: Some(false),
             network_disabled: Some(true),
-            labels: Some(HashMap::from([
-                (MANAGED_LABEL.to_string(), "true".to_string()),
-                (INSTANCE_LABEL.to_string(), cfg.instance.clone()),
-                ("monaco.execution".to_string(), job.id.to_string()),
-                ("monaco.language".to_string(), job.language.clone()),
-            ])),
+            labels: Some(labels),
             host_config: Some(HostConfig {
                 network_mode: Some("none".into()),
                 cap_drop: Some(vec!["ALL".into()]),
@@ -364,34 +399,69 @@ impl DockerSandbox {
     }
 }
 
-impl Sandbox for DockerSandbox {
-    async fn start(&self, job: SandboxJob) -> Result<ActiveExecution, SandboxError> {
-        for f in &job.files {
-            if f.name.is_empty()
-                || f.name.starts_with('/')
-                || f.name
-                    .split('/')
-                    .any(|c| c == ".." || c == "." || c.is_empty())
-            {
-                return Err(SandboxError::InvalidJob(format!(
-                    "file name {:?} is not a plain relative path",
-                    f.name
-                )));
-            }
+/// A started container with its agent on the other end of the link.
+pub(crate) struct Prepared {
+    guard: ContainerGuard,
+    output:
+        Pin<Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>,
+    input: Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
+impl Prepared {
+    pub(crate) fn output_mut(
+        &mut self,
+    ) -> &mut Pin<
+        Box<dyn futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
+    > {
+        &mut self.output
+    }
+}
+
+impl ContainerSpec {
+    /// The container a job needs.
+    pub fn of(job: &SandboxJob) -> ContainerSpec {
+        let run = &job.run.limits;
+        let compile = job.compile.as_ref().map(|c| c.limits);
+        ContainerSpec {
+            language: job.language.clone(),
+            image: job.image.clone(),
+            memory_bytes: compile
+                .map_or(run.memory_bytes, |c| c.memory_bytes.max(run.memory_bytes)),
+            processes: compile.map_or(run.processes, |c| c.processes.max(run.processes)),
+            tmp_bytes: job.tmp_bytes,
         }
-        self.ensure_agent_volume(&job.image).await?;
+    }
+}
+
+impl DockerSandbox {
+    /// Creates, attaches to and starts a container: for `job` (a cold
+    /// start), or for the warm pool (`None`).
+    async fn create_started(
+        &self,
+        spec: &ContainerSpec,
+        job: Option<ExecutionId>,
+    ) -> Result<Prepared, SandboxError> {
+        self.ensure_agent_volume(&spec.image).await?;
         let docker = self.inner.docker.clone();
+        let name = match job {
+            Some(id) => format!("monaco-{id}"),
+            None => format!("monaco-warm-{}", ExecutionId::new()),
+        };
         let created = docker
             .create_container(
                 Some(CreateContainerOptions {
-                    name: format!("monaco-{}", job.id),
+                    name,
                     platform: None,
                 }),
-                self.container_config(&job),
+                self.container_config(spec, job),
             )
             .await
             .map_err(engine("create the container"))?;
-        let guard = ContainerGuard::new(docker.clone(), created.id, self.inner.live.clone());
+        let counter = match job {
+            Some(_) => &self.inner.live,
+            None => &self.inner.warm,
+        };
+        let guard = ContainerGuard::new(docker.clone(), created.id, counter.clone());
         let attached = docker
             .attach_container(
                 &guard.id,
@@ -410,13 +480,113 @@ impl Sandbox for DockerSandbox {
             .start_container(&guard.id, None::<StartContainerOptions<String>>)
             .await
             .map_err(engine("start the container"))?;
+        Ok(Prepared {
+            guard,
+            output: attached.output,
+            input: attached.input,
+        })
+    }
 
+    /// A warm container: started, and its agent has said `ready`.
+    async fn create_warm(&self, spec: &ContainerSpec) -> Result<Prepared, SandboxError> {
+        let mut p = self.create_started(spec, None).await?;
+        let mut decoder = FrameDecoder::new();
+        let wait_ready = async {
+            while let Some(item) = p.output.next().await {
+                if let Ok(LogOutput::StdOut { message }) = item {
+                    decoder.push(&message);
+                    if let Some(Ok(Frame::Control(json))) = decoder.next_frame() {
+                        if let Ok(AgentMessage::Ready { .. }) = serde_json::from_slice(&json) {
+                            return true;
+                        }
+                    }
+                }
+            }
+            false
+        };
+        match tokio::time::timeout(Duration::from_secs(30), wait_ready).await {
+            // The agent says nothing after `ready` until it has a job, so
+            // the job's driver starts on a clean link.
+            Ok(true) => Ok(p),
+            _ => {
+                p.guard.remove().await;
+                Err(SandboxError::Agent(
+                    "a warm container's agent never said ready".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// Keeps the warm pool filled; see the `pool` module for the policy.
+async fn refill(inner: Weak<Inner>) {
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let sandbox = DockerSandbox { inner: strong };
+        let pool = sandbox.inner.pool.clone();
+        for action in pool.plan() {
+            match action {
+                Refill::Start(spec) => {
+                    let sandbox = sandbox.clone();
+                    tokio::spawn(async move {
+                        let made = sandbox.create_warm(&spec).await;
+                        if let Err(e) = &made {
+                            tracing::warn!(language = %spec.language, error = %e, "could not warm a container");
+                        }
+                        if let Some(unwanted) = sandbox.inner.pool.filled(&spec, made.ok()) {
+                            unwanted.guard.remove().await;
+                        }
+                    });
+                }
+                Refill::Discard(list) => {
+                    for p in list {
+                        tokio::spawn(p.guard.remove());
+                    }
+                }
+            }
+        }
+        if pool.is_closed() && pool.size() == 0 {
+            return;
+        }
+        drop(sandbox);
+        pool.wait().await;
+    }
+}
+
+impl Sandbox for DockerSandbox {
+    async fn start(&self, job: SandboxJob) -> Result<ActiveExecution, SandboxError> {
+        for f in &job.files {
+            if f.name.is_empty()
+                || f.name.starts_with('/')
+                || f.name
+                    .split('/')
+                    .any(|c| c == ".." || c == "." || c.is_empty())
+            {
+                return Err(SandboxError::InvalidJob(format!(
+                    "file name {:?} is not a plain relative path",
+                    f.name
+                )));
+            }
+        }
+        let spec = ContainerSpec::of(&job);
+        let (warm, dead) = self.inner.pool.take(&spec);
+        for d in dead {
+            tokio::spawn(d.guard.remove());
+        }
+        let prepared = match warm {
+            Some(mut p) => {
+                p.guard.hand_over(&self.inner.live);
+                p
+            }
+            None => self.create_started(&spec, Some(job.id)).await?,
+        };
         let (input_tx, input_rx) = mpsc::channel(64);
         let (events_tx, events_rx) = mpsc::channel(1024);
         tokio::spawn(drive(
             job,
-            guard,
-            attached,
+            prepared,
             input_rx,
             events_tx,
             self.inner.config.sandbox_uid,
@@ -455,6 +625,13 @@ impl ContainerGuard {
         remove(&self.docker, &self.id).await;
         self.removed = true;
         self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Moves this container from one count to another (warm → live).
+    fn hand_over(&mut self, to: &Arc<AtomicUsize>) {
+        to.fetch_add(1, Ordering::SeqCst);
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        self.live = to.clone();
     }
 }
 
@@ -558,16 +735,16 @@ impl PromptTail {
 
 async fn drive(
     job: SandboxJob,
-    guard: ContainerGuard,
-    attached: bollard::container::AttachContainerResults,
+    prepared: Prepared,
     mut input_rx: mpsc::Receiver<InputCommand>,
     events: mpsc::Sender<ExecutionEvent>,
     uid: u32,
 ) {
-    let bollard::container::AttachContainerResults {
+    let Prepared {
+        guard,
         output: mut container_out,
         input: mut container_in,
-    } = attached;
+    } = prepared;
     let needs_pause = job
         .compile
         .as_ref()
@@ -768,11 +945,13 @@ async fn drive(
     drop(container_in);
     drop(container_out);
     let outcome = outcome(compile, run, failure, cancelled, timed_out);
-    // Removal first, so that once a client sees the result nothing is left.
-    guard.remove().await;
+    // The result first: removing the container takes tens of milliseconds
+    // nobody should wait for. It still happens before this task ends, and
+    // `settle` waits for it.
     let _ = events
         .send(ExecutionEvent::Finished(Box::new(outcome)))
         .await;
+    guard.remove().await;
 }
 
 async fn set_run_memory(docker: &Docker, id: &str, bytes: u64) -> Result<(), String> {

@@ -11,9 +11,11 @@
 
 mod active;
 mod docker;
+mod pool;
 
 pub use active::{ActiveExecution, InputCommand};
 pub use docker::{DockerConfig, DockerSandbox};
+pub use pool::{ContainerSpec, PoolConfig};
 
 use std::future::Future;
 

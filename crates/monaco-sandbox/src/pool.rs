@@ -1,0 +1,296 @@
+//! The warm pool: containers created, started and waiting (their agent has
+//! said `ready`) before any job needs them, so that container start-up is
+//! off the request path. A warm container still serves exactly one job and
+//! is destroyed after it; the pool only moves its creation earlier.
+//!
+//! Containers are kept per [`ContainerSpec`] (image and the container-level
+//! limits), because those are fixed when a container is created; a job whose
+//! spec has no warm container starts a cold one.
+//!
+//! Liveness: one refill task per pool. It wakes when a container is taken
+//! and every [`TICK`]: it drops warm containers that died (the Docker engine
+//! restarted) or grew older than `max_age`, drains specs nobody used for
+//! `idle_after`, and starts replacements up to each spec's target, which
+//! follows recent demand between 1 and `max_per_spec`. The task holds only a
+//! weak reference to the sandbox and stops when the pool is closed.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::StreamExt;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::docker::Prepared;
+
+/// How often the refill task looks at the pool when nothing wakes it.
+const TICK: Duration = Duration::from_millis(500);
+/// Demand is measured over this window.
+const DEMAND_WINDOW: Duration = Duration::from_secs(10);
+
+/// How big the warm pool may grow and how long containers wait in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolConfig {
+    /// Most warm containers per spec (roughly per language); 0 disables the
+    /// pool.
+    pub max_per_spec: usize,
+    /// Most warm containers in all.
+    pub max_total: usize,
+    /// A warm container older than this is replaced.
+    pub max_age: Duration,
+    /// A spec nobody used for this long keeps no warm containers.
+    pub idle_after: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_per_spec: 2,
+            max_total: 12,
+            max_age: Duration::from_secs(600),
+            idle_after: Duration::from_secs(900),
+        }
+    }
+}
+
+/// What a container is created with: everything a job cannot change later.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ContainerSpec {
+    /// The language (for labels and logs).
+    pub language: String,
+    /// The image.
+    pub image: String,
+    /// Memory limit (the larger of the compile and run steps), bytes.
+    pub memory_bytes: u64,
+    /// Processes limit (the larger of both steps).
+    pub processes: u32,
+    /// Size of /work and /tmp, bytes.
+    pub tmp_bytes: u64,
+}
+
+struct Warm {
+    prepared: Prepared,
+    born: Instant,
+}
+
+struct Slot {
+    ready: VecDeque<Warm>,
+    starting: usize,
+    last_used: Instant,
+    recent_takes: VecDeque<Instant>,
+}
+
+impl Slot {
+    fn new(now: Instant) -> Slot {
+        Slot {
+            ready: VecDeque::new(),
+            starting: 0,
+            last_used: now,
+            recent_takes: VecDeque::new(),
+        }
+    }
+
+    /// Warm containers this spec should have: none when idle, else recent
+    /// demand (takes in the window), at least one, at most `max`.
+    fn target(&mut self, now: Instant, config: &PoolConfig) -> usize {
+        while self
+            .recent_takes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > DEMAND_WINDOW)
+        {
+            self.recent_takes.pop_front();
+        }
+        if now.duration_since(self.last_used) > config.idle_after {
+            return 0;
+        }
+        self.recent_takes.len().clamp(1, config.max_per_spec)
+    }
+}
+
+/// The pool's shared state.
+pub(crate) struct WarmPool {
+    config: PoolConfig,
+    slots: Mutex<HashMap<ContainerSpec, Slot>>,
+    closed: std::sync::atomic::AtomicBool,
+    wake: Notify,
+}
+
+/// What the refill task should do next.
+pub(crate) enum Refill {
+    /// Start a container for this spec, then report with `filled`.
+    Start(ContainerSpec),
+    /// Remove these containers (dead, old, or no longer wanted).
+    Discard(Vec<Prepared>),
+}
+
+impl WarmPool {
+    pub(crate) fn new(config: PoolConfig) -> Arc<WarmPool> {
+        Arc::new(WarmPool {
+            config,
+            slots: Mutex::new(HashMap::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            wake: Notify::new(),
+        })
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.config.max_per_spec > 0 && !self.is_closed()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContainerSpec, Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps containers of `spec` warm from now on (until it goes idle).
+    pub(crate) fn register(&self, spec: ContainerSpec) {
+        if !self.enabled() {
+            return;
+        }
+        let now = Instant::now();
+        self.lock().entry(spec).or_insert_with(|| Slot::new(now));
+        self.wake.notify_one();
+    }
+
+    /// A live warm container for `spec`, if there is one. Records the
+    /// demand either way, so the pool grows for specs that are used.
+    pub(crate) fn take(&self, spec: &ContainerSpec) -> (Option<Prepared>, Vec<Prepared>) {
+        if !self.enabled() {
+            return (None, Vec::new());
+        }
+        let now = Instant::now();
+        let mut dead = Vec::new();
+        let found = {
+            let mut slots = self.lock();
+            let slot = slots.entry(spec.clone()).or_insert_with(|| Slot::new(now));
+            slot.last_used = now;
+            slot.recent_takes.push_back(now);
+            let mut found = None;
+            while let Some(mut warm) = slot.ready.pop_front() {
+                if alive(&mut warm.prepared) {
+                    found = Some(warm.prepared);
+                    break;
+                }
+                dead.push(warm.prepared);
+            }
+            found
+        };
+        self.wake.notify_one();
+        (found, dead)
+    }
+
+    /// A container started by the refill task is ready (or failed: `None`).
+    pub(crate) fn filled(
+        &self,
+        spec: &ContainerSpec,
+        prepared: Option<Prepared>,
+    ) -> Option<Prepared> {
+        let mut slots = self.lock();
+        let Some(slot) = slots.get_mut(spec) else {
+            return prepared;
+        };
+        slot.starting = slot.starting.saturating_sub(1);
+        match prepared {
+            Some(p) if !self.is_closed() => {
+                slot.ready.push_back(Warm {
+                    prepared: p,
+                    born: Instant::now(),
+                });
+                None
+            }
+            other => other,
+        }
+    }
+
+    /// The work the refill task should do now.
+    pub(crate) fn plan(&self) -> Vec<Refill> {
+        let now = Instant::now();
+        let closed = self.is_closed();
+        let mut slots = self.lock();
+        let mut discard = Vec::new();
+        let mut start = Vec::new();
+        let mut total: usize = slots.values().map(|s| s.ready.len() + s.starting).sum();
+        for (spec, slot) in slots.iter_mut() {
+            let target = if closed {
+                0
+            } else {
+                slot.target(now, &self.config)
+            };
+            let mut keep = VecDeque::new();
+            for mut warm in slot.ready.drain(..) {
+                let old = now.duration_since(warm.born) > self.config.max_age;
+                if old || !alive(&mut warm.prepared) || keep.len() >= target {
+                    total -= 1;
+                    discard.push(warm.prepared);
+                } else {
+                    keep.push_back(warm);
+                }
+            }
+            slot.ready = keep;
+            while slot.ready.len() + slot.starting < target && total < self.config.max_total {
+                slot.starting += 1;
+                total += 1;
+                start.push(Refill::Start(spec.clone()));
+            }
+        }
+        if !discard.is_empty() {
+            start.push(Refill::Discard(discard));
+        }
+        start
+    }
+
+    /// Waits until something changed or a tick passed.
+    pub(crate) async fn wait(&self) {
+        let _ = tokio::time::timeout(TICK, self.wake.notified()).await;
+    }
+
+    /// Stops the pool: no more warm containers; the refill task removes the
+    /// ones waiting and exits.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Containers waiting or being started.
+    pub(crate) fn size(&self) -> usize {
+        self.lock()
+            .values()
+            .map(|s| s.ready.len() + s.starting)
+            .sum()
+    }
+}
+
+/// Whether a warm container's agent is still there: its output stream has
+/// neither ended nor said anything since `ready`.
+fn alive(prepared: &mut Prepared) -> bool {
+    prepared.output_mut().next().now_or_never().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_follows_demand_within_bounds() {
+        let config = PoolConfig {
+            max_per_spec: 3,
+            ..Default::default()
+        };
+        let now = Instant::now();
+        let mut slot = Slot::new(now);
+        assert_eq!(slot.target(now, &config), 1);
+        for _ in 0..5 {
+            slot.recent_takes.push_back(now);
+        }
+        assert_eq!(slot.target(now, &config), 3);
+        let later = now + DEMAND_WINDOW + Duration::from_secs(1);
+        assert_eq!(slot.target(later, &config), 1);
+        let idle = now + config.idle_after + Duration::from_secs(1);
+        assert_eq!(slot.target(idle, &config), 0);
+    }
+}
