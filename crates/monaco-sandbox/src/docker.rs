@@ -35,8 +35,8 @@ use monaco_core::protocol::{
     self, AgentMessage, Frame, FrameDecoder, HostMessage, Job, JobFile, WORK_DIR,
 };
 use monaco_core::{
-    ExecutionEvent, ExecutionId, ExecutionOutcome, OutputChunk, Status, StepKind, StepReport,
-    Stream, Verdict,
+    ExecutionEvent, ExecutionId, ExecutionOutcome, OutputChunk, Status, StepKind, StepLimits,
+    StepReport, Stream, Verdict,
 };
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -210,6 +210,11 @@ impl DockerSandbox {
     /// Containers waiting in the warm pool, or being started for it.
     pub fn warm_containers(&self) -> usize {
         self.inner.warm.load(Ordering::SeqCst)
+    }
+
+    /// Warm containers whose agent is ready for a job now.
+    pub fn warm_ready(&self) -> usize {
+        self.inner.pool.ready()
     }
 
     /// Waits until every container that was given a job is removed (warm
@@ -745,10 +750,14 @@ async fn drive(
         output: mut container_out,
         input: mut container_in,
     } = prepared;
-    let needs_pause = job
-        .compile
-        .as_ref()
-        .is_some_and(|c| c.limits.memory_bytes != job.run.limits.memory_bytes);
+    // The container was created with the larger of both steps' memory and
+    // pids limits; the run step gets its own before it starts. (Updating the
+    // memory alone let a compiled program's run step have the compile
+    // step's pids limit: `processes: 8` allowed 67 processes.)
+    let needs_pause = job.compile.as_ref().is_some_and(|c| {
+        c.limits.memory_bytes != job.run.limits.memory_bytes
+            || c.limits.processes != job.run.limits.processes
+    });
     let agent_job = Job {
         files: job
             .files
@@ -834,10 +843,10 @@ async fn drive(
                                         StepKind::Run => run = Some(report),
                                     }
                                     if go_on {
-                                        let limited = set_run_memory(
+                                        let limited = set_run_limits(
                                             &guard.docker,
                                             &guard.id,
-                                            job.run.limits.memory_bytes,
+                                            &job.run.limits,
                                         )
                                         .await;
                                         if let Err(e) = limited {
@@ -954,18 +963,22 @@ async fn drive(
     guard.remove().await;
 }
 
-async fn set_run_memory(docker: &Docker, id: &str, bytes: u64) -> Result<(), String> {
+/// Gives the container the run step's memory and pids limits (it was
+/// created with the larger of both steps').
+async fn set_run_limits(docker: &Docker, id: &str, limits: &StepLimits) -> Result<(), String> {
+    let memory = limits.memory_bytes as i64;
     docker
         .update_container(
             id,
             UpdateContainerOptions::<String> {
-                memory: Some(bytes as i64),
-                memory_swap: Some(bytes as i64),
+                memory: Some(memory),
+                memory_swap: Some(memory),
+                pids_limit: Some(i64::from(limits.processes) + AGENT_THREADS),
                 ..Default::default()
             },
         )
         .await
-        .map_err(|e| format!("could not set the run step's memory limit: {e}"))
+        .map_err(|e| format!("could not set the run step's limits: {e}"))
 }
 
 /// The execution's outcome from what each step reported.

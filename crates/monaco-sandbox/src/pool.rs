@@ -256,6 +256,11 @@ impl WarmPool {
         self.wake.notify_one();
     }
 
+    /// Containers waiting, ready for a job.
+    pub(crate) fn ready(&self) -> usize {
+        self.lock().values().map(|s| s.ready.len()).sum()
+    }
+
     /// Containers waiting or being started.
     pub(crate) fn size(&self) -> usize {
         self.lock()

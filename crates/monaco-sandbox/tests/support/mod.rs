@@ -135,13 +135,17 @@ impl Program {
 /// fails. Any other set-up problem (the agent binary is missing) fails.
 /// Use it as `let Some(h) = docker_or_skip().await else { return };`.
 pub async fn docker_or_skip() -> Option<Harness> {
-    let required = std::env::var("MONACO_REQUIRE_DOCKER").as_deref() == Ok("1");
-    let no_engine = match DockerSandbox::connect(DockerConfig {
+    docker_or_skip_with(DockerConfig {
         instance: "sandbox-tests".into(),
         ..DockerConfig::default()
     })
     .await
-    {
+}
+
+/// [`docker_or_skip`] with a driver configured by `config`.
+pub async fn docker_or_skip_with(config: DockerConfig) -> Option<Harness> {
+    let required = std::env::var("MONACO_REQUIRE_DOCKER").as_deref() == Ok("1");
+    let no_engine = match DockerSandbox::connect(config).await {
         Ok(sandbox) if sandbox.healthy().await => {
             return Some(Harness {
                 sandbox,
