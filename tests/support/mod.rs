@@ -12,6 +12,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod programs;
 pub mod terminal;
 
@@ -275,6 +276,11 @@ impl Server {
     /// Remembers an execution id, so that `stop` checks its container is gone.
     pub fn track(&self, id: &str) {
         self.ids.lock().unwrap().insert(id.to_string());
+    }
+
+    /// The HTTP client, for requests the helpers here do not cover.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// Any request; the response as it came.
