@@ -14,6 +14,8 @@ cargo clippy --quiet --workspace --all-targets -- -D warnings
 # The HTTP tests start the real server binary; the embed test runs the example.
 cargo build --quiet --workspace --bins --examples
 cargo test --workspace -- --test-threads="${MONACO_TEST_THREADS:-4}"
+# The API fuzzed from its own OpenAPI document (schemathesis from PyPI).
+scripts/fuzz-api.sh
 scripts/test-image.sh
 
 left="$(docker ps -aq --filter label=monaco.managed=true | wc -l)"

@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod private_engine;
 pub mod programs;
 pub mod terminal;
 
@@ -95,7 +96,17 @@ pub fn docker_or_skip() -> bool {
 
 /// Execution ids of the given ones that still have a container.
 pub fn containers_left(ids: &HashSet<String>) -> Vec<String> {
-    let out = Command::new("docker")
+    containers_left_on(None, ids)
+}
+
+/// Execution ids of the given ones that still have a container on the
+/// engine at `host` (a `DOCKER_HOST` value; `None`: the default engine).
+pub fn containers_left_on(host: Option<&str>, ids: &HashSet<String>) -> Vec<String> {
+    let mut cmd = Command::new("docker");
+    if let Some(h) = host {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd
         .args([
             "ps",
             "-a",
@@ -137,6 +148,10 @@ pub struct Server {
     http: reqwest::Client,
     /// Every execution id this test created, checked for containers at stop.
     ids: Mutex<HashSet<String>>,
+    /// The engine the server uses, when not the default (its `DOCKER_HOST`).
+    docker_host: Option<String>,
+    /// The server's `MONACO_INSTANCE`: its containers carry this label.
+    instance: String,
 }
 
 impl Server {
@@ -164,6 +179,13 @@ impl Server {
                 std::process::id()
             ));
             let out = File::create(&log).expect("create the server log");
+            let instance = config
+                .env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "MONACO_INSTANCE")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| format!("test-{}-{n}-{port}", std::process::id()));
             let mut cmd = Command::new(&binary);
             // A clean configuration: nothing from the caller's environment
             // but the agent's path and the unrelated variables.
@@ -185,10 +207,7 @@ impl Server {
                 // Several servers share this engine: each is its own
                 // instance, so the stray reaper at start (left on, as in
                 // production) only removes containers of its own name.
-                .env(
-                    "MONACO_INSTANCE",
-                    format!("test-{}-{n}-{port}", std::process::id()),
-                )
+                .env("MONACO_INSTANCE", &instance)
                 .env("MONACO_SHUTDOWN_GRACE", "5");
             for (k, v) in &config.env {
                 cmd.env(k, v);
@@ -206,6 +225,13 @@ impl Server {
                 log,
                 http: http.clone(),
                 ids: Mutex::new(HashSet::new()),
+                docker_host: config
+                    .env
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == "DOCKER_HOST")
+                    .map(|(_, v)| v.clone()),
+                instance,
             };
             match server.wait_healthy().await {
                 Ok(()) => return server,
@@ -271,6 +297,20 @@ impl Server {
     /// `ws://127.0.0.1:<port><path>`.
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The server process's id (e.g. for its `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
+    }
+
+    /// SIGKILL, as a crash: no shutdown, no check; containers it started
+    /// stay behind (a server of the same `MONACO_INSTANCE` reaps them).
+    pub async fn kill(mut self) {
+        let mut child = self.child.take().expect("the server is running");
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 
     /// Remembers an execution id, so that `stop` checks its container is gone.
@@ -411,7 +451,7 @@ impl Server {
             self.log_tail()
         );
         let ids = self.ids.lock().unwrap().clone();
-        let left = containers_left(&ids);
+        let left = containers_left_on(self.docker_host.as_deref(), &ids);
         assert!(
             left.is_empty(),
             "containers of executions {left:?} remain after the server stopped"
@@ -436,14 +476,40 @@ impl Drop for Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let killed = matches!(child.try_wait(), Ok(None));
         let _ = child.kill();
         let _ = child.wait();
+        if killed {
+            // It had no chance to remove its containers (its warm pool, or
+            // ones being created): remove them here, by its instance label.
+            self.remove_instance_containers();
+        }
         if std::thread::panicking() {
             eprintln!(
                 "monaco-server log ({}):\n{}",
                 self.log.display(),
                 self.log_tail()
             );
+        }
+    }
+}
+
+impl Server {
+    /// Removes every container labelled with this server's instance, with
+    /// the Docker CLI (this runs in `Drop`, outside any runtime).
+    fn remove_instance_containers(&self) {
+        let docker = |args: &[&str]| {
+            let mut cmd = std::process::Command::new("docker");
+            if let Some(host) = &self.docker_host {
+                cmd.env("DOCKER_HOST", host);
+            }
+            cmd.args(args).stderr(Stdio::null()).output()
+        };
+        let filter = format!("label=monaco.instance={}", self.instance);
+        if let Ok(out) = docker(&["ps", "-aq", "--filter", &filter]) {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = docker(&["rm", "-f", id]);
+            }
         }
     }
 }
@@ -517,4 +583,35 @@ pub fn request(language: &str, code: &str, input: Option<&str>) -> Value {
         v["input"] = json!(i);
     }
     v
+}
+
+/// A languages file with only the given languages of `languages.toml` (their
+/// tables copied as they are), in the target's temporary directory: a lighter
+/// warm pool, or a Docker engine that has only some of the images.
+pub fn languages_subset(ids: &[&str]) -> PathBuf {
+    let all = std::fs::read_to_string(workspace_root().join("languages.toml"))
+        .expect("read languages.toml");
+    let mut tables = all.split("[[language]]\n");
+    let mut out = tables.next().unwrap_or_default().to_string();
+    for table in tables {
+        let id = table
+            .lines()
+            .find_map(|l| l.strip_prefix("id = "))
+            .map(|v| v.trim().trim_matches('"'));
+        if id.is_some_and(|id| ids.contains(&id)) {
+            out.push_str("[[language]]\n");
+            out.push_str(table);
+        }
+    }
+    // One file per call: tests running at once never rewrite a file that
+    // a server is reading.
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "languages-{}-{}-{}.toml",
+        ids.join("-"),
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::write(&path, out).expect("write the languages file");
+    path
 }

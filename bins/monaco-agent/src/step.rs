@@ -148,7 +148,7 @@ fn run_inner(
             let (in_r, in_w) = pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
             readers.push(spawn_reader(out_r, Stream::Stdout, &output, host, false));
             stdin_identity = StdinIdentity::of_fd(in_r.as_raw_fd());
-            spawn_stdin_writer(File::from(in_w), None, shared);
+            spawn_stdin_writer(File::from(in_w), None, shared, host);
             cmd.stdin(Stdio::from(in_r)).stdout(Stdio::from(out_w));
         }
         StdinMode::Tty => {
@@ -159,7 +159,7 @@ fn run_inner(
             stdin_identity = StdinIdentity::of_fd(pty.slave.as_raw_fd());
             readers.push(spawn_reader(master_r, Stream::Stdout, &output, host, true));
             let slave_for_eof = pty.slave.try_clone().map_err(|e| e.to_string())?;
-            spawn_stdin_writer(File::from(pty.master), Some(slave_for_eof), shared);
+            spawn_stdin_writer(File::from(pty.master), Some(slave_for_eof), shared, host);
             cmd.stdin(Stdio::from(slave_in))
                 .stdout(Stdio::from(slave_out));
             pty_slave_copy = Some(pty.slave);
@@ -432,12 +432,19 @@ fn spawn_reader(
         .expect("spawn output reader")
 }
 
-fn spawn_stdin_writer(mut sink: File, tty_slave: Option<OwnedFd>, shared: &Arc<Shared>) {
+fn spawn_stdin_writer(
+    mut sink: File,
+    tty_slave: Option<OwnedFd>,
+    shared: &Arc<Shared>,
+    host: &HostWriter,
+) {
     let shared = shared.clone();
+    let host = host.clone();
     std::thread::Builder::new()
         .name("stdin-writer".into())
         .spawn(move || {
             let mut broken = false;
+            let mut total = 0u64;
             loop {
                 match shared.stdin.pop() {
                     StdinItem::Bytes(bytes) => {
@@ -445,6 +452,9 @@ fn spawn_stdin_writer(mut sink: File, tty_slave: Option<OwnedFd>, shared: &Arc<S
                             // The program closed its stdin; discard the rest.
                             broken = true;
                         }
+                        // The host sends more only as this goes up.
+                        total += bytes.len() as u64;
+                        host.control(&AgentMessage::StdinWritten { total });
                     }
                     StdinItem::Close => {
                         if let Some(slave) = &tty_slave {

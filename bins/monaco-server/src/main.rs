@@ -71,6 +71,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let server = HttpServer::new(move || {
         App::new()
             .wrap(monaco_http::cors(&api))
+            .wrap(monaco_http::json_errors())
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms"))
             .configure(monaco_http::routes(state.clone()))
     })

@@ -102,6 +102,12 @@ pub enum AgentMessage {
     },
     /// The program is blocked reading stdin with nothing to read.
     WaitingForInput,
+    /// Stdin bytes written to the program (or discarded after it closed its
+    /// stdin) so far, in all; the host sends more only as these go.
+    StdinWritten {
+        /// Running total of bytes.
+        total: u64,
+    },
     /// A step ended.
     StepFinished {
         /// Which step.

@@ -31,6 +31,29 @@ pub enum ExecutorError {
     /// A program argument is not acceptable.
     #[error("Invalid argument: {0}")]
     InvalidArgument(String),
+    /// The program arguments are too many or too long to start a program.
+    #[error(
+        "The program arguments ({count}, {bytes} bytes with their terminating NULs) \
+         exceed the limits of {max_args} arguments and {max_bytes} bytes",
+        max_args = crate::MAX_ARGS,
+        max_bytes = crate::MAX_ARGS_BYTES
+    )]
+    ArgsTooLarge {
+        /// Arguments given.
+        count: usize,
+        /// Their bytes, each with one more for its NUL.
+        bytes: usize,
+    },
+    /// A limit is below the smallest value the sandbox can run with.
+    #[error("limit `{field}` = {value} is below the minimum of {min}")]
+    BelowMinimum {
+        /// The field's name as the client spells it.
+        field: &'static str,
+        /// What was asked for.
+        value: u64,
+        /// The smallest value accepted.
+        min: u64,
+    },
     /// A requested limit is zero or above the server's maximum.
     #[error("{0}")]
     Limits(#[from] LimitsError),
@@ -60,6 +83,8 @@ impl ExecutorError {
             ExecutorError::CodeTooLarge { .. } => "request.code_too_large",
             ExecutorError::InvalidFile(_) => "request.invalid_file",
             ExecutorError::InvalidArgument(_) => "request.invalid_argument",
+            ExecutorError::ArgsTooLarge { .. } => "request.args_too_large",
+            ExecutorError::BelowMinimum { .. } => "limits.below_minimum",
             ExecutorError::Limits(LimitsError::Zero { .. }) => "limits.zero",
             ExecutorError::Limits(LimitsError::AboveMaximum { .. }) => "limits.above_maximum",
             ExecutorError::QueueFull => "queue.full",

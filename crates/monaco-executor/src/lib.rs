@@ -30,7 +30,10 @@ pub use monaco_core::{
     ExecutionEvent, ExecutionId, ExecutionOutcome, ExecutionRequest, Limits, LimitsOverride,
     OutputChunk, SourceFile, Status, StepKind, StepReport, Stream, Verdict,
 };
-pub use monaco_languages::{Language, Registry};
+pub use monaco_languages::{
+    Language, Registry, MAX_FILE_NAME_BYTES, MAX_FILE_NAME_COMPONENTS,
+    MAX_FILE_NAME_COMPONENT_BYTES,
+};
 pub use monaco_sandbox::{DockerConfig, DockerSandbox, InputCommand, PoolConfig};
 pub use monaco_scheduler::{EventSubscription, ExecutionMeta, ExecutionSnapshot, SchedulerConfig};
 
@@ -39,6 +42,17 @@ use std::time::Duration;
 
 use monaco_sandbox::SandboxJob;
 use monaco_scheduler::Scheduler;
+
+/// Most program arguments one request may give (`request.args_too_large`).
+pub const MAX_ARGS: usize = 4096;
+/// Most bytes of program arguments one request may give, each argument
+/// counted with the NUL that ends it in `execve`. This is also the kernel's
+/// limit for a single argument (`MAX_ARG_STRLEN`), and far below its limit
+/// for the whole argument list, so an accepted list always reaches the program.
+pub const MAX_ARGS_BYTES: usize = 128 * 1024;
+/// Smallest memory limit of a step: Docker refuses a container below 6 MiB,
+/// and the agent needs room of its own (`limits.below_minimum`).
+pub const MIN_MEMORY_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The environment every step starts from (languages add their own).
 const BASE_ENV: &[(&str, &str)] = &[
@@ -157,6 +171,11 @@ impl Executor {
         (self.inner.default_limits, self.inner.max_limits)
     }
 
+    /// The largest code (main file plus extra files) accepted, bytes.
+    pub fn max_code_bytes(&self) -> usize {
+        self.inner.max_code_bytes
+    }
+
     /// Whether Docker answers, and how busy the queue is.
     pub async fn health(&self) -> Health {
         Health {
@@ -212,18 +231,24 @@ impl Executor {
         }
         let main = language.source_file_name(&req.code);
         monaco_languages::validate_files(&main, &req.files).map_err(ExecutorError::InvalidFile)?;
-        for arg in &req.args {
-            if arg.contains('\0') {
-                return Err(ExecutorError::InvalidArgument(
-                    "program arguments cannot contain NUL bytes".into(),
-                ));
-            }
-        }
+        check_args(&req.args)?;
         let limits = inner
             .default_limits
             .with(language.limits())
             .with(&req.limits);
         limits.check_within(&inner.max_limits)?;
+        for (field, value) in [
+            ("memory_bytes", limits.run.memory_bytes),
+            ("compile_memory_bytes", limits.compile.memory_bytes),
+        ] {
+            if value < MIN_MEMORY_BYTES {
+                return Err(ExecutorError::BelowMinimum {
+                    field,
+                    value,
+                    min: MIN_MEMORY_BYTES,
+                });
+            }
+        }
 
         let mut files = Vec::with_capacity(req.files.len() + 1);
         files.push(SourceFile {
@@ -250,5 +275,56 @@ impl Executor {
             input: String::from_utf8_lossy(&req.stdin).into_owned(),
         };
         Ok((job, meta))
+    }
+}
+
+/// Refuses arguments that `execve` would refuse (the program would never
+/// start) or that contain NUL (they cannot be passed at all).
+fn check_args(args: &[String]) -> Result<(), ExecutorError> {
+    if args.iter().any(|a| a.contains('\0')) {
+        return Err(ExecutorError::InvalidArgument(
+            "program arguments cannot contain NUL bytes".into(),
+        ));
+    }
+    let bytes = args.iter().map(|a| a.len() + 1).sum::<usize>();
+    if args.len() > MAX_ARGS || bytes > MAX_ARGS_BYTES {
+        return Err(ExecutorError::ArgsTooLarge {
+            count: args.len(),
+            bytes,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_within_the_limits_pass() {
+        assert_eq!(check_args(&[]), Ok(()));
+        let one = vec!["x".repeat(MAX_ARGS_BYTES - 1)];
+        assert_eq!(check_args(&one), Ok(()));
+        let many = vec![String::new(); MAX_ARGS];
+        assert_eq!(check_args(&many), Ok(()));
+    }
+
+    #[test]
+    fn too_many_or_too_large_args_are_refused() {
+        let long = vec!["x".repeat(MAX_ARGS_BYTES)];
+        assert!(matches!(
+            check_args(&long),
+            Err(ExecutorError::ArgsTooLarge { count: 1, .. })
+        ));
+        let many = vec![String::new(); MAX_ARGS + 1];
+        assert!(matches!(
+            check_args(&many),
+            Err(ExecutorError::ArgsTooLarge { .. })
+        ));
+        let nul = vec!["a\0b".to_string()];
+        assert_eq!(
+            check_args(&nul).map_err(|e| e.code()),
+            Err("request.invalid_argument")
+        );
     }
 }

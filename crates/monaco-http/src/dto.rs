@@ -13,6 +13,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
+/// The largest `timeout` ever accepted, seconds (the server's maximum wall
+/// time is usually far lower).
+pub const MAX_TIMEOUT_S: f64 = 86_400.0;
+
+/// A JSON object deserialized as `T`, and nothing else: serde would also
+/// take an array of `T`'s fields in order, which the API does not offer.
+#[derive(Debug)]
+pub struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = Object<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+        deserializer.deserialize_any(Visit(std::marker::PhantomData))
+    }
+}
+
 /// An extra file in a submission.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +49,55 @@ pub struct FileDto {
     pub name: String,
     /// Its text.
     pub content: String,
+}
+
+/// A request's `limits`: the fields of [`LimitsOverride`], each read as a
+/// `u64` so that a value too large for its field is `limits.above_maximum`
+/// like any other, not a type error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsDto {
+    wall_ms: Option<u64>,
+    cpu_ms: Option<u64>,
+    memory_bytes: Option<u64>,
+    processes: Option<u64>,
+    output_bytes: Option<u64>,
+    file_size_bytes: Option<u64>,
+    open_files: Option<u64>,
+    compile_wall_ms: Option<u64>,
+    compile_cpu_ms: Option<u64>,
+    compile_memory_bytes: Option<u64>,
+    tmp_bytes: Option<u64>,
+}
+
+impl LimitsDto {
+    fn into_override(self) -> Result<LimitsOverride, ApiError> {
+        let narrow = |field: &str, value: Option<u64>| -> Result<Option<u32>, ApiError> {
+            value
+                .map(|v| {
+                    u32::try_from(v).map_err(|_| {
+                        ApiError::bad_request(
+                            "limits.above_maximum",
+                            format!("limit `{field}` = {v} is above the server's maximum"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        Ok(LimitsOverride {
+            wall_ms: self.wall_ms,
+            cpu_ms: self.cpu_ms,
+            memory_bytes: self.memory_bytes,
+            processes: narrow("processes", self.processes)?,
+            output_bytes: self.output_bytes,
+            file_size_bytes: self.file_size_bytes,
+            open_files: narrow("open_files", self.open_files)?,
+            compile_wall_ms: self.compile_wall_ms,
+            compile_cpu_ms: self.compile_cpu_ms,
+            compile_memory_bytes: self.compile_memory_bytes,
+            tmp_bytes: self.tmp_bytes,
+        })
+    }
 }
 
 /// `POST /api/submit` and `POST /api/execute`.
@@ -38,13 +115,13 @@ pub struct SubmitRequest {
     /// Keep stdin open for input typed over the WebSocket.
     pub interactive: Option<bool>,
     /// Extra files beside the main one.
-    pub files: Option<Vec<FileDto>>,
+    pub files: Option<Vec<Object<FileDto>>>,
     /// Program arguments.
     pub args: Option<Vec<String>>,
     /// Run step wall time, seconds (the original service's knob).
     pub timeout: Option<f64>,
     /// Limits within the server's maximums.
-    pub limits: Option<LimitsOverride>,
+    pub limits: Option<Object<LimitsDto>>,
 }
 
 impl SubmitRequest {
@@ -73,12 +150,22 @@ impl SubmitRequest {
                 })?,
             (None, None) => Vec::new(),
         };
-        let mut limits = self.limits.unwrap_or_default();
+        let mut limits = self
+            .limits
+            .map(|Object(l)| l.into_override())
+            .transpose()?
+            .unwrap_or_default();
         if let Some(t) = self.timeout {
-            if !(t.is_finite() && t > 0.0 && t <= 86_400.0) {
+            if !(t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT_S) {
                 return Err(ApiError::bad_request(
                     "limits.invalid",
-                    "`timeout` must be a positive number of seconds",
+                    "`timeout` must be a positive number of seconds, at most a day",
+                ));
+            }
+            if limits.wall_ms.is_some() {
+                return Err(ApiError::bad_request(
+                    "limits.invalid",
+                    "give either `timeout` (seconds) or `limits.wall_ms`, not both",
                 ));
             }
             limits.wall_ms = Some((t * 1000.0).ceil() as u64);
@@ -90,7 +177,7 @@ impl SubmitRequest {
                 .files
                 .unwrap_or_default()
                 .into_iter()
-                .map(|f| SourceFile {
+                .map(|Object(f)| SourceFile {
                     name: f.name,
                     content: f.content,
                 })

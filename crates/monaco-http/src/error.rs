@@ -1,7 +1,10 @@
 //! Every failure as JSON with an HTTP status and a stable dotted code:
 //! `{"error":{"code":"language.unknown","message":"…"}}`.
 
-use actix_web::http::StatusCode;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
 use monaco_executor::ExecutorError;
 use serde_json::{json, Value};
@@ -84,7 +87,9 @@ impl From<ExecutorError> for ApiError {
             }
             ExecutorError::NotFound => StatusCode::NOT_FOUND,
             ExecutorError::Finished => StatusCode::CONFLICT,
-            ExecutorError::CodeTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ExecutorError::CodeTooLarge { .. } | ExecutorError::ArgsTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ExecutorError::InputBufferFull => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         };
@@ -98,4 +103,57 @@ impl From<ExecutorError> for ApiError {
             None => err,
         }
     }
+}
+
+/// The code of an error response that did not come from a handler.
+fn code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 => "route.not_found",
+        405 => "route.method_not_allowed",
+        413 => "request.too_large",
+        415 => "request.unsupported_media_type",
+        400..=499 => "request.rejected",
+        _ => "server.error",
+    }
+}
+
+/// [`crate::json_errors`]' handler: an error response that is not JSON
+/// becomes `{"error":{"code","message"}}`, its text (when short) the message.
+pub(crate) fn to_json<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    Ok(ErrorHandlerResponse::Future(Box::pin(async move {
+        let (req, res) = res.into_parts();
+        let status = res.status();
+        let mut headers = res.headers().clone();
+        let text = actix_web::body::to_bytes_limited(res.into_body(), 1024)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|b| String::from_utf8(b.to_vec()).ok())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        let message = text.unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("The request failed")
+                .to_string()
+        });
+        headers.remove(header::CONTENT_TYPE);
+        headers.remove(header::CONTENT_LENGTH);
+        let mut json = ApiError::new(status, code_for(status), message).error_response();
+        let own: Vec<_> = json.headers().keys().cloned().collect();
+        for (name, value) in headers.iter().filter(|(n, _)| !own.contains(n)) {
+            json.headers_mut().append(name.clone(), value.clone());
+        }
+        Ok(ServiceResponse::new(req, json).map_body(|_, body| EitherBody::right(body)))
+    })))
 }

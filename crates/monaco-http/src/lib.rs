@@ -65,7 +65,9 @@ impl AppState {
     }
 }
 
-/// Registers every route; use with `App::new().configure(monaco_http::routes(state))`.
+/// Registers every route; use with `App::new().configure(monaco_http::routes(state))`,
+/// wrapped in [`cors`] and, outside it, [`json_errors`]. A known route
+/// answers its other methods with `405` and `Allow`.
 pub fn routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(state))
@@ -75,19 +77,64 @@ pub fn routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             }))
             .service(
                 web::scope("/api")
-                    .route("/submit", web::post().to(submit))
-                    .route("/execute", web::post().to(execute))
-                    .route("/status/{id}", web::get().to(status))
-                    .route("/result/{id}", web::get().to(result))
-                    .route("/executions/{id}", web::get().to(result))
-                    .route("/executions/{id}", web::delete().to(cancel))
-                    .route("/languages", web::get().to(languages))
-                    .route("/health", web::get().to(health))
-                    .route("/openapi.json", web::get().to(openapi))
-                    .route("/ws/terminal/{id}", web::get().to(terminal::terminal)),
+                    .service(resource("/submit", "POST").route(web::post().to(submit)))
+                    .service(resource("/execute", "POST").route(web::post().to(execute)))
+                    .service(resource("/status/{id}", "GET").route(web::get().to(status)))
+                    .service(resource("/result/{id}", "GET").route(web::get().to(result)))
+                    .service(
+                        resource("/executions/{id}", "GET, DELETE")
+                            .route(web::get().to(result))
+                            .route(web::delete().to(cancel)),
+                    )
+                    .service(resource("/languages", "GET").route(web::get().to(languages)))
+                    .service(resource("/health", "GET").route(web::get().to(health)))
+                    .service(resource("/openapi.json", "GET").route(web::get().to(openapi)))
+                    .service(
+                        resource("/ws/terminal/{id}", "GET")
+                            .route(web::get().to(terminal::terminal)),
+                    ),
             )
             .default_service(web::to(not_found));
     }
+}
+
+/// A route whose other methods get `405` with `Allow` (and a plain
+/// `OPTIONS`, not a CORS preflight, gets `204` with `Allow`).
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        other_method(&req, allow)
+    }))
+}
+
+fn other_method(req: &HttpRequest, allow: &'static str) -> HttpResponse {
+    if req.method() == actix_web::http::Method::OPTIONS {
+        return HttpResponse::NoContent()
+            .insert_header(("Allow", format!("{allow}, OPTIONS")))
+            .finish();
+    }
+    let mut response = actix_web::ResponseError::error_response(&ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "route.method_not_allowed",
+        format!(
+            "{} {} is not supported; use {allow}",
+            req.method(),
+            req.path()
+        ),
+    ));
+    response.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static(allow),
+    );
+    response
+}
+
+/// Middleware that gives every error response made outside Monaco's
+/// handlers (actix-web's own, CORS refusals) the same JSON shape:
+/// `{"error":{"code","message"}}`, keeping the status and headers. Wrap it
+/// outside [`cors`].
+pub fn json_errors<B: actix_web::body::MessageBody + 'static>(
+) -> actix_web::middleware::ErrorHandlers<B> {
+    actix_web::middleware::ErrorHandlers::new().default_handler(error::to_json)
 }
 
 /// CORS as configured: any origin for `*`, else exactly the listed ones.
@@ -117,9 +164,27 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 /// Reads the body up to the limit and parses it.
 async fn read_submit(
     state: &AppState,
+    req: &HttpRequest,
     mut payload: web::Payload,
 ) -> Result<SubmitRequest, ApiError> {
+    check_content_type(req)?;
     let max = state.config.max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request.too_large",
+            format!("The request body is larger than {max} bytes"),
+        )
+    };
+    // A declared length over the limit is refused before reading anything.
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
@@ -129,23 +194,98 @@ async fn read_submit(
             )
         })?;
         if body.len() + chunk.len() > max {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request.too_large",
-                format!("The request body is larger than {max} bytes"),
-            ));
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice::<SubmitRequest>(&body).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => {
-                ApiError::bad_request("request.invalid", format!("Invalid request: {e}"))
+    if too_deep(&body) {
+        return Err(ApiError::bad_request(
+            "request.malformed_json",
+            format!("Malformed JSON: nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    serde_json::from_slice::<dto::Object<SubmitRequest>>(&body)
+        .map(|dto::Object(request)| request)
+        .map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Data => {
+                    ApiError::bad_request("request.invalid", format!("Invalid request: {e}"))
+                }
+                _ => {
+                    ApiError::bad_request("request.malformed_json", format!("Malformed JSON: {e}"))
+                }
             }
-            _ => ApiError::bad_request("request.malformed_json", format!("Malformed JSON: {e}")),
+        })
+}
+
+/// Deepest nesting of arrays and objects accepted in a body; a submission
+/// needs three (the body, `files`, a file).
+const MAX_DEPTH: usize = 32;
+
+/// Whether `body` nests arrays or objects deeper than [`MAX_DEPTH`]. One
+/// pass over the bytes, so that deep input is refused the same way wherever
+/// it is, before any parser recurses into it.
+fn too_deep(body: &[u8]) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
         }
-    })
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The body must be JSON. A missing `Content-Type` is taken as JSON, and so
+/// is `text/plain`, which a browser's `fetch` sends for a string body.
+fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    use actix_web::HttpMessage;
+    let unsupported = |what: String| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "request.unsupported_media_type",
+            format!("{what}; send the request as `Content-Type: application/json`"),
+        )
+    };
+    let Some(header) = req.headers().get(actix_web::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let Ok(Some(mime)) = req.mime_type() else {
+        return Err(unsupported(format!(
+            "Unreadable Content-Type {:?}",
+            String::from_utf8_lossy(header.as_bytes())
+        )));
+    };
+    let json = match (mime.type_().as_str(), mime.subtype().as_str()) {
+        ("application", "json") | ("text", "plain") => true,
+        ("application", _) => mime.suffix().is_some_and(|s| s.as_str() == "json"),
+        _ => false,
+    };
+    if json {
+        Ok(())
+    } else {
+        Err(unsupported(format!(
+            "The body cannot be {}",
+            mime.essence_str()
+        )))
+    }
 }
 
 fn parse_id(raw: &str) -> Result<ExecutionId, ApiError> {
@@ -154,9 +294,12 @@ fn parse_id(raw: &str) -> Result<ExecutionId, ApiError> {
 
 async fn submit(
     state: web::Data<AppState>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let request = read_submit(&state, payload).await?.into_request(true)?;
+    let request = read_submit(&state, &req, payload)
+        .await?
+        .into_request(true)?;
     let id = state.executor.submit(request)?;
     Ok(HttpResponse::Accepted().json(SubmitResponse {
         id: id.to_string(),
@@ -167,9 +310,12 @@ async fn submit(
 
 async fn execute(
     state: web::Data<AppState>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let request = read_submit(&state, payload).await?.into_request(false)?;
+    let request = read_submit(&state, &req, payload)
+        .await?
+        .into_request(false)?;
     let snapshot = state.executor.run(request).await?;
     Ok(HttpResponse::Ok().json(ResultResponse::from(&snapshot)))
 }
@@ -233,6 +379,26 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(openapi::document())
+async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(openapi::document(&state.executor, &state.config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_nesting_outside_strings_only() {
+        assert!(!too_deep(
+            br#"{"files":[{"name":"a","content":"[[[[{{{{"}]}"#
+        ));
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(too_deep(deep.as_bytes()));
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(!too_deep(ok.as_bytes()));
+        // An escaped quote does not end the string.
+        let hidden = format!(r#"{{"code":"\"{}"}}"#, "[".repeat(100));
+        assert!(!too_deep(hidden.as_bytes()));
+        assert!(too_deep("{".repeat(10_000).as_bytes()));
+    }
 }

@@ -1,15 +1,84 @@
 //! The OpenAPI 3 document served at `/api/openapi.json`, written by hand so
-//! that it says exactly what the handlers accept and return.
+//! that it says exactly what the handlers accept and return. The parts that
+//! depend on the server (its languages, its limits) are filled in from the
+//! running executor, so that a request the document calls valid is one the
+//! server accepts, and one it calls invalid is refused (schemathesis checks
+//! both: `scripts/fuzz-api.sh`). What JSON Schema cannot say (byte lengths,
+//! file names used twice) is in the descriptions.
 
-use serde_json::{json, Value};
+use monaco_executor::{
+    Executor, Limits, MAX_ARGS, MAX_ARGS_BYTES, MAX_FILE_NAME_BYTES, MAX_FILE_NAME_COMPONENTS,
+    MAX_FILE_NAME_COMPONENT_BYTES, MIN_MEMORY_BYTES,
+};
+use serde_json::{json, Map, Value};
 
-/// The whole document.
-pub fn document() -> Value {
+use crate::dto::MAX_TIMEOUT_S;
+use crate::ApiConfig;
+
+/// Characters Rust's `char::is_whitespace` accepts: code made only of these
+/// is refused as missing (`request.code_missing`).
+const WHITESPACE: &str =
+    r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// The whole document, for this executor and HTTP configuration.
+pub fn document(executor: &Executor, config: &ApiConfig) -> Value {
+    let (defaults, max) = executor.limits();
     let error = json!({"$ref": "#/components/responses/Error"});
+    let unavailable = json!({"$ref": "#/components/responses/Unavailable"});
     let id_param = json!({
         "name": "id", "in": "path", "required": true,
         "schema": {"type": "string", "format": "uuid"}
     });
+    let mut names: Vec<&str> = Vec::new();
+    for language in executor.languages() {
+        names.push(language.id());
+        names.extend(language.aliases().iter().map(String::as_str));
+    }
+    let language_schema = json!({
+        "type": "string",
+        "pattern": case_insensitive(&names),
+        "example": names.first().copied().unwrap_or("python"),
+        "description": format!(
+            "A language id or alias, in any letter case (`GET /api/languages`): {}",
+            names.join(", ")
+        )
+    });
+    let code_schema = json!({
+        "type": "string",
+        "pattern": format!("[^{WHITESPACE}]"),
+        "maxLength": executor.max_code_bytes(),
+        "example": "print('Hello, World!')",
+        "description": format!(
+            "The main source file; not only white space. With the extra files at most {} \
+             bytes of UTF-8 (413 `request.code_too_large`), and the whole body at most {} \
+             bytes (413 `request.too_large`).",
+            executor.max_code_bytes(),
+            config.max_body_bytes
+        )
+    });
+    let component = file_name_component();
+    let file_name_schema = json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_FILE_NAME_BYTES,
+        "pattern": format!("^{component}(?:/{component}){{0,{}}}$", MAX_FILE_NAME_COMPONENTS - 1),
+        "description": format!(
+            "A relative path such as `util.py` or `lib/helper.h`: at most {} components of \
+             at most {} bytes, {} bytes in all; no `.` or `..` components, no backslash, no \
+             control character; not the main file's name, not used twice, not below another \
+             file's name (400 `request.invalid_file`).",
+            MAX_FILE_NAME_COMPONENTS, MAX_FILE_NAME_COMPONENT_BYTES, MAX_FILE_NAME_BYTES
+        )
+    });
+    // What a client can do with the id it got back.
+    let links: Map<String, Value> = ["status", "result", "execution", "cancel"]
+        .into_iter()
+        .map(|op| {
+            let link = json!({"operationId": op, "parameters": {"id": "$response.body#/id"}});
+            (op.to_string(), link)
+        })
+        .collect();
+    let timeout_max = MAX_TIMEOUT_S.min(max.run.wall_ms as f64 / 1000.0);
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -19,22 +88,25 @@ pub fn document() -> Value {
         },
         "paths": {
             "/api/submit": {"post": {
+                "operationId": "submit",
                 "summary": "Queue an execution",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SubmitRequest"}}}},
                 "responses": {
-                    "202": {"description": "Accepted", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SubmitResponse"}}}},
-                    "400": error, "413": error, "503": error
+                    "202": {"description": "Accepted", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SubmitResponse"}}}, "links": links},
+                    "400": error, "413": error, "415": error, "503": unavailable
                 }
             }},
             "/api/execute": {"post": {
+                "operationId": "execute",
                 "summary": "Run an execution and wait for its result",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SubmitRequest"}}}},
                 "responses": {
-                    "200": {"description": "The result", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Result"}}}},
-                    "400": error, "413": error, "503": error
+                    "200": {"description": "The result", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Result"}}}, "links": links},
+                    "400": error, "413": error, "415": error, "503": unavailable
                 }
             }},
             "/api/status/{id}": {"get": {
+                "operationId": "status",
                 "summary": "An execution's status",
                 "parameters": [id_param],
                 "responses": {
@@ -43,6 +115,7 @@ pub fn document() -> Value {
                 }
             }},
             "/api/result/{id}": {"get": {
+                "operationId": "result",
                 "summary": "An execution's result (so far)",
                 "parameters": [id_param],
                 "responses": {
@@ -52,6 +125,7 @@ pub fn document() -> Value {
             }},
             "/api/executions/{id}": {
                 "get": {
+                    "operationId": "execution",
                     "summary": "An execution's result (so far)",
                     "parameters": [id_param],
                     "responses": {
@@ -60,7 +134,8 @@ pub fn document() -> Value {
                     }
                 },
                 "delete": {
-                    "summary": "Cancel a queued or running execution",
+                    "operationId": "cancel",
+                    "summary": "Cancel a queued or running execution; it stays readable",
                     "parameters": [id_param],
                     "responses": {
                         "202": {"description": "Cancelling", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StatusResponse"}}}},
@@ -69,10 +144,12 @@ pub fn document() -> Value {
                 }
             },
             "/api/languages": {"get": {
+                "operationId": "languages",
                 "summary": "The languages Monaco runs",
                 "responses": {"200": {"description": "Languages", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Language"}}}}}}
             }},
             "/api/health": {"get": {
+                "operationId": "health",
                 "summary": "Whether Docker answers, and the queue depth",
                 "responses": {
                     "200": {"description": "Healthy", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}},
@@ -80,10 +157,12 @@ pub fn document() -> Value {
                 }
             }},
             "/api/openapi.json": {"get": {
+                "operationId": "openapi",
                 "summary": "This document",
                 "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}}
             }},
             "/api/ws/terminal/{id}": {"get": {
+                "operationId": "terminal",
                 "summary": "WebSocket terminal: replayed then live events; send input",
                 "description": "Upgrade to a WebSocket. Server frames {type, content} with types output, input_prompt, status, error, system. Client frames: raw text or {type:input, content} (a line), {type:stdin, content|base64}, binary frames (exact bytes), {type:eof}, {type:kill}.",
                 "parameters": [id_param, {"name": "from", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}}],
@@ -92,47 +171,64 @@ pub fn document() -> Value {
         },
         "components": {
             "responses": {
-                "Error": {"description": "An error with a stable code", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                "Error": {"description": "An error with a stable code", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "Unavailable": {
+                    "description": "The queue is full (`queue.full`) or the server is shutting down (`server.shutting_down`); try again later",
+                    "headers": {"Retry-After": {"required": true, "schema": {"type": "integer", "minimum": 1}}},
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                }
             },
             "schemas": {
                 "Error": {
-                    "type": "object", "required": ["error"],
+                    "type": "object", "required": ["error"], "additionalProperties": false,
                     "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-                        "code": {"type": "string", "example": "language.unknown"},
-                        "message": {"type": "string"},
-                        "known": {"type": "array", "items": {"type": "string"}}
+                        "code": {"type": "string", "pattern": "^[a-z_]+(\\.[a-z_]+)+$", "example": "language.unknown"},
+                        "message": {"type": "string", "minLength": 1},
+                        "known": {"type": "array", "items": {"type": "string"}, "description": "with `language.unknown`: the language ids"}
                     }}}
                 },
                 "SubmitRequest": {
                     "type": "object", "additionalProperties": false,
                     "required": ["language", "code"],
                     "properties": {
-                        "language": {"type": "string", "example": "python"},
-                        "code": {"type": "string", "example": "print('Hello, World!')"},
-                        "input": {"type": "string"},
-                        "inputBase64": {"type": "string", "format": "byte"},
-                        "interactive": {"type": "boolean"},
-                        "files": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["name", "content"], "properties": {"name": {"type": "string"}, "content": {"type": "string"}}}},
-                        "args": {"type": "array", "items": {"type": "string"}},
-                        "timeout": {"type": "number", "exclusiveMinimum": true, "minimum": 0, "maximum": 86400},
-                        "limits": {"$ref": "#/components/schemas/Limits"}
-                    }
-                },
-                "Limits": {
-                    "type": "object", "additionalProperties": false,
-                    "properties": {
-                        "wall_ms": {"type": "integer", "minimum": 1},
-                        "cpu_ms": {"type": "integer", "minimum": 1},
-                        "memory_bytes": {"type": "integer", "minimum": 1},
-                        "processes": {"type": "integer", "minimum": 1},
-                        "output_bytes": {"type": "integer", "minimum": 1},
-                        "file_size_bytes": {"type": "integer", "minimum": 1},
-                        "open_files": {"type": "integer", "minimum": 1},
-                        "compile_wall_ms": {"type": "integer", "minimum": 1},
-                        "compile_cpu_ms": {"type": "integer", "minimum": 1},
-                        "compile_memory_bytes": {"type": "integer", "minimum": 1},
-                        "tmp_bytes": {"type": "integer", "minimum": 1}
-                    }
+                        "language": language_schema,
+                        "code": code_schema,
+                        "input": {"type": "string", "nullable": true, "description": "Text given to stdin before anything typed."},
+                        "inputBase64": {"type": "string", "format": "byte", "nullable": true, "description": "Bytes given to stdin, base64 (instead of `input`)."},
+                        "interactive": {"type": "boolean", "nullable": true, "description": "Keep stdin open for a terminal. Default: on `/api/submit` when no input is given; never on `/api/execute`."},
+                        "files": {"type": "array", "nullable": true, "uniqueItems": true, "items": {
+                            "type": "object", "additionalProperties": false, "required": ["name", "content"],
+                            "properties": {"name": file_name_schema, "content": {"type": "string"}}
+                        }},
+                        "args": {
+                            "type": "array", "nullable": true, "maxItems": MAX_ARGS,
+                            "items": {"type": "string", "maxLength": MAX_ARGS_BYTES - 1, "pattern": "^[^\\u0000]*$"},
+                            "description": format!(
+                                "Program arguments, each passed unchanged; no NUL (400 `request.invalid_argument`). \
+                                 At most {MAX_ARGS} of them and {MAX_ARGS_BYTES} bytes, counting one more per argument \
+                                 (413 `request.args_too_large`)."
+                            )
+                        },
+                        "timeout": {
+                            "type": "number", "nullable": true,
+                            "exclusiveMinimum": true, "minimum": 0, "maximum": timeout_max,
+                            "description": "Run step wall time, seconds (the original service's knob); instead of `limits.wall_ms`."
+                        },
+                        "limits": limits_schema(&defaults, &max)
+                    },
+                    "allOf": [
+                        {"not": {
+                            "required": ["input", "inputBase64"],
+                            "properties": {"input": {"type": "string"}, "inputBase64": {"type": "string"}}
+                        }},
+                        {"not": {
+                            "required": ["timeout", "limits"],
+                            "properties": {"timeout": {"type": "number"}, "limits": {
+                                "type": "object", "required": ["wall_ms"],
+                                "properties": {"wall_ms": {"type": "integer"}}
+                            }}
+                        }}
+                    ]
                 },
                 "Status": {"type": "string", "enum": ["queued", "running", "completed", "failed"]},
                 "Verdict": {"type": "string", "nullable": true, "enum": ["ok", "compile_error", "runtime_error", "time_limit_exceeded", "memory_limit_exceeded", "output_limit_exceeded", "cancelled", "internal_error", null]},
@@ -142,34 +238,44 @@ pub fn document() -> Value {
                 "StatusResponse": {"type": "object", "required": ["id", "status"], "properties": {
                     "id": {"type": "string", "format": "uuid"}, "status": {"$ref": "#/components/schemas/Status"}
                 }},
-                "Step": {"type": "object", "nullable": true, "properties": {
-                    "verdict": {"$ref": "#/components/schemas/Verdict"},
-                    "exitCode": {"type": "integer", "nullable": true},
-                    "signal": {"type": "integer", "nullable": true},
-                    "wallMs": {"type": "integer"}, "cpuMs": {"type": "integer"},
-                    "memoryBytes": {"type": "integer"}, "truncated": {"type": "boolean"}
-                }},
-                "Result": {"type": "object", "required": ["id", "status", "language", "code", "queuedAt"], "properties": {
-                    "id": {"type": "string", "format": "uuid"},
-                    "code": {"type": "string"}, "language": {"type": "string"}, "input": {"type": "string"},
-                    "status": {"$ref": "#/components/schemas/Status"},
-                    "queuedAt": {"type": "string", "format": "date-time"},
-                    "startedAt": {"type": "string", "format": "date-time", "nullable": true},
-                    "completedAt": {"type": "string", "format": "date-time", "nullable": true},
-                    "output": {"type": "string"},
-                    "memory": {"type": "integer", "nullable": true, "description": "peak memory of the run step, bytes"},
-                    "cpu": {"type": "integer", "nullable": true, "description": "CPU time of the run step, ms"},
-                    "executionTime": {"type": "integer", "nullable": true, "description": "wall time of the run step, ms"},
-                    "verdict": {"$ref": "#/components/schemas/Verdict"},
-                    "stdout": {"type": "string"}, "stderr": {"type": "string"}, "compileOutput": {"type": "string"},
-                    "stdoutBase64": {"type": "string", "format": "byte"}, "stderrBase64": {"type": "string", "format": "byte"},
-                    "exitCode": {"type": "integer", "nullable": true},
-                    "signal": {"type": "integer", "nullable": true},
-                    "truncated": {"type": "boolean"},
-                    "compile": {"$ref": "#/components/schemas/Step"},
-                    "run": {"$ref": "#/components/schemas/Step"},
-                    "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}
-                }},
+                "Step": {"type": "object", "nullable": true,
+                    "required": ["verdict", "exitCode", "signal", "wallMs", "cpuMs", "memoryBytes", "truncated"],
+                    "properties": {
+                        "verdict": {"$ref": "#/components/schemas/Verdict"},
+                        "exitCode": {"type": "integer", "nullable": true},
+                        "signal": {"type": "integer", "nullable": true},
+                        "wallMs": {"type": "integer", "minimum": 0}, "cpuMs": {"type": "integer", "minimum": 0},
+                        "memoryBytes": {"type": "integer", "minimum": 0}, "truncated": {"type": "boolean"}
+                    }
+                },
+                "Result": {"type": "object",
+                    "required": ["id", "code", "language", "input", "status", "queuedAt", "startedAt", "completedAt",
+                        "output", "memory", "cpu", "executionTime", "verdict", "stdout", "stderr", "compileOutput",
+                        "exitCode", "signal", "truncated", "compile", "run"],
+                    "properties": {
+                        "id": {"type": "string", "format": "uuid"},
+                        "code": {"type": "string"}, "language": {"type": "string"}, "input": {"type": "string"},
+                        "status": {"$ref": "#/components/schemas/Status"},
+                        "queuedAt": {"type": "string", "format": "date-time"},
+                        "startedAt": {"type": "string", "format": "date-time", "nullable": true},
+                        "completedAt": {"type": "string", "format": "date-time", "nullable": true},
+                        "output": {"type": "string"},
+                        "memory": {"type": "integer", "minimum": 0, "nullable": true, "description": "peak memory of the run step, bytes"},
+                        "cpu": {"type": "integer", "minimum": 0, "nullable": true, "description": "CPU time of the run step, ms"},
+                        "executionTime": {"type": "integer", "minimum": 0, "nullable": true, "description": "wall time of the run step, ms"},
+                        "verdict": {"$ref": "#/components/schemas/Verdict"},
+                        "stdout": {"type": "string"}, "stderr": {"type": "string"}, "compileOutput": {"type": "string"},
+                        "stdoutBase64": {"type": "string", "format": "byte", "description": "present when stdout is not UTF-8: its exact bytes"},
+                        "stderrBase64": {"type": "string", "format": "byte", "description": "present when stderr is not UTF-8: its exact bytes"},
+                        "exitCode": {"type": "integer", "nullable": true},
+                        "signal": {"type": "integer", "nullable": true},
+                        "truncated": {"type": "boolean"},
+                        "compile": {"$ref": "#/components/schemas/Step"},
+                        "run": {"$ref": "#/components/schemas/Step"},
+                        "error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                            "description": "why Monaco could not run it (status `failed`)"}
+                    }
+                },
                 "Language": {"type": "object", "required": ["id", "name", "version", "aliases", "compiled", "helloWorld"], "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"}, "version": {"type": "string"},
                     "aliases": {"type": "array", "items": {"type": "string"}},
@@ -181,5 +287,148 @@ pub fn document() -> Value {
                 }}
             }
         }
+    })
+}
+
+/// `^(?:a|b)$` matching any of `names` in any ASCII letter case, as the
+/// registry's lookup does.
+fn case_insensitive(names: &[&str]) -> String {
+    let alternatives: Vec<String> = names
+        .iter()
+        .map(|name| {
+            name.chars()
+                .map(|c| {
+                    if c.is_ascii_alphabetic() {
+                        format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+                    } else if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '#' {
+                        c.to_string()
+                    } else {
+                        format!("\\{c}")
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    format!("^(?:{})$", alternatives.join("|"))
+}
+
+/// One component of an extra file's name: not `.` or `..`, no `/`, no
+/// backslash, no control character, at most 255 characters (the byte limit
+/// is in the description: JSON Schema counts characters).
+fn file_name_component() -> String {
+    const NOT: &str = r"/\\\u0000-\u001f\u007f-\u009f";
+    let n = MAX_FILE_NAME_COMPONENT_BYTES;
+    format!(
+        "(?:[^{NOT}.][^{NOT}]{{0,{}}}|\\.[^{NOT}.][^{NOT}]{{0,{}}}|\\.\\.[^{NOT}]{{1,{}}})",
+        n - 1,
+        n - 2,
+        n - 2
+    )
+}
+
+/// `limits`: every field optional, each between its minimum and the
+/// server's maximum, with the server's default in its description.
+fn limits_schema(defaults: &Limits, max: &Limits) -> Value {
+    let fields: [(&str, u64, u64, u64, &str); 11] = [
+        (
+            "wall_ms",
+            1,
+            defaults.run.wall_ms,
+            max.run.wall_ms,
+            "run step wall time, ms",
+        ),
+        (
+            "cpu_ms",
+            1,
+            defaults.run.cpu_ms,
+            max.run.cpu_ms,
+            "run step CPU time, ms",
+        ),
+        (
+            "memory_bytes",
+            MIN_MEMORY_BYTES,
+            defaults.run.memory_bytes,
+            max.run.memory_bytes,
+            "run step memory (no swap), bytes",
+        ),
+        (
+            "processes",
+            1,
+            defaults.run.processes.into(),
+            max.run.processes.into(),
+            "run step processes and threads",
+        ),
+        (
+            "output_bytes",
+            1,
+            defaults.run.output_bytes,
+            max.run.output_bytes,
+            "bytes kept per output stream",
+        ),
+        (
+            "file_size_bytes",
+            1,
+            defaults.run.file_size_bytes,
+            max.run.file_size_bytes,
+            "largest file the program may write, bytes",
+        ),
+        (
+            "open_files",
+            1,
+            defaults.run.open_files.into(),
+            max.run.open_files.into(),
+            "open file descriptors",
+        ),
+        (
+            "compile_wall_ms",
+            1,
+            defaults.compile.wall_ms,
+            max.compile.wall_ms,
+            "compile step wall time, ms",
+        ),
+        (
+            "compile_cpu_ms",
+            1,
+            defaults.compile.cpu_ms,
+            max.compile.cpu_ms,
+            "compile step CPU time, ms",
+        ),
+        (
+            "compile_memory_bytes",
+            MIN_MEMORY_BYTES,
+            defaults.compile.memory_bytes,
+            max.compile.memory_bytes,
+            "compile step memory, bytes",
+        ),
+        (
+            "tmp_bytes",
+            1,
+            defaults.tmp_bytes,
+            max.tmp_bytes,
+            "size of the work directory and of /tmp, bytes each",
+        ),
+    ];
+    let mut properties = Map::new();
+    for (name, min, default, max, what) in fields {
+        let below = if min > 1 {
+            format!("; below {min}: 400 `limits.below_minimum`")
+        } else {
+            String::new()
+        };
+        properties.insert(
+            name.to_string(),
+            json!({
+                "type": "integer", "nullable": true, "minimum": min, "maximum": max,
+                "description": format!(
+                    "{what}; default {default} (languages may change it). 0: 400 `limits.zero`\
+                     {below}; above {max}: 400 `limits.above_maximum`"
+                )
+            }),
+        );
+    }
+    json!({
+        "type": "object", "nullable": true, "additionalProperties": false,
+        "properties": properties,
+        "description": "Limits within the server's maximums; a field left out keeps the language's value"
     })
 }

@@ -1,7 +1,7 @@
 //! The handle of a running job.
 
 use monaco_core::ExecutionEvent;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Input for a running program.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +14,57 @@ pub enum InputCommand {
     Kill,
 }
 
+/// Sends input to a running job.
+///
+/// Input is a bounded, ordered channel: a program that does not read its
+/// stdin makes `send` wait (backpressure all the way to the client). A
+/// kill must never wait behind input, so [`InputCommand::Kill`] does not
+/// queue: it trips a switch the sandbox watches.
+#[derive(Debug, Clone)]
+pub struct InputSender {
+    tx: mpsc::Sender<InputCommand>,
+    kill: std::sync::Arc<watch::Sender<bool>>,
+}
+
+impl InputSender {
+    /// A sender over `tx`, with a kill switch whose other end is returned.
+    pub fn new(tx: mpsc::Sender<InputCommand>) -> (InputSender, watch::Receiver<bool>) {
+        let (kill, killed) = watch::channel(false);
+        (
+            InputSender {
+                tx,
+                kill: std::sync::Arc::new(kill),
+            },
+            killed,
+        )
+    }
+
+    /// Sends a command; waits while the program is behind on its input.
+    /// Fails once the job no longer takes input (it is ending).
+    pub async fn send(
+        &self,
+        cmd: InputCommand,
+    ) -> Result<(), mpsc::error::SendError<InputCommand>> {
+        if cmd == InputCommand::Kill {
+            if self.tx.is_closed() {
+                return Err(mpsc::error::SendError(cmd));
+            }
+            self.kill.send_replace(true);
+            // Also in order, for sandboxes that only read the channel; if it
+            // is full the switch alone does it.
+            let _ = self.tx.try_send(InputCommand::Kill);
+            return Ok(());
+        }
+        self.tx.send(cmd).await
+    }
+}
+
+impl From<mpsc::Sender<InputCommand>> for InputSender {
+    fn from(tx: mpsc::Sender<InputCommand>) -> Self {
+        InputSender::new(tx).0
+    }
+}
+
 /// A running job: send it input, receive its events.
 ///
 /// The event stream ends with exactly one
@@ -22,7 +73,7 @@ pub enum InputCommand {
 #[derive(Debug)]
 pub struct ActiveExecution {
     /// Input and control for the program.
-    pub input: mpsc::Sender<InputCommand>,
+    pub input: InputSender,
     /// Events in the order they happened: step starts, output, input
     /// prompts, and finally `Finished`.
     pub events: mpsc::Receiver<ExecutionEvent>,

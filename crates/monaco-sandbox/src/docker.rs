@@ -12,10 +12,12 @@
 //! It ends when the agent says `Done`, when the container's stream ends,
 //! when the host-side deadline passes, or when the caller drops the event
 //! receiver; on every one of those paths, and on a panic, the guard removes
-//! the container. The agent enforces the limits precisely; the host deadline
-//! is only a backstop for an agent that stops answering.
+//! the container (if the engine does not answer, e.g. it is restarting, the
+//! removal is retried until it does). The agent enforces the limits
+//! precisely; the host deadline is only a backstop for an agent that stops
+//! answering.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,10 +42,10 @@ use monaco_core::{
 };
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{mpsc, OnceCell};
+use tokio::sync::{mpsc, watch, OnceCell};
 
 use crate::pool::{ContainerSpec, PoolConfig, Refill, WarmPool};
-use crate::{ActiveExecution, InputCommand, Sandbox, SandboxError, SandboxJob};
+use crate::{ActiveExecution, InputCommand, InputSender, Sandbox, SandboxError, SandboxJob};
 
 /// Label on every Docker object Monaco creates.
 pub const MANAGED_LABEL: &str = "monaco.managed";
@@ -133,7 +135,17 @@ struct Inner {
     /// Containers waiting in (or being started for) the warm pool.
     warm: Arc<AtomicUsize>,
     pool: Arc<WarmPool>,
+    /// Containers whose removal failed because the engine did not answer.
+    orphans: Orphans,
 }
+
+/// Ids of containers whose removal failed (the engine was stopped or
+/// restarting). Without a retry they would stay on the engine, stopped,
+/// once it is back: nothing else removes them until the server restarts.
+type Orphans = Arc<std::sync::Mutex<HashSet<String>>>;
+
+/// How often removals that failed are retried (when the engine answers).
+const ORPHAN_RETRY: Duration = Duration::from_secs(2);
 
 impl DockerSandbox {
     /// Connects to the local Docker engine, negotiating the API version.
@@ -160,12 +172,14 @@ impl DockerSandbox {
                 live: Arc::new(AtomicUsize::new(0)),
                 warm: Arc::new(AtomicUsize::new(0)),
                 pool: WarmPool::new(config.pool.clone()),
+                orphans: Orphans::default(),
                 config,
             }),
         };
         if sandbox.inner.pool.enabled() {
             tokio::spawn(refill(Arc::downgrade(&sandbox.inner)));
         }
+        tokio::spawn(remove_orphans_later(Arc::downgrade(&sandbox.inner)));
         Ok(sandbox)
     }
 
@@ -194,7 +208,7 @@ impl DockerSandbox {
         let mut removed = 0;
         for c in list {
             if let Some(id) = c.id {
-                if remove(&self.inner.docker, &id).await {
+                if remove(&self.inner.docker, &id).await == Removal::Removed {
                     removed += 1;
                 }
             }
@@ -230,12 +244,15 @@ impl DockerSandbox {
         self.inner.pool.register(ContainerSpec::of(job));
     }
 
-    /// Closes the warm pool and waits until its containers are removed.
+    /// Closes the warm pool and waits until its containers are removed;
+    /// then tries once more to remove containers whose removal failed
+    /// earlier (the engine was down), if the engine answers now.
     pub async fn drain_pool(&self) {
         self.inner.pool.close();
         while self.warm_containers() > 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        self.inner.remove_orphans().await;
     }
 
     /// Puts the agent binary into a labelled volume, once per agent build.
@@ -466,7 +483,12 @@ impl DockerSandbox {
             Some(_) => &self.inner.live,
             None => &self.inner.warm,
         };
-        let guard = ContainerGuard::new(docker.clone(), created.id, counter.clone());
+        let guard = ContainerGuard::new(
+            docker.clone(),
+            created.id,
+            counter.clone(),
+            self.inner.orphans.clone(),
+        );
         let attached = docker
             .attach_container(
                 &guard.id,
@@ -588,16 +610,18 @@ impl Sandbox for DockerSandbox {
             None => self.create_started(&spec, Some(job.id)).await?,
         };
         let (input_tx, input_rx) = mpsc::channel(64);
+        let (input, killed) = InputSender::new(input_tx);
         let (events_tx, events_rx) = mpsc::channel(1024);
         tokio::spawn(drive(
             job,
             prepared,
             input_rx,
+            killed,
             events_tx,
             self.inner.config.sandbox_uid,
         ));
         Ok(ActiveExecution {
-            input: input_tx,
+            input,
             events: events_rx,
         })
     }
@@ -608,26 +632,29 @@ impl Sandbox for DockerSandbox {
 }
 
 /// Removes the container when dropped, unless removal already happened.
+/// A removal the engine did not answer is left to `remove_orphans_later`.
 struct ContainerGuard {
     docker: Docker,
     id: String,
     live: Arc<AtomicUsize>,
+    orphans: Orphans,
     removed: bool,
 }
 
 impl ContainerGuard {
-    fn new(docker: Docker, id: String, live: Arc<AtomicUsize>) -> Self {
+    fn new(docker: Docker, id: String, live: Arc<AtomicUsize>, orphans: Orphans) -> Self {
         live.fetch_add(1, Ordering::SeqCst);
         ContainerGuard {
             docker,
             id,
             live,
+            orphans,
             removed: false,
         }
     }
 
     async fn remove(mut self) {
-        remove(&self.docker, &self.id).await;
+        remove_or_orphan(&self.docker, &self.id, &self.orphans).await;
         self.removed = true;
         self.live.fetch_sub(1, Ordering::SeqCst);
     }
@@ -648,11 +675,12 @@ impl Drop for ContainerGuard {
         let docker = self.docker.clone();
         let id = std::mem::take(&mut self.id);
         let live = self.live.clone();
+        let orphans = self.orphans.clone();
         // Drop cannot await; removal finishes on the runtime. If there is no
         // runtime any more, the next start's reaper removes it.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                remove(&docker, &id).await;
+                remove_or_orphan(&docker, &id, &orphans).await;
                 live.fetch_sub(1, Ordering::SeqCst);
             });
         } else {
@@ -661,7 +689,70 @@ impl Drop for ContainerGuard {
     }
 }
 
-async fn remove(docker: &Docker, id: &str) -> bool {
+/// How a removal ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    Removed,
+    /// There was no such container.
+    Gone,
+    /// The engine did not answer, or refused, every attempt.
+    Failed,
+}
+
+/// Removes a container; if the engine does not answer, records it so that
+/// it is removed once the engine is back.
+async fn remove_or_orphan(docker: &Docker, id: &str, orphans: &Orphans) {
+    if remove(docker, id).await == Removal::Failed {
+        tracing::warn!(
+            container = id,
+            "the engine did not answer; removing the container later"
+        );
+        orphans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string());
+    }
+}
+
+/// Removes the containers whose removal failed, once the engine answers
+/// again. (Found by the fault tests: with the engine stopped mid-run, the
+/// runs' containers and the warm ones could not be removed, and stayed on
+/// the engine, stopped, after it restarted, until the server restarted.)
+/// Holds the sandbox only weakly, and ends with it.
+async fn remove_orphans_later(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(ORPHAN_RETRY).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        inner.remove_orphans().await;
+    }
+}
+
+impl Inner {
+    /// One try at removing the containers whose removal failed, if the
+    /// engine answers.
+    async fn remove_orphans(&self) {
+        let ids: Vec<String> = {
+            let orphans = self.orphans.lock().unwrap_or_else(|e| e.into_inner());
+            orphans.iter().cloned().collect()
+        };
+        if ids.is_empty() || self.docker.ping().await.is_err() {
+            return;
+        }
+        for id in ids {
+            if remove(&self.docker, &id).await != Removal::Failed {
+                tracing::info!(container = %id, "removed a container left while the engine was down");
+                self.orphans
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+            }
+        }
+    }
+}
+
+async fn remove(docker: &Docker, id: &str) -> Removal {
     for attempt in 0..5 {
         match docker
             .remove_container(
@@ -674,17 +765,17 @@ async fn remove(docker: &Docker, id: &str) -> bool {
             )
             .await
         {
-            Ok(()) => return true,
+            Ok(()) => return Removal::Removed,
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
-            }) => return false,
+            }) => return Removal::Gone,
             Err(e) => {
                 tracing::warn!(container = id, attempt, error = %e, "could not remove container");
                 tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
             }
         }
     }
-    false
+    Removal::Failed
 }
 
 fn engine(what: &'static str) -> impl Fn(bollard::errors::Error) -> SandboxError {
@@ -742,6 +833,7 @@ async fn drive(
     job: SandboxJob,
     prepared: Prepared,
     mut input_rx: mpsc::Receiver<InputCommand>,
+    mut killed: watch::Receiver<bool>,
     events: mpsc::Sender<ExecutionEvent>,
     uid: u32,
 ) {
@@ -773,14 +865,13 @@ async fn drive(
         pause_after_compile: needs_pause,
         uid,
     };
-    let mut opening = protocol::encode_control(&HostMessage::Job(Box::new(agent_job)));
-    for chunk in job.stdin.chunks(STDIN_FRAME) {
-        opening.extend(protocol::encode(protocol::TAG_STDIN, chunk));
-    }
-    if !job.interactive {
-        opening.extend(protocol::encode_control(&HostMessage::CloseStdin));
-    }
+    let opening = protocol::encode_control(&HostMessage::Job(Box::new(agent_job)));
     let mut link_ok = container_in.write_all(&opening).await.is_ok();
+    let mut stdin = StdinFlow::default();
+    stdin.push(InputCommand::Bytes(job.stdin.clone()));
+    if !job.interactive {
+        stdin.push(InputCommand::Close);
+    }
 
     let budget = Duration::from_millis(
         job.compile.as_ref().map_or(0, |c| c.limits.wall_ms) + job.run.limits.wall_ms,
@@ -800,9 +891,14 @@ async fn drive(
     let mut input_open = true;
 
     'outer: while !done {
+        let ready = stdin.ready_frames();
+        if link_ok && !ready.is_empty() {
+            link_ok = container_in.write_all(&ready).await.is_ok();
+        }
         let event = tokio::select! {
             out = container_out.next() => Event::Container(out),
-            cmd = input_rx.recv(), if input_open => Event::Input(cmd),
+            cmd = input_rx.recv(), if input_open && stdin.wants_more() => Event::Input(cmd),
+            _ = killed.changed(), if !cancelled => Event::Input(Some(InputCommand::Kill)),
             _ = &mut deadline => Event::Deadline,
             _ = events.closed() => Event::CallerGone,
         };
@@ -824,6 +920,7 @@ async fn drive(
                                 Ok(AgentMessage::Ready { .. }) => Ok(()),
                                 Ok(AgentMessage::StepStarted { step: s }) => {
                                     step = s;
+                                    stdin.run_started |= s == StepKind::Run;
                                     tail = PromptTail::default();
                                     events.send(ExecutionEvent::StepStarted { step: s }).await
                                 }
@@ -860,6 +957,10 @@ async fn drive(
                                             .await
                                             .is_ok();
                                     }
+                                    Ok(())
+                                }
+                                Ok(AgentMessage::StdinWritten { total }) => {
+                                    stdin.acked = total;
                                     Ok(())
                                 }
                                 Ok(AgentMessage::Done) => {
@@ -911,36 +1012,29 @@ async fn drive(
                 break;
             }
             Event::Input(None) => input_open = false,
-            Event::Input(Some(cmd)) => {
-                let bytes = match cmd {
-                    InputCommand::Bytes(b) => {
-                        // Typed input that ends a line ends the line on the
-                        // client's screen too (a terminal echoes it), so the
-                        // next prompt is what follows it: "Age: ", not
-                        // "Name: Age: " (the program itself never echoes).
-                        if b.contains(&b'\n') {
-                            tail = PromptTail::default();
-                        }
-                        let mut out = Vec::with_capacity(b.len() + 16);
-                        for chunk in b.chunks(STDIN_FRAME) {
-                            out.extend(protocol::encode(protocol::TAG_STDIN, chunk));
-                        }
-                        out
+            Event::Input(Some(InputCommand::Kill)) => {
+                if !cancelled {
+                    cancelled = true;
+                    // The agent stops the program and reports; if it cannot
+                    // (it is not reading), the container goes with the guard.
+                    deadline
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + Duration::from_secs(3));
+                    if link_ok {
+                        let kill = protocol::encode_control(&HostMessage::Kill);
+                        link_ok = container_in.write_all(&kill).await.is_ok();
                     }
-                    InputCommand::Close => protocol::encode_control(&HostMessage::CloseStdin),
-                    InputCommand::Kill => {
-                        cancelled = true;
-                        // The agent stops the program and reports; if it
-                        // cannot, the container goes with the guard.
-                        deadline
-                            .as_mut()
-                            .reset(tokio::time::Instant::now() + Duration::from_secs(3));
-                        protocol::encode_control(&HostMessage::Kill)
-                    }
-                };
-                if link_ok {
-                    link_ok = container_in.write_all(&bytes).await.is_ok();
                 }
+            }
+            Event::Input(Some(cmd)) => {
+                // Typed input that ends a line ends the line on the client's
+                // screen too (a terminal echoes it), so the next prompt is
+                // what follows it: "Age: ", not "Name: Age: " (the program
+                // itself never echoes).
+                if matches!(&cmd, InputCommand::Bytes(b) if b.contains(&b'\n')) {
+                    tail = PromptTail::default();
+                }
+                stdin.push(cmd);
             }
             Event::Deadline => {
                 if !cancelled {
@@ -961,6 +1055,74 @@ async fn drive(
         .send(ExecutionEvent::Finished(Box::new(outcome)))
         .await;
     guard.remove().await;
+}
+
+/// Input on its way to the program, with flow control.
+///
+/// Input is held here until the run step starts (the compile step reads no
+/// input), then sent while the agent has less than [`AGENT_STDIN_WINDOW`]
+/// bytes not yet written to the program (it reports progress with
+/// `stdin_written`). While more than [`HOST_STDIN_BUFFER`] bytes wait here,
+/// the driver takes no more input, and whoever sends it waits: a program
+/// that never reads its stdin cannot make anyone hold unbounded input, and
+/// the sandbox's memory is not charged for it.
+#[derive(Default)]
+struct StdinFlow {
+    pending: VecDeque<InputCommand>,
+    pending_bytes: usize,
+    sent: u64,
+    acked: u64,
+    run_started: bool,
+}
+
+/// Most stdin bytes given to the agent and not yet written to the program.
+const AGENT_STDIN_WINDOW: u64 = 1024 * 1024;
+/// Most stdin bytes held by the driver before it stops taking input.
+const HOST_STDIN_BUFFER: usize = 1024 * 1024;
+
+impl StdinFlow {
+    fn push(&mut self, cmd: InputCommand) {
+        match &cmd {
+            InputCommand::Bytes(b) if b.is_empty() => return,
+            InputCommand::Bytes(b) => self.pending_bytes += b.len(),
+            _ => {}
+        }
+        self.pending.push_back(cmd);
+    }
+
+    fn wants_more(&self) -> bool {
+        self.pending_bytes < HOST_STDIN_BUFFER
+    }
+
+    /// Frames that may go to the agent now, in order.
+    fn ready_frames(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        while self.run_started {
+            match self.pending.front() {
+                Some(InputCommand::Bytes(b)) => {
+                    if self.sent - self.acked.min(self.sent) >= AGENT_STDIN_WINDOW {
+                        break;
+                    }
+                    for chunk in b.chunks(STDIN_FRAME) {
+                        out.extend(protocol::encode(protocol::TAG_STDIN, chunk));
+                    }
+                    self.sent += b.len() as u64;
+                    self.pending_bytes -= b.len();
+                }
+                Some(InputCommand::Close) => {
+                    out.extend(protocol::encode_control(&HostMessage::CloseStdin));
+                }
+                // A kill never queues here (see the drive loop).
+                Some(InputCommand::Kill) | None => {
+                    if self.pending.is_empty() {
+                        break;
+                    }
+                }
+            }
+            self.pending.pop_front();
+        }
+        out
+    }
 }
 
 /// Gives the container the run step's memory and pids limits (it was

@@ -13,7 +13,7 @@ mod active;
 mod docker;
 mod pool;
 
-pub use active::{ActiveExecution, InputCommand};
+pub use active::{ActiveExecution, InputCommand, InputSender};
 pub use docker::{DockerConfig, DockerSandbox};
 pub use pool::{ContainerSpec, PoolConfig};
 

@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use monaco_core::{ExecutionEvent, ExecutionId, ExecutionOutcome, Status, StepKind, Stream};
-use monaco_sandbox::InputCommand;
-use tokio::sync::{mpsc, watch};
+use monaco_sandbox::{InputCommand, InputSender};
+use tokio::sync::watch;
 
 use crate::scheduler::{CancelError, InputError};
 
@@ -72,7 +72,7 @@ enum Phase {
     /// the buffer has been delivered.
     Starting,
     /// Input goes straight to the sandbox.
-    Running(mpsc::Sender<InputCommand>),
+    Running(InputSender),
     /// Over; the log ends with `Finished`.
     Finished,
 }
@@ -95,7 +95,7 @@ pub(crate) enum InputRoute {
     /// Kept until the sandbox has started.
     Buffered,
     /// To be sent to the running sandbox.
-    Forward(mpsc::Sender<InputCommand>, InputCommand),
+    Forward(InputSender, InputCommand),
 }
 
 /// What cancelling takes.
@@ -105,7 +105,7 @@ pub(crate) enum CancelRoute {
     /// A kill is buffered until the sandbox has started.
     Buffered,
     /// A kill has to be sent to the running sandbox.
-    Forward(mpsc::Sender<InputCommand>),
+    Forward(InputSender),
 }
 
 /// The shared record of one execution.
@@ -254,7 +254,7 @@ impl Execution {
 
     /// Sends the input buffered before the start to the sandbox, in order,
     /// then lets further input go straight there.
-    pub(crate) async fn deliver_pending(&self, input: mpsc::Sender<InputCommand>) {
+    pub(crate) async fn deliver_pending(&self, input: InputSender) {
         loop {
             let batch = {
                 let mut st = self.state();

@@ -97,7 +97,10 @@ impl Sandbox for FakeSandbox {
             let (input, input_rx) = mpsc::channel(4);
             let (events_tx, events) = mpsc::channel(4);
             tokio::spawn(play(job.id, script.acts, input_rx, events_tx, inputs));
-            Ok(ActiveExecution { input, events })
+            Ok(ActiveExecution {
+                input: input.into(),
+                events,
+            })
         }
     }
 
