@@ -1,0 +1,236 @@
+//! `monaco-bench`: what Monaco costs, beside what the alternatives cost,
+//! measured in the same run on the same machine and images.
+//!
+//! ```text
+//! cargo build --release -p monaco-server -p monaco-bench
+//! MONACO_AGENT=$(scripts/build-agent.sh) target/release/monaco-bench \
+//!     [--sections latency,throughput,memory] [--iterations 20] \
+//!     [--throughput-count 40] [--languages python,javascript,c,cpp,java,go] \
+//!     [--server target/release/monaco-server]
+//! ```
+//!
+//! It starts the real `monaco-server` binary itself (`--server`, else
+//! `target/release/monaco-server`, else `target/debug/monaco-server`; it
+//! says which, since a debug build is slower) on an ephemeral 127.0.0.1
+//! port, talks to it only through the public HTTP and WebSocket API, and
+//! stops it with SIGTERM. Every server of a run has `MONACO_INSTANCE=
+//! bench-<pid>`, so that its containers are told apart from anyone else's on
+//! a shared engine.
+//!
+//! ## What is measured, and why
+//!
+//! 1. **Latency** ([`latency`]): a person pressing "Run" feels the time to
+//!    the answer (`POST /api/execute`) and, in a terminal, the time to the
+//!    first byte of output (submit, then the WebSocket). Hello world per
+//!    language, one at a time, p50 and p99.
+//! 2. **Baselines** ([`baseline`]), in the same rounds and on the same
+//!    images: plain `docker run --rm` (how the original Go service ran
+//!    code: the cost of "a container per run" with stock tools) and the
+//!    host's own toolchain (the floor: what compiling and running cost with
+//!    no container at all).
+//! 3. **Throughput** ([`throughput`]): what a grader feels. Executions per
+//!    second at concurrency 1, 2, 4 and 8, beside the engine's ceiling: the
+//!    rate at which the same engine can create, start and remove an empty
+//!    container at that concurrency. Monaco uses one fresh container per
+//!    execution, so the engine bounds it; the ratio is Monaco's efficiency.
+//! 4. **Memory** ([`memory`]): the server's resident set idle (pool off and
+//!    pool full) and with 1,000 executions queued: what a host must
+//!    reserve for the server itself.
+//!
+//! A final table ([`report`]) puts the ratios (Monaco ÷ native, Monaco −
+//! native, Monaco ÷ docker-run, throughput ÷ ceiling) beside the targets of
+//! issue #4 and says met or missed — as information. The program prints
+//! figures and never fails on a time: the exit code is 0 unless a section
+//! could not run at all (no server binary, no Docker) or the server left
+//! containers behind.
+//!
+//! ## Bounds and clean-up
+//!
+//! Every count comes from a flag with an upper bound; every request, process
+//! and wait has a timeout. Sections run one after another, each with its
+//! own server, stopped before the next starts. At the end, containers the
+//! bench started itself (labelled `monaco.bench=<instance>`: a `docker run`
+//! cut short, an empty container of the ceiling) are removed, and any
+//! container left by a server is reported. Ctrl-C stops the servers and
+//! cleans up the same way.
+//!
+//! On a shared or small machine the figures are noisy; the run prints the
+//! load average at its start and end. Modes take turns within a section so
+//! that drifting load is shared evenly between them.
+
+mod baseline;
+mod engine;
+mod latency;
+mod memory;
+mod options;
+mod report;
+mod server;
+mod stats;
+mod throughput;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use monaco_languages::Registry;
+
+use engine::Engine;
+use options::{Options, USAGE};
+use report::Figures;
+use server::{Launch, ServerBinary};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match Options::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("monaco-bench: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let setup = match Setup::new(&options).await {
+        Ok(setup) => setup,
+        Err(message) => {
+            eprintln!("monaco-bench: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let complete = tokio::select! {
+        complete = run(&setup, &options) => complete,
+        _ = tokio::signal::ctrl_c() => {
+            // Dropping `run` stopped its server (SIGTERM, see `Server`'s Drop).
+            eprintln!("monaco-bench: interrupted; cleaning up");
+            false
+        }
+    };
+    let clean = clean_up(&setup.engine).await;
+    println!("load average at the end: {}", report::load_average());
+    if complete && clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// What every section needs.
+struct Setup {
+    launch: Launch,
+    engine: Engine,
+    registry: Registry,
+}
+
+impl Setup {
+    async fn new(options: &Options) -> Result<Setup, String> {
+        let root = workspace_root();
+        let languages = root.join("languages.toml");
+        let registry = Registry::load(&languages)
+            .map_err(|e| format!("could not load {}: {e}", languages.display()))?;
+        if let Some(unknown) = options
+            .languages
+            .iter()
+            .find(|id| registry.get(id).is_none())
+        {
+            return Err(format!(
+                "--languages: {unknown:?} is not in {} (known: {})",
+                languages.display(),
+                registry.ids().join(", ")
+            ));
+        }
+        let binary = ServerBinary::find(options.server.clone(), &root)?;
+        let instance = format!("bench-{}", std::process::id());
+        let engine = Engine::connect(&instance).await?;
+        Ok(Setup {
+            launch: Launch {
+                binary,
+                root,
+                instance,
+            },
+            engine,
+            registry,
+        })
+    }
+}
+
+/// Runs the chosen sections and prints their tables and the summary.
+/// `false` when a section could not run.
+async fn run(setup: &Setup, options: &Options) -> bool {
+    let Setup {
+        launch,
+        engine,
+        registry,
+    } = setup;
+    report::print_context(launch, engine, options).await;
+    let mut figures = Figures::default();
+    let mut complete = true;
+    if options.sections.latency {
+        let measured = latency::measure(
+            launch,
+            engine,
+            registry,
+            &options.languages,
+            options.iterations,
+        )
+        .await;
+        match measured {
+            Ok(rows) => {
+                report::print_latency(&rows);
+                figures.latency = Some(rows);
+            }
+            Err(e) => {
+                report::print_section_failed("latency", &e);
+                complete = false;
+            }
+        }
+    }
+    if options.sections.throughput {
+        match throughput::measure(launch, engine, registry, options.throughput_count).await {
+            Ok(levels) => {
+                report::print_throughput(&levels);
+                figures.throughput = Some(levels);
+            }
+            Err(e) => {
+                report::print_section_failed("throughput", &e);
+                complete = false;
+            }
+        }
+    }
+    if options.sections.memory {
+        let memory = memory::measure(launch, engine).await;
+        complete &= memory.idle_without_pool.is_ok()
+            && memory.idle_with_pool.is_ok()
+            && memory.queued.is_ok();
+        report::print_memory(&memory);
+        figures.memory = Some(memory);
+    }
+    report::print_summary(&figures);
+    complete
+}
+
+/// Removes what the bench started itself; reports what a server left.
+/// `false` when a server left containers or the engine could not be asked.
+async fn clean_up(engine: &Engine) -> bool {
+    match engine.clean_up().await {
+        Ok((removed, left)) => {
+            if removed > 0 {
+                println!("removed {removed} container(s) the bench had started itself");
+            }
+            if left > 0 {
+                println!(
+                    "warning: {left} container(s) of this run's servers remain \
+                     (label monaco.instance)"
+                );
+            }
+            left == 0
+        }
+        Err(e) => {
+            println!("warning: could not check for containers left behind: {e}");
+            false
+        }
+    }
+}
+
+/// The workspace root (this package lives in `<root>/bins/monaco-bench`):
+/// where `languages.toml` and `target/` are.
+fn workspace_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}

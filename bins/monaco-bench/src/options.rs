@@ -1,0 +1,194 @@
+//! The command line: which sections, how many executions, which server.
+
+use std::path::PathBuf;
+
+/// Languages measured when `--languages` is not given.
+const DEFAULT_LANGUAGES: &[&str] = &["python", "javascript", "c", "cpp", "java", "go"];
+/// Timed executions per language and mode when `--iterations` is not given.
+const DEFAULT_ITERATIONS: usize = 20;
+/// Timed executions per concurrency level when `--throughput-count` is not
+/// given.
+const DEFAULT_THROUGHPUT_COUNT: usize = 40;
+/// Upper bounds, so that a typo cannot start a run of hours.
+const MAX_ITERATIONS: usize = 1_000;
+const MAX_THROUGHPUT_COUNT: usize = 10_000;
+
+pub const USAGE: &str = "\
+usage: monaco-bench [--sections latency,throughput,memory] [--iterations N]
+                    [--throughput-count N] [--languages python,c,...]
+                    [--server PATH]
+
+  --sections          sections to run (default: all three)
+  --iterations, -n    timed executions per language and mode (default 20)
+  --throughput-count  timed executions per concurrency level (default 40)
+  --languages, -l     languages of the latency section
+                      (default python,javascript,c,cpp,java,go)
+  --server            the monaco-server binary (default target/release/monaco-server,
+                      else target/debug/monaco-server)";
+
+/// The sections of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sections {
+    pub latency: bool,
+    pub throughput: bool,
+    pub memory: bool,
+}
+
+/// Command-line options.
+#[derive(Debug)]
+pub struct Options {
+    pub sections: Sections,
+    pub iterations: usize,
+    pub throughput_count: usize,
+    pub languages: Vec<String>,
+    pub server: Option<PathBuf>,
+}
+
+impl Options {
+    /// Parses the arguments after the program name; `Err` says what is wrong.
+    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+        let mut options = Options {
+            sections: Sections {
+                latency: true,
+                throughput: true,
+                memory: true,
+            },
+            iterations: DEFAULT_ITERATIONS,
+            throughput_count: DEFAULT_THROUGHPUT_COUNT,
+            languages: DEFAULT_LANGUAGES.iter().map(|s| s.to_string()).collect(),
+            server: None,
+        };
+        while let Some(arg) = args.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) => (name.to_string(), Some(value.to_string())),
+                None => (arg, None),
+            };
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or(format!("{name} needs a value"))
+            };
+            match name.as_str() {
+                "--sections" | "-s" => options.sections = parse_sections(&value()?)?,
+                "--iterations" | "-n" => {
+                    options.iterations = parse_count(&name, &value()?, MAX_ITERATIONS)?
+                }
+                "--throughput-count" => {
+                    options.throughput_count = parse_count(&name, &value()?, MAX_THROUGHPUT_COUNT)?
+                }
+                "--languages" | "-l" => {
+                    options.languages = split_list(&value()?);
+                    if options.languages.is_empty() {
+                        return Err("--languages: name at least one language".into());
+                    }
+                }
+                "--server" => options.server = Some(PathBuf::from(value()?)),
+                "--help" | "-h" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+impl Sections {
+    const NONE: Sections = Sections {
+        latency: false,
+        throughput: false,
+        memory: false,
+    };
+}
+
+fn parse_sections(list: &str) -> Result<Sections, String> {
+    let mut sections = Sections::NONE;
+    for name in split_list(list) {
+        match name.as_str() {
+            "latency" => sections.latency = true,
+            "throughput" => sections.throughput = true,
+            "memory" => sections.memory = true,
+            other => {
+                return Err(format!(
+                    "--sections: unknown section {other:?} (latency, throughput, memory)"
+                ))
+            }
+        }
+    }
+    if sections == Sections::NONE {
+        return Err("--sections: name at least one section".into());
+    }
+    Ok(sections)
+}
+
+fn parse_count(name: &str, value: &str, max: usize) -> Result<usize, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or(format!("{name}: {value:?} is not a number from 1 to {max}"))
+}
+
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        Options::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn defaults_run_everything() {
+        let o = parse(&[]).unwrap();
+        assert!(o.sections.latency && o.sections.throughput && o.sections.memory);
+        assert_eq!(o.iterations, 20);
+        assert_eq!(o.throughput_count, 40);
+        assert_eq!(o.languages.len(), 6);
+        assert!(o.server.is_none());
+    }
+
+    #[test]
+    fn flags_with_and_without_equals() {
+        let o = parse(&[
+            "--sections=latency,memory",
+            "--iterations",
+            "5",
+            "--throughput-count=16",
+            "-l",
+            "python, c",
+        ])
+        .unwrap();
+        assert_eq!(
+            o.sections,
+            Sections {
+                latency: true,
+                throughput: false,
+                memory: true
+            }
+        );
+        assert_eq!(o.iterations, 5);
+        assert_eq!(o.throughput_count, 16);
+        assert_eq!(o.languages, ["python", "c"]);
+    }
+
+    #[test]
+    fn mistakes_are_refused() {
+        assert!(parse(&["--sections", "speed"]).is_err());
+        assert!(parse(&["--sections", ""]).is_err());
+        assert!(parse(&["--iterations", "0"]).is_err());
+        assert!(parse(&["--iterations", "1001"]).is_err());
+        assert!(parse(&["--iterations"]).is_err());
+        assert!(parse(&["--languages", ","]).is_err());
+        assert!(parse(&["--fast"]).is_err());
+    }
+}

@@ -1,0 +1,522 @@
+//! Printing: the context of a run, one table per section, and the final
+//! table of ratios beside the issue's targets.
+
+use crate::engine::Engine;
+use crate::latency::LanguageLatency;
+use crate::memory::{Memory, QUEUED};
+use crate::options::Options;
+use crate::server::Launch;
+use crate::stats::Samples;
+use crate::throughput::Level;
+
+/// Largest p50 overhead of Monaco over native, milliseconds (issue #4).
+const TARGET_OVERHEAD_MS: f64 = 20.0;
+/// How many times lower than `docker run --rm` Monaco's p50 should be, and
+/// for which languages.
+const TARGET_DOCKER_RUN_FACTOR: f64 = 5.0;
+const DOCKER_RUN_TARGET_LANGUAGES: &[&str] = &["python", "javascript"];
+/// Smallest share of the engine's ceiling at this concurrency.
+const TARGET_CEILING_SHARE: f64 = 0.8;
+const TARGET_CEILING_CONCURRENCY: usize = 8;
+/// Largest resident memory idle, and with 1,000 executions queued, MiB.
+const TARGET_IDLE_MIB: f64 = 30.0;
+const TARGET_QUEUED_MIB: f64 = 150.0;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Everything a run measured, for the final table.
+#[derive(Default)]
+pub struct Figures {
+    pub latency: Option<Vec<LanguageLatency>>,
+    pub throughput: Option<Vec<Level>>,
+    pub memory: Option<Memory>,
+}
+
+/// The machine, the engine, the server binary, and what will be measured.
+pub async fn print_context(launch: &Launch, engine: &Engine, options: &Options) {
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let running = engine
+        .running()
+        .await
+        .map_or_else(|e| format!("unknown ({e})"), |n| n.to_string());
+    println!("monaco-bench");
+    println!(
+        "server: {} ({})",
+        launch.binary.path.display(),
+        launch.binary.kind
+    );
+    if launch.binary.kind == "debug" {
+        println!(
+            "        a debug build: its figures are slower than a release build's \
+             (cargo build --release -p monaco-server)"
+        );
+    }
+    println!(
+        "agent: {}",
+        std::env::var("MONACO_AGENT").unwrap_or_else(|_| "found by the server".into())
+    );
+    println!(
+        "machine: nproc {nproc}, {cpu}; load average {}",
+        load_average()
+    );
+    println!(
+        "docker: {}; containers already running: {running}",
+        engine.version().await
+    );
+    println!(
+        "instance: {} (MONACO_INSTANCE of every server of this run)",
+        launch.instance
+    );
+    let s = options.sections;
+    let mut sections = Vec::new();
+    if s.latency {
+        sections.push(format!(
+            "latency ({} rounds after 1 warm-up; {})",
+            options.iterations,
+            options.languages.join(", ")
+        ));
+    }
+    if s.throughput {
+        sections.push(format!(
+            "throughput ({} executions per level and side)",
+            options.throughput_count
+        ));
+    }
+    if s.memory {
+        sections.push("memory".into());
+    }
+    println!("sections: {}", sections.join("; "));
+    println!("times in ms; p50/p99 are nearest-rank percentiles");
+    println!();
+}
+
+/// The load average, `1m 5m 15m`.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// A section that could not run at all.
+pub fn print_section_failed(section: &str, error: &str) {
+    println!("== {section}: could not run ==");
+    println!("{error}");
+    println!();
+}
+
+/// Section 1 and 2.
+pub fn print_latency(rows: &[LanguageLatency]) {
+    println!("== latency: hello world, one at a time ==");
+    let mut table = Table::new(&[
+        "language",
+        "execute p50",
+        "p99",
+        "first byte p50",
+        "p99",
+        "docker-run p50",
+        "p99",
+        "native p50",
+        "p99",
+        "agent steps p50",
+        "outside steps p50",
+    ]);
+    for row in rows {
+        table.push(vec![
+            row.program.id.clone(),
+            fmt_ms(row.execute.p50()),
+            fmt_ms(row.execute.p99()),
+            fmt_ms(row.first_byte.p50()),
+            fmt_ms(row.first_byte.p99()),
+            fmt_ms(row.docker_run.p50()),
+            fmt_ms(row.docker_run.p99()),
+            fmt_ms(row.native.p50()),
+            fmt_ms(row.native.p99()),
+            fmt_ms(row.steps.p50()),
+            fmt_ms(row.outside_steps.p50()),
+        ]);
+    }
+    table.print();
+    println!(
+        "execute: POST /api/execute to the parsed result. first byte: POST /api/submit to the \
+         first `output` frame on WS /api/ws/terminal/{{id}}.\n\
+         docker-run: docker run --rm -i --network none <image> sh -c 'write; compile; run'. \
+         native: the host's toolchain in a fresh directory.\n\
+         agent steps: compile + run wall time the agent measured inside the container; \
+         outside steps: execute minus agent steps, per execution (what Monaco adds)."
+    );
+    for row in rows {
+        let id = &row.program.id;
+        match &row.native_tools {
+            Ok(tools) => println!("{id} native: {}", tools.describe()),
+            Err(why) => println!("{id} native: n/a, {why}"),
+        }
+        let modes: [(&str, &Samples); 4] = [
+            ("execute", &row.execute),
+            ("first byte", &row.first_byte),
+            ("docker-run", &row.docker_run),
+            ("native", &row.native),
+        ];
+        for (mode, samples) in modes {
+            if let Some(first) = samples.failures.first() {
+                println!(
+                    "{id} {mode}: {} failed (left out); the first: {first}",
+                    samples.failures.len()
+                );
+            }
+        }
+        if row.noisy_waits > 0 {
+            println!(
+                "{id}: {} times the server's containers did not settle within the bound \
+                 (measured anyway)",
+                row.noisy_waits
+            );
+        }
+    }
+    println!();
+}
+
+/// Section 3.
+pub fn print_throughput(levels: &[Level]) {
+    println!("== throughput: Python hello world, POST /api/execute, closed loop ==");
+    let mut table = Table::new(&[
+        "concurrency",
+        "Monaco exec/s",
+        "ceiling containers/s",
+        "Monaco ÷ ceiling",
+        "failed (Monaco/ceiling)",
+    ]);
+    for level in levels {
+        let monaco = level.monaco.per_second();
+        let ceiling = level.ceiling.per_second();
+        table.push(vec![
+            level.concurrency.to_string(),
+            fmt_rate(monaco),
+            fmt_rate(ceiling),
+            fmt_percent(share(monaco, ceiling)),
+            format!(
+                "{}/{}",
+                level.monaco.failures.len(),
+                level.ceiling.failures.len()
+            ),
+        ]);
+    }
+    table.print();
+    println!(
+        "ceiling: create + start + wait + remove of an empty container of the same image \
+         (`true`, network none), through the Engine API, at the same concurrency.\n\
+         Monaco can pass the ceiling: its pool starts the next container and removes the \
+         last one while the client waits, so the engine works on more containers at once \
+         than there are clients."
+    );
+    for level in levels {
+        for (side, rate) in [("Monaco", &level.monaco), ("ceiling", &level.ceiling)] {
+            if let Some(first) = rate.failures.first() {
+                println!(
+                    "concurrency {} {side}: the first failure: {first}",
+                    level.concurrency
+                );
+            }
+        }
+    }
+    println!();
+}
+
+/// Section 4.
+pub fn print_memory(memory: &Memory) {
+    println!("== memory: the server's resident set (VmRSS) ==");
+    let mut table = Table::new(&["state", "resident MiB", "note"]);
+    table.align_left(&[2]);
+    table.push(vec![
+        "idle, pool off".into(),
+        fmt_mib(memory.idle_without_pool.as_ref().ok().copied()),
+        why_not(&memory.idle_without_pool),
+    ]);
+    table.push(vec![
+        "idle, pool full".into(),
+        fmt_mib(memory.idle_with_pool.as_ref().ok().map(|(b, _)| *b)),
+        match &memory.idle_with_pool {
+            Ok((_, warm)) => format!("{warm} warm containers"),
+            Err(e) => e.clone(),
+        },
+    ]);
+    match &memory.queued {
+        Ok(q) => {
+            table.push(vec![
+                "1 running, before the queue".into(),
+                fmt_mib(Some(q.before)),
+                String::new(),
+            ]);
+            let mut note = format!(
+                "{} accepted, queueDepth {}",
+                q.accepted,
+                q.queue_depth.map_or("?".into(), |d| d.to_string())
+            );
+            if let Some(why) = &q.first_refusal {
+                note.push_str(&format!("; {} refused, the first: {why}", q.refused));
+            }
+            table.push(vec![
+                format!("1 running, {QUEUED} queued"),
+                fmt_mib(Some(q.resident)),
+                note,
+            ]);
+            table.push(vec![
+                "after cancelling them all".into(),
+                fmt_mib(Some(q.after_cancel)),
+                "freed memory the allocator keeps stays resident".into(),
+            ]);
+        }
+        Err(e) => table.push(vec![
+            format!("1 running, {QUEUED} queued"),
+            "n/a".into(),
+            e.clone(),
+        ]),
+    }
+    table.print();
+    println!();
+}
+
+fn why_not<T>(result: &Result<T, String>) -> String {
+    result.as_ref().err().cloned().unwrap_or_default()
+}
+
+/// The final table: each figure beside its target, met or missed. For
+/// information only: nothing here changes the exit code.
+pub fn print_summary(figures: &Figures) {
+    println!("== summary: Monaco beside the baselines and the targets of issue #4 ==");
+    let mut table = Table::new(&["figure", "measured", "target", "status"]);
+    table.align_left(&[0, 2, 3]);
+    for row in figures.latency.iter().flatten() {
+        let id = &row.program.id;
+        let monaco = row.execute.p50();
+        let native = row.native.p50();
+        let docker = row.docker_run.p50();
+        let overhead = monaco.zip(native).map(|(m, n)| m - n);
+        table.push(vec![
+            format!("{id}: Monaco − native, Monaco ÷ native (p50)"),
+            match (overhead, ratio(monaco, native)) {
+                (Some(d), Some(r)) => format!("{d:+.1} ms, {r:.2}×"),
+                _ => "n/a".into(),
+            },
+            format!("≤ {TARGET_OVERHEAD_MS} ms over native"),
+            at_most(overhead, TARGET_OVERHEAD_MS, "ms"),
+        ]);
+        let targeted = DOCKER_RUN_TARGET_LANGUAGES.contains(&id.as_str());
+        let lower = ratio(docker, monaco);
+        table.push(vec![
+            format!("{id}: Monaco ÷ docker-run (p50)"),
+            match (ratio(monaco, docker), lower) {
+                (Some(r), Some(l)) => format!("{r:.2}× ({l:.1}× lower)"),
+                _ => "n/a".into(),
+            },
+            if targeted {
+                format!("≥ {TARGET_DOCKER_RUN_FACTOR}× lower")
+            } else {
+                String::new()
+            },
+            if targeted {
+                at_least(lower, TARGET_DOCKER_RUN_FACTOR, "×")
+            } else {
+                String::new()
+            },
+        ]);
+    }
+    for level in figures.throughput.iter().flatten() {
+        let monaco = level.monaco.per_second();
+        let ceiling = level.ceiling.per_second();
+        let share = share(monaco, ceiling);
+        let targeted = level.concurrency == TARGET_CEILING_CONCURRENCY;
+        table.push(vec![
+            format!("throughput ÷ ceiling, concurrency {}", level.concurrency),
+            match (monaco, ceiling, share) {
+                (Some(m), Some(c), Some(s)) => format!("{m:.1}/s ÷ {c:.1}/s = {:.0} %", s * 100.0),
+                _ => "n/a".into(),
+            },
+            if targeted {
+                format!("≥ {:.0} %", TARGET_CEILING_SHARE * 100.0)
+            } else {
+                String::new()
+            },
+            if targeted {
+                at_least(
+                    share.map(|s| s * 100.0),
+                    TARGET_CEILING_SHARE * 100.0,
+                    " points",
+                )
+            } else {
+                String::new()
+            },
+        ]);
+    }
+    if let Some(memory) = &figures.memory {
+        let readings = [
+            (
+                "memory idle, pool off".to_string(),
+                memory.idle_without_pool.as_ref().ok().copied(),
+                TARGET_IDLE_MIB,
+            ),
+            (
+                match &memory.idle_with_pool {
+                    Ok((_, warm)) => format!("memory idle, pool full ({warm} warm)"),
+                    Err(_) => "memory idle, pool full".to_string(),
+                },
+                memory.idle_with_pool.as_ref().ok().map(|(b, _)| *b),
+                TARGET_IDLE_MIB,
+            ),
+            (
+                format!("memory, {QUEUED} queued"),
+                memory.queued.as_ref().ok().map(|q| q.resident),
+                TARGET_QUEUED_MIB,
+            ),
+        ];
+        for (figure, bytes, target) in readings {
+            let mib = bytes.map(|b| b as f64 / MIB);
+            table.push(vec![
+                figure,
+                mib.map_or("n/a".into(), |m| format!("{m:.1} MiB")),
+                format!("≤ {target} MiB"),
+                at_most(mib, target, "MiB"),
+            ]);
+        }
+    }
+    table.print();
+    println!(
+        "Targets from issue #4, for information: a missed target never changes the exit code."
+    );
+    println!();
+}
+
+/// `met` when `value ≤ target`, else by how much it missed.
+fn at_most(value: Option<f64>, target: f64, unit: &str) -> String {
+    match value {
+        None => "not measured".into(),
+        Some(v) if v <= target => "met".into(),
+        Some(v) => format!("missed by {:.1} {unit}", v - target),
+    }
+}
+
+/// `met` when `value ≥ target`, else by how much it missed.
+fn at_least(value: Option<f64>, target: f64, unit: &str) -> String {
+    match value {
+        None => "not measured".into(),
+        Some(v) if v >= target => "met".into(),
+        Some(v) => format!("missed by {:.1}{unit}", target - v),
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn share(part: Option<f64>, whole: Option<f64>) -> Option<f64> {
+    ratio(part, whole)
+}
+
+fn fmt_ms(value: Option<f64>) -> String {
+    value.map_or("n/a".into(), |v| format!("{v:.1}"))
+}
+
+fn fmt_rate(value: Option<f64>) -> String {
+    value.map_or("n/a".into(), |v| format!("{v:.2}"))
+}
+
+fn fmt_percent(value: Option<f64>) -> String {
+    value.map_or("n/a".into(), |v| format!("{:.0} %", v * 100.0))
+}
+
+fn fmt_mib(bytes: Option<u64>) -> String {
+    bytes.map_or("n/a".into(), |b| format!("{:.1}", b as f64 / MIB))
+}
+
+/// Rows printed as aligned columns: numbers right-aligned, unless a column
+/// is marked left.
+struct Table {
+    lines: Vec<Vec<String>>,
+    left: Vec<bool>,
+}
+
+impl Table {
+    fn new(header: &[&str]) -> Table {
+        let mut left = vec![false; header.len()];
+        left[0] = true;
+        Table {
+            lines: vec![header.iter().map(|s| s.to_string()).collect()],
+            left,
+        }
+    }
+
+    fn align_left(&mut self, columns: &[usize]) {
+        for &c in columns {
+            self.left[c] = true;
+        }
+    }
+
+    fn push(&mut self, line: Vec<String>) {
+        debug_assert_eq!(line.len(), self.left.len());
+        self.lines.push(line);
+    }
+
+    fn print(&self) {
+        let widths: Vec<usize> = (0..self.left.len())
+            .map(|c| {
+                self.lines
+                    .iter()
+                    .map(|l| l[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for line in &self.lines {
+            let cells: Vec<String> = line
+                .iter()
+                .zip(&widths)
+                .zip(&self.left)
+                .map(|((cell, &w), &left)| {
+                    if left {
+                        format!("{cell:<w$}")
+                    } else {
+                        format!("{cell:>w$}")
+                    }
+                })
+                .collect();
+            println!("{}", cells.join(" | ").trim_end());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_say_met_or_by_how_much() {
+        assert_eq!(at_most(Some(12.0), 20.0, "ms"), "met");
+        assert_eq!(at_most(Some(20.0), 20.0, "ms"), "met");
+        assert_eq!(at_most(Some(31.5), 20.0, "ms"), "missed by 11.5 ms");
+        assert_eq!(at_most(None, 20.0, "ms"), "not measured");
+        assert_eq!(at_least(Some(6.0), 5.0, "×"), "met");
+        assert_eq!(at_least(Some(3.5), 5.0, "×"), "missed by 1.5×");
+        assert_eq!(
+            at_least(Some(70.0), 80.0, " points"),
+            "missed by 10.0 points"
+        );
+    }
+
+    #[test]
+    fn ratios_need_both_sides() {
+        assert_eq!(ratio(Some(10.0), Some(4.0)), Some(2.5));
+        assert_eq!(ratio(Some(10.0), None), None);
+        assert_eq!(ratio(Some(10.0), Some(0.0)), None);
+    }
+}
