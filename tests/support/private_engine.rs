@@ -7,11 +7,15 @@
 //! dockerd --host unix://<root>/docker.sock --data-root <root>/data
 //!         --exec-root <root>/exec --pidfile <root>/docker.pid
 //!         --config-file <root>/daemon.json ({} — not /etc/docker's)
-//!         --bridge none --iptables=false --ip-masq=false --ip-forward=false
+//!         --bridge <its own bridge> --iptables=false --ip-masq=false
+//!         --ip-forward=false
 //! ```
 //!
-//! `--bridge none` and the iptables options keep it off the host's network
-//! configuration (sandboxes run with network none anyway). Its containerd is
+//! Its default bridge is an interface of its own (`ip link add … type
+//! bridge`, removed in `Drop`), with a subnet of its own: `--bridge none`
+//! would make dockerd delete the host's `docker0` at start, breaking the
+//! shared engine's default network. The iptables options keep it off the
+//! host's firewall (sandboxes run with network none anyway). Its containerd is
 //! its own too (dockerd starts one under `<root>/exec/containerd`). Without
 //! `--live-restore`, stopping the engine stops its containers, as on a real
 //! host. A server is pointed at it with `DOCKER_HOST=unix://<root>/docker.sock`
@@ -42,6 +46,8 @@ const STOP: Duration = Duration::from_secs(60);
 /// A `dockerd` of the test's own.
 pub struct PrivateEngine {
     root: PathBuf,
+    /// The private engine's own bridge interface.
+    bridge: String,
     child: Option<Child>,
     log: PathBuf,
     /// Times dockerd was started (its log is appended to).
@@ -96,8 +102,30 @@ impl PrivateEngine {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("create the private engine's directory");
         std::fs::write(root.join("daemon.json"), "{}\n").expect("write daemon.json");
+        let n = N.load(Ordering::SeqCst) % 10;
+        let bridge = format!("mnpe{}{n}", std::process::id() % 100_000);
+        let ip = |args: &[&str]| {
+            let ok = Command::new("ip")
+                .args(args)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                ok,
+                "ip {args:?} failed (iproute2 is needed for the fault tests)"
+            );
+        };
+        let _ = Command::new("ip")
+            .args(["link", "del", &bridge])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        // A subnet no other engine uses by default.
+        let subnet = format!("10.213.{}.1/24", (std::process::id() % 200) + n as u32);
+        ip(&["addr", "add", &subnet, "dev", &bridge]);
         let mut engine = PrivateEngine {
             log: root.join("dockerd.log"),
+            bridge,
             root,
             child: None,
             starts: 0,
@@ -141,7 +169,7 @@ impl PrivateEngine {
             .args(["--exec-root", &path("exec")])
             .args(["--pidfile", &path("docker.pid")])
             .args(["--config-file", &path("daemon.json")])
-            .args(["--bridge", "none"])
+            .args(["--bridge", &self.bridge])
             .args(["--iptables=false", "--ip-masq=false", "--ip-forward=false"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))
@@ -360,6 +388,10 @@ impl Drop for PrivateEngine {
         // containerd, shims and containers may be, and mounts.
         kill_processes_under(&self.root);
         unmount_under(&self.root);
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
         if let Err(e) = std::fs::remove_dir_all(&self.root) {
             eprintln!(
                 "could not remove the private engine's directory {}: {e}",

@@ -56,7 +56,14 @@ fn real_file_commands() {
     assert_eq!(file, "Calculator.java");
     assert_eq!(
         java.compile_argv(&file).unwrap(),
-        ["javac", "-encoding", "UTF-8", "Calculator.java"]
+        [
+            "javac",
+            "-J-XX:SharedArchiveFile=/opt/monaco/javac.jsa",
+            "-J-XX:TieredStopAtLevel=1",
+            "-encoding",
+            "UTF-8",
+            "Calculator.java",
+        ]
     );
     assert_eq!(
         java.run_argv(&file, &[]),
