@@ -456,6 +456,22 @@ impl Server {
             left.is_empty(),
             "containers of executions {left:?} remain after the server stopped"
         );
+        // Nor any other container of this instance (its warm pool).
+        let mut cmd = Command::new("docker");
+        if let Some(h) = &self.docker_host {
+            cmd.args(["-H", h]);
+        }
+        let filter = format!("label=monaco.instance={}", self.instance);
+        let out = cmd
+            .args(["ps", "-aq", "--filter", &filter])
+            .output()
+            .expect("run `docker ps`");
+        let rest = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            rest.is_empty(),
+            "containers of instance {} remain after the server stopped: {rest}",
+            self.instance
+        );
         // Kept only when something went wrong.
         let _ = std::fs::remove_file(&self.log);
     }

@@ -545,6 +545,22 @@ impl DockerSandbox {
     }
 }
 
+/// One in a count for as long as it lives.
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    fn new(count: &Arc<AtomicUsize>) -> Counted {
+        count.fetch_add(1, Ordering::SeqCst);
+        Counted(count.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Keeps the warm pool filled; see the `pool` module for the policy.
 async fn refill(inner: Weak<Inner>) {
     loop {
@@ -557,7 +573,12 @@ async fn refill(inner: Weak<Inner>) {
             match action {
                 Refill::Start(spec) => {
                     let sandbox = sandbox.clone();
+                    // Counted from before the create request: a container the
+                    // engine creates after a shutdown stopped waiting would be
+                    // left behind, created and never started.
+                    let counted = Counted::new(&sandbox.inner.warm);
                     tokio::spawn(async move {
+                        let _counted = counted;
                         let made = sandbox.create_warm(&spec).await;
                         if let Err(e) = &made {
                             tracing::warn!(language = %spec.language, error = %e, "could not warm a container");
