@@ -51,11 +51,31 @@ struct OutputState {
     /// Bumped on every chunk, so the prompt detector can tell that the
     /// program printed something since its last look.
     activity: AtomicU64,
+    /// Output read ends (raw numbers, owned by the readers), so the prompt
+    /// detector can check that nothing printed is still waiting in them.
+    read_ends: std::sync::Mutex<Vec<i32>>,
+    /// Readers holding a chunk they have not yet sent to the host.
+    in_flight: AtomicU64,
     /// Every process of the step is gone: nothing can print any more.
     step_over: AtomicBool,
 }
 
 impl OutputState {
+    /// Whether every byte printed so far has been sent to the host: nothing
+    /// waits in an output pipe or terminal, and no reader holds a chunk.
+    fn drained(&self) -> bool {
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            return false;
+        }
+        let ends = self.read_ends.lock().unwrap_or_else(|e| e.into_inner());
+        let waiting = ends.iter().any(|&fd| {
+            let mut n: libc::c_int = 0;
+            // SAFETY: FIONREAD writes one int; a closed fd only fails.
+            unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) == 0 && n > 0 }
+        });
+        !waiting
+    }
+
     fn index(stream: Stream) -> usize {
         match stream {
             Stream::Stdout => 0,
@@ -119,6 +139,8 @@ fn run_inner(
         sent: [AtomicU64::new(0), AtomicU64::new(0)],
         truncated: AtomicBool::new(false),
         activity: AtomicU64::new(0),
+        read_ends: std::sync::Mutex::new(Vec::new()),
+        in_flight: AtomicU64::new(0),
         step_over: AtomicBool::new(false),
     });
 
@@ -242,9 +264,12 @@ fn run_inner(
                 // program that reads line after line without printing
                 // anything in between was reported waiting only once.
                 let input = shared.stdin.pushed();
+                // Nothing printed may still be on its way: a prompt reported
+                // before its text would come without the text.
                 let quiet = activity == activity_at_check
                     && input == input_at_check
-                    && shared.stdin.is_empty();
+                    && shared.stdin.is_empty()
+                    && output.drained();
                 activity_at_check = activity;
                 input_at_check = input;
                 let blocked = quiet && prompt::blocked_on_stdin(stdin, agent_pid);
@@ -383,6 +408,11 @@ fn spawn_reader(
 ) -> JoinHandle<()> {
     let output = output.clone();
     let host = host.clone();
+    output
+        .read_ends
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(fd.as_raw_fd());
     std::thread::Builder::new()
         .name(format!("{stream:?}-reader"))
         .spawn(move || {
@@ -414,6 +444,7 @@ fn spawn_reader(
                     // A terminal reports EIO once every slave end is closed.
                     Err(_) => break,
                 };
+                output.in_flight.fetch_add(1, Ordering::SeqCst);
                 let sent = slot.load(Ordering::SeqCst);
                 let room = output.cap.saturating_sub(sent) as usize;
                 let keep = n.min(room);
@@ -425,6 +456,7 @@ fn spawn_reader(
                     output.truncated.store(true, Ordering::SeqCst);
                 }
                 output.activity.fetch_add(1, Ordering::SeqCst);
+                output.in_flight.fetch_sub(1, Ordering::SeqCst);
                 // Past the cap, keep reading (and discarding) so the program
                 // never blocks on a full pipe while it is being stopped.
             }

@@ -887,7 +887,19 @@ async fn drive(
         uid,
     };
     let opening = protocol::encode_control(&HostMessage::Job(Box::new(agent_job)));
-    let mut link_ok = container_in.write_all(&opening).await.is_ok();
+    // Writes to the agent happen in a task of their own: once the agent has
+    // exited, a write to its stdin can block until the container is removed,
+    // and the loop below must still see `done`, a kill or the deadline. The
+    // channel needs no bound: stdin flow control keeps what it holds small.
+    let (to_agent, mut to_agent_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        while let Some(buf) = to_agent_rx.recv().await {
+            if container_in.write_all(&buf).await.is_err() {
+                break;
+            }
+        }
+    });
+    let _ = to_agent.send(opening);
     let mut stdin = StdinFlow::default();
     stdin.push(InputCommand::Bytes(job.stdin.clone()));
     if !job.interactive {
@@ -913,8 +925,8 @@ async fn drive(
 
     'outer: while !done {
         let ready = stdin.ready_frames();
-        if link_ok && !ready.is_empty() {
-            link_ok = container_in.write_all(&ready).await.is_ok();
+        if !ready.is_empty() {
+            let _ = to_agent.send(ready);
         }
         let event = tokio::select! {
             out = container_out.next() => Event::Container(out),
@@ -971,12 +983,8 @@ async fn drive(
                                             failure = Some(("docker.update".into(), e));
                                             break 'outer;
                                         }
-                                        link_ok &= container_in
-                                            .write_all(&protocol::encode_control(
-                                                &HostMessage::Continue,
-                                            ))
-                                            .await
-                                            .is_ok();
+                                        let _ = to_agent
+                                            .send(protocol::encode_control(&HostMessage::Continue));
                                     }
                                     Ok(())
                                 }
@@ -1041,10 +1049,7 @@ async fn drive(
                     deadline
                         .as_mut()
                         .reset(tokio::time::Instant::now() + Duration::from_secs(3));
-                    if link_ok {
-                        let kill = protocol::encode_control(&HostMessage::Kill);
-                        link_ok = container_in.write_all(&kill).await.is_ok();
-                    }
+                    let _ = to_agent.send(protocol::encode_control(&HostMessage::Kill));
                 }
             }
             Event::Input(Some(cmd)) => {
@@ -1066,7 +1071,7 @@ async fn drive(
             Event::CallerGone => break,
         }
     }
-    drop(container_in);
+    writer.abort();
     drop(container_out);
     let outcome = outcome(compile, run, failure, cancelled, timed_out);
     // The result first: removing the container takes tens of milliseconds
