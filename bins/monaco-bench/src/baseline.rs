@@ -21,17 +21,6 @@ use crate::engine::BENCH_LABEL;
 
 /// What every hello-world program prints (before a terminal's `\r`).
 pub const EXPECTED: &str = "Hello, World!";
-/// The environment every step starts from. A copy of the executor's
-/// `BASE_ENV` (private there): the baselines' steps see what the sandbox's do.
-const BASE_ENV: &[(&str, &str)] = &[
-    (
-        "PATH",
-        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    ),
-    ("HOME", "/tmp"),
-    ("LANG", "C.UTF-8"),
-    ("TMPDIR", "/tmp"),
-];
 /// Where `docker run` writes and builds the program inside the container.
 const DOCKER_WORK_DIR: &str = "/tmp/work";
 /// Longest one baseline execution may take before it is killed.
@@ -57,10 +46,8 @@ impl Program {
     /// `source` (the server's hello world) run as `language` runs it.
     pub fn new(language: &Language, source: String) -> Program {
         let file = language.source_file_name(&source);
-        let base: Vec<(String, String)> = BASE_ENV
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        // The environment the sandbox's steps get, so the baselines match.
+        let base = monaco_languages::base_env();
         Program {
             id: language.id().to_string(),
             image: language.image().to_string(),

@@ -9,7 +9,7 @@ use monaco_languages::{Registry, RegistryError};
 use monaco_sandbox::{DockerConfig, DockerSandbox, PoolConfig, SandboxError};
 use monaco_scheduler::{Scheduler, SchedulerConfig};
 
-use crate::{Executor, Inner, BASE_ENV};
+use crate::{Executor, Inner};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -162,10 +162,7 @@ impl ExecutorBuilder {
                 default_limits: self.default_limits,
                 max_limits: self.max_limits,
                 max_code_bytes: self.max_code_bytes,
-                base_env: BASE_ENV
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
+                base_env: monaco_languages::base_env(),
             }),
         };
         executor.prewarm();

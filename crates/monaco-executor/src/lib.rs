@@ -54,17 +54,6 @@ pub const MAX_ARGS_BYTES: usize = 128 * 1024;
 /// and the agent needs room of its own (`limits.below_minimum`).
 pub const MIN_MEMORY_BYTES: u64 = 8 * 1024 * 1024;
 
-/// The environment every step starts from (languages add their own).
-const BASE_ENV: &[(&str, &str)] = &[
-    (
-        "PATH",
-        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    ),
-    ("HOME", "/tmp"),
-    ("LANG", "C.UTF-8"),
-    ("TMPDIR", "/tmp"),
-];
-
 /// Runs code executions: validates, queues, runs in the sandbox, streams.
 /// Cheap to clone.
 #[derive(Clone)]

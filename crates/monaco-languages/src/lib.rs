@@ -23,4 +23,24 @@ pub use files::{
     MAX_FILE_NAME_COMPONENT_BYTES,
 };
 pub use language::Language;
+
+/// The environment every step starts from; a language's `env` is added on
+/// top ([`Language::step_env`]). Nothing of the server's own environment.
+pub const BASE_ENV: &[(&str, &str)] = &[
+    (
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ),
+    ("HOME", "/tmp"),
+    ("LANG", "C.UTF-8"),
+    ("TMPDIR", "/tmp"),
+];
+
+/// [`BASE_ENV`] as owned pairs, the form [`Language::step_env`] takes.
+pub fn base_env() -> Vec<(String, String)> {
+    BASE_ENV
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
 pub use registry::{LanguageRef, Registry, RegistryError};

@@ -48,16 +48,6 @@ const DEFAULT_LANGUAGES: &[&str] = &["python", "javascript", "c", "cpp", "java",
 const DEFAULT_ITERATIONS: usize = 20;
 /// What every hello-world program prints (before a terminal's `\r`).
 const EXPECTED: &str = "Hello, World!";
-/// The environment every step starts from, as the executor sets it.
-const BASE_ENV: &[(&str, &str)] = &[
-    (
-        "PATH",
-        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    ),
-    ("HOME", "/tmp"),
-    ("LANG", "C.UTF-8"),
-    ("TMPDIR", "/tmp"),
-];
 /// Where `docker-run` writes and builds the program inside the container.
 const DOCKER_WORK_DIR: &str = "/tmp/work";
 
@@ -178,7 +168,7 @@ impl Program {
             image: language.image().to_string(),
             compile: language.compile_argv(&file),
             run: language.run_argv(&file, &[]),
-            env: language.step_env(&base_env()),
+            env: language.step_env(&monaco_languages::base_env()),
             language_env: language.env().to_vec(),
             file,
             source,
@@ -189,13 +179,6 @@ impl Program {
     fn commands(&self) -> impl Iterator<Item = &Vec<String>> {
         self.compile.iter().chain(std::iter::once(&self.run))
     }
-}
-
-fn base_env() -> Vec<(String, String)> {
-    BASE_ENV
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 /// The durations of the successful executions of one mode, and what failed.
@@ -339,7 +322,7 @@ fn sandbox_job(language: &Language) -> SandboxJob {
     let source = language.hello();
     let file = language.source_file_name(source);
     let limits = Limits::default().with(language.limits());
-    let env = base_env();
+    let env = monaco_languages::base_env();
     SandboxJob {
         id: ExecutionId::new(),
         language: language.id().to_string(),
