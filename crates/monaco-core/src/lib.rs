@@ -10,12 +10,14 @@
 //! here is plain data and pure functions, so that every layer can depend on
 //! it and the agent can be linked statically without an async runtime.
 
+mod error_code;
 mod event;
 mod limits;
 pub mod protocol;
 mod request;
 mod verdict;
 
+pub use error_code::{ErrorCode, UnknownErrorCode};
 pub use event::{ExecutionEvent, OutputChunk, Stream};
 pub use limits::{Limits, LimitsError, LimitsOverride, StepLimits};
 pub use request::{ExecutionId, ExecutionRequest, SourceFile};

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ErrorCode;
+
 /// Where an execution is in its life (the original service's statuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -112,20 +114,21 @@ pub struct ExecutionOutcome {
     pub run: Option<StepReport>,
     /// A human-readable reason for `internal_error` or `cancelled`.
     pub message: Option<String>,
-    /// A stable dotted code for `internal_error` (`docker.unavailable`).
-    pub error_code: Option<String>,
+    /// A stable dotted code for `internal_error` (`docker.unavailable`)
+    /// and `cancelled`.
+    pub error_code: Option<ErrorCode>,
 }
 
 impl ExecutionOutcome {
     /// An execution Monaco could not carry out.
-    pub fn internal(code: &str, message: impl Into<String>) -> Self {
+    pub fn internal(code: ErrorCode, message: impl Into<String>) -> Self {
         ExecutionOutcome {
             status: Status::Failed,
             verdict: Verdict::InternalError,
             compile: None,
             run: None,
             message: Some(message.into()),
-            error_code: Some(code.to_string()),
+            error_code: Some(code),
         }
     }
 
@@ -137,7 +140,7 @@ impl ExecutionOutcome {
             compile: None,
             run: None,
             message: Some("the execution was cancelled".into()),
-            error_code: Some("execution.cancelled".into()),
+            error_code: Some(ErrorCode::ExecutionCancelled),
         }
     }
 }

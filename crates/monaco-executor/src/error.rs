@@ -1,6 +1,6 @@
 //! Why the executor refused or could not do something.
 
-use monaco_core::LimitsError;
+use monaco_core::{ErrorCode, LimitsError};
 use monaco_scheduler::{CancelError, InputError, SubmitError};
 
 /// An executor operation failed; every variant has a stable dotted code.
@@ -76,22 +76,24 @@ pub enum ExecutorError {
 
 impl ExecutorError {
     /// A stable dotted code clients can switch on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ExecutorError::LanguageUnknown { .. } => "language.unknown",
-            ExecutorError::CodeMissing => "request.code_missing",
-            ExecutorError::CodeTooLarge { .. } => "request.code_too_large",
-            ExecutorError::InvalidFile(_) => "request.invalid_file",
-            ExecutorError::InvalidArgument(_) => "request.invalid_argument",
-            ExecutorError::ArgsTooLarge { .. } => "request.args_too_large",
-            ExecutorError::BelowMinimum { .. } => "limits.below_minimum",
-            ExecutorError::Limits(LimitsError::Zero { .. }) => "limits.zero",
-            ExecutorError::Limits(LimitsError::AboveMaximum { .. }) => "limits.above_maximum",
-            ExecutorError::QueueFull => "queue.full",
-            ExecutorError::ShuttingDown => "server.shutting_down",
-            ExecutorError::NotFound => "execution.not_found",
-            ExecutorError::Finished => "execution.finished",
-            ExecutorError::InputBufferFull => "input.buffer_full",
+            ExecutorError::LanguageUnknown { .. } => ErrorCode::LanguageUnknown,
+            ExecutorError::CodeMissing => ErrorCode::RequestCodeMissing,
+            ExecutorError::CodeTooLarge { .. } => ErrorCode::RequestCodeTooLarge,
+            ExecutorError::InvalidFile(_) => ErrorCode::RequestInvalidFile,
+            ExecutorError::InvalidArgument(_) => ErrorCode::RequestInvalidArgument,
+            ExecutorError::ArgsTooLarge { .. } => ErrorCode::RequestArgsTooLarge,
+            ExecutorError::BelowMinimum { .. } => ErrorCode::LimitsBelowMinimum,
+            ExecutorError::Limits(LimitsError::Zero { .. }) => ErrorCode::LimitsZero,
+            ExecutorError::Limits(LimitsError::AboveMaximum { .. }) => {
+                ErrorCode::LimitsAboveMaximum
+            }
+            ExecutorError::QueueFull => ErrorCode::QueueFull,
+            ExecutorError::ShuttingDown => ErrorCode::ServerShuttingDown,
+            ExecutorError::NotFound => ErrorCode::ExecutionNotFound,
+            ExecutorError::Finished => ErrorCode::ExecutionFinished,
+            ExecutorError::InputBufferFull => ErrorCode::InputBufferFull,
         }
     }
 }

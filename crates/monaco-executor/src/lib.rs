@@ -27,8 +27,8 @@ mod error;
 pub use builder::{default_max_limits, BuildError, ExecutorBuilder};
 pub use error::ExecutorError;
 pub use monaco_core::{
-    ExecutionEvent, ExecutionId, ExecutionOutcome, ExecutionRequest, Limits, LimitsOverride,
-    OutputChunk, SourceFile, Status, StepKind, StepReport, Stream, Verdict,
+    ErrorCode, ExecutionEvent, ExecutionId, ExecutionOutcome, ExecutionRequest, Limits,
+    LimitsOverride, OutputChunk, SourceFile, Status, StepKind, StepReport, Stream, Verdict,
 };
 pub use monaco_languages::{
     Language, Registry, MAX_FILE_NAME_BYTES, MAX_FILE_NAME_COMPONENTS,
@@ -313,7 +313,7 @@ mod tests {
         let nul = vec!["a\0b".to_string()];
         assert_eq!(
             check_args(&nul).map_err(|e| e.code()),
-            Err("request.invalid_argument")
+            Err(monaco_core::ErrorCode::RequestInvalidArgument)
         );
     }
 }

@@ -12,6 +12,7 @@ use monaco_executor::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use monaco_executor::ErrorCode;
 
 /// The largest `timeout` ever accepted, seconds (the server's maximum wall
 /// time is usually far lower).
@@ -77,7 +78,7 @@ impl LimitsDto {
                 .map(|v| {
                     u32::try_from(v).map_err(|_| {
                         ApiError::bad_request(
-                            "limits.above_maximum",
+                            ErrorCode::LimitsAboveMaximum,
                             format!("limit `{field}` = {v} is above the server's maximum"),
                         )
                     })
@@ -130,15 +131,15 @@ impl SubmitRequest {
     /// terminal will type into it), `/api/execute` never does.
     pub fn into_request(self, interactive_default: bool) -> Result<ExecutionRequest, ApiError> {
         let language = self.language.ok_or_else(|| {
-            ApiError::bad_request("request.language_missing", "`language` is required")
+            ApiError::bad_request(ErrorCode::RequestLanguageMissing, "`language` is required")
         })?;
-        let code = self
-            .code
-            .ok_or_else(|| ApiError::bad_request("request.code_missing", "`code` is required"))?;
+        let code = self.code.ok_or_else(|| {
+            ApiError::bad_request(ErrorCode::RequestCodeMissing, "`code` is required")
+        })?;
         let stdin = match (self.input, self.input_base64) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::bad_request(
-                    "request.invalid_input",
+                    ErrorCode::RequestInvalidInput,
                     "give either `input` or `inputBase64`, not both",
                 ))
             }
@@ -146,7 +147,10 @@ impl SubmitRequest {
             (None, Some(b64)) => base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
                 .map_err(|e| {
-                    ApiError::bad_request("request.invalid_input", format!("`inputBase64`: {e}"))
+                    ApiError::bad_request(
+                        ErrorCode::RequestInvalidInput,
+                        format!("`inputBase64`: {e}"),
+                    )
                 })?,
             (None, None) => Vec::new(),
         };
@@ -158,13 +162,13 @@ impl SubmitRequest {
         if let Some(t) = self.timeout {
             if !(t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT_S) {
                 return Err(ApiError::bad_request(
-                    "limits.invalid",
+                    ErrorCode::LimitsInvalid,
                     "`timeout` must be a positive number of seconds, at most a day",
                 ));
             }
             if limits.wall_ms.is_some() {
                 return Err(ApiError::bad_request(
-                    "limits.invalid",
+                    ErrorCode::LimitsInvalid,
                     "give either `timeout` (seconds) or `limits.wall_ms`, not both",
                 ));
             }
@@ -279,7 +283,7 @@ pub struct ResultResponse {
 /// Why an execution ended `failed`.
 #[derive(Debug, Serialize)]
 pub struct ErrorInfo {
-    code: String,
+    code: ErrorCode,
     message: String,
 }
 
@@ -334,7 +338,7 @@ impl From<&ExecutionSnapshot> for ResultResponse {
             run: run.map(StepDto::from),
             error: outcome.and_then(|o| {
                 Some(ErrorInfo {
-                    code: o.error_code.clone()?,
+                    code: o.error_code?,
                     message: o.message.clone().unwrap_or_default(),
                 })
             }),

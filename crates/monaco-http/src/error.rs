@@ -6,21 +6,21 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
-use monaco_executor::ExecutorError;
+use monaco_executor::{ErrorCode, ExecutorError};
 use serde_json::{json, Value};
 
 /// An API error: status, code, message and optional details.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     details: Option<(&'static str, Value)>,
 }
 
 impl ApiError {
     /// An error with a status, a code and a message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -36,7 +36,7 @@ impl ApiError {
     }
 
     /// `400` for a request body that is not acceptable.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
@@ -44,13 +44,13 @@ impl ApiError {
     pub fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "execution.not_found",
+            ErrorCode::ExecutionNotFound,
             "Could not find the execution",
         )
     }
 
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.code
     }
 }
@@ -106,14 +106,14 @@ impl From<ExecutorError> for ApiError {
 }
 
 /// The code of an error response that did not come from a handler.
-fn code_for(status: StatusCode) -> &'static str {
+fn code_for(status: StatusCode) -> ErrorCode {
     match status.as_u16() {
-        404 => "route.not_found",
-        405 => "route.method_not_allowed",
-        413 => "request.too_large",
-        415 => "request.unsupported_media_type",
-        400..=499 => "request.rejected",
-        _ => "server.error",
+        404 => ErrorCode::RouteNotFound,
+        405 => ErrorCode::RouteMethodNotAllowed,
+        413 => ErrorCode::RequestTooLarge,
+        415 => ErrorCode::RequestUnsupportedMediaType,
+        400..=499 => ErrorCode::RequestRejected,
+        _ => ErrorCode::ServerError,
     }
 }
 

@@ -18,6 +18,8 @@ mod terminal;
 
 pub use error::ApiError;
 
+use monaco_executor::ErrorCode;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -73,7 +75,7 @@ pub fn routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(state))
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found().into()))
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                ApiError::bad_request("request.invalid_query", e.to_string()).into()
+                ApiError::bad_request(ErrorCode::RequestInvalidQuery, e.to_string()).into()
             }))
             .service(
                 web::scope("/api")
@@ -114,7 +116,7 @@ fn other_method(req: &HttpRequest, allow: &'static str) -> HttpResponse {
     }
     let mut response = actix_web::ResponseError::error_response(&ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "route.method_not_allowed",
+        ErrorCode::RouteMethodNotAllowed,
         format!(
             "{} {} is not supported; use {allow}",
             req.method(),
@@ -156,7 +158,7 @@ pub fn cors(config: &ApiConfig) -> actix_cors::Cors {
 async fn not_found(req: HttpRequest) -> HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::new(
         StatusCode::NOT_FOUND,
-        "route.not_found",
+        ErrorCode::RouteNotFound,
         format!("No route for {} {}", req.method(), req.path()),
     ))
 }
@@ -172,7 +174,7 @@ async fn read_submit(
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "request.too_large",
+            ErrorCode::RequestTooLarge,
             format!("The request body is larger than {max} bytes"),
         )
     };
@@ -189,7 +191,7 @@ async fn read_submit(
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::bad_request(
-                "request.body_unreadable",
+                ErrorCode::RequestBodyUnreadable,
                 format!("Could not read the body: {e}"),
             )
         })?;
@@ -200,7 +202,7 @@ async fn read_submit(
     }
     if too_deep(&body) {
         return Err(ApiError::bad_request(
-            "request.malformed_json",
+            ErrorCode::RequestMalformedJson,
             format!("Malformed JSON: nested deeper than {MAX_DEPTH} levels"),
         ));
     }
@@ -209,12 +211,14 @@ async fn read_submit(
         .map_err(|e| {
             use serde_json::error::Category;
             match e.classify() {
-                Category::Data => {
-                    ApiError::bad_request("request.invalid", format!("Invalid request: {e}"))
-                }
-                _ => {
-                    ApiError::bad_request("request.malformed_json", format!("Malformed JSON: {e}"))
-                }
+                Category::Data => ApiError::bad_request(
+                    ErrorCode::RequestInvalid,
+                    format!("Invalid request: {e}"),
+                ),
+                _ => ApiError::bad_request(
+                    ErrorCode::RequestMalformedJson,
+                    format!("Malformed JSON: {e}"),
+                ),
             }
         })
 }
@@ -260,7 +264,7 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     let unsupported = |what: String| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "request.unsupported_media_type",
+            ErrorCode::RequestUnsupportedMediaType,
             format!("{what}; send the request as `Content-Type: application/json`"),
         )
     };

@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::{parse_id, AppState};
+use monaco_executor::ErrorCode;
 
 /// Query of the terminal route.
 #[derive(Debug, Deserialize)]
@@ -49,7 +50,7 @@ pub async fn terminal(
         .ok_or_else(ApiError::not_found)?;
     let (response, session, messages) = actix_ws::handle(&req, body).map_err(|e| {
         ApiError::bad_request(
-            "websocket.handshake",
+            ErrorCode::WebsocketHandshake,
             format!("Not a WebSocket request: {e}"),
         )
     })?;
@@ -149,7 +150,10 @@ async fn client_text(executor: &Executor, id: ExecutionId, text: &str) -> Option
         match serde_json::from_str::<ClientMessage>(text) {
             Ok(m) => m,
             Err(e) => {
-                return Some(error_frame("websocket.invalid_message", &e.to_string()));
+                return Some(error_frame(
+                    ErrorCode::WebsocketInvalidMessage,
+                    &e.to_string(),
+                ));
             }
         }
     } else {
@@ -170,12 +174,15 @@ async fn client_text(executor: &Executor, id: ExecutionId, text: &str) -> Option
                 (None, Some(b)) => match base64::engine::general_purpose::STANDARD.decode(b) {
                     Ok(bytes) => bytes,
                     Err(e) => {
-                        return Some(error_frame("websocket.invalid_message", &e.to_string()))
+                        return Some(error_frame(
+                            ErrorCode::WebsocketInvalidMessage,
+                            &e.to_string(),
+                        ))
                     }
                 },
                 _ => {
                     return Some(error_frame(
-                        "websocket.invalid_message",
+                        ErrorCode::WebsocketInvalidMessage,
                         "`stdin` takes exactly one of `content` and `base64`",
                     ))
                 }
@@ -203,7 +210,7 @@ async fn input(executor: &Executor, id: ExecutionId, bytes: Vec<u8>) -> Option<V
         .map(|e| error_frame(e.code(), &e.to_string()))
 }
 
-fn error_frame(code: &str, message: &str) -> Value {
+fn error_frame(code: ErrorCode, message: &str) -> Value {
     json!({"type": "error", "content": {"errorType": code, "message": message}})
 }
 

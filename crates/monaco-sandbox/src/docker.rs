@@ -37,8 +37,8 @@ use monaco_core::protocol::{
     self, AgentMessage, Frame, FrameDecoder, HostMessage, Job, JobFile, WORK_DIR,
 };
 use monaco_core::{
-    ExecutionEvent, ExecutionId, ExecutionOutcome, OutputChunk, Status, StepKind, StepLimits,
-    StepReport, Stream, Verdict,
+    ErrorCode, ExecutionEvent, ExecutionId, ExecutionOutcome, OutputChunk, Status, StepKind,
+    StepLimits, StepReport, Stream, Verdict,
 };
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -917,7 +917,7 @@ async fn drive(
     let mut tail = PromptTail::default();
     let mut compile: Option<StepReport> = None;
     let mut run: Option<StepReport> = None;
-    let mut failure: Option<(String, String)> = None;
+    let mut failure: Option<(ErrorCode, String)> = None;
     let mut cancelled = false;
     let mut timed_out = false;
     let mut done = false;
@@ -980,7 +980,7 @@ async fn drive(
                                         )
                                         .await;
                                         if let Err(e) = limited {
-                                            failure = Some(("docker.update".into(), e));
+                                            failure = Some((ErrorCode::DockerUpdate, e));
                                             break 'outer;
                                         }
                                         let _ = to_agent
@@ -997,12 +997,12 @@ async fn drive(
                                     Ok(())
                                 }
                                 Ok(AgentMessage::Failed { message }) => {
-                                    failure = Some(("sandbox.agent".into(), message));
+                                    failure = Some((ErrorCode::SandboxAgent, message));
                                     Ok(())
                                 }
                                 Err(e) => {
                                     failure = Some((
-                                        "sandbox.protocol".into(),
+                                        ErrorCode::SandboxProtocol,
                                         format!("bad message from the agent: {e}"),
                                     ));
                                     break 'outer;
@@ -1011,7 +1011,7 @@ async fn drive(
                         }
                         Ok(Frame::Stdin(_)) | Err(_) => {
                             failure = Some((
-                                "sandbox.protocol".into(),
+                                ErrorCode::SandboxProtocol,
                                 "corrupt frame from the agent".into(),
                             ));
                             break 'outer;
@@ -1028,13 +1028,13 @@ async fn drive(
             }
             Event::Container(Some(Ok(_))) => {}
             Event::Container(Some(Err(e))) => {
-                failure = Some(("docker.attach".into(), format!("lost the container: {e}")));
+                failure = Some((ErrorCode::DockerAttach, format!("lost the container: {e}")));
                 break;
             }
             Event::Container(None) => {
                 if failure.is_none() && !cancelled {
                     failure = Some((
-                        "sandbox.lost".into(),
+                        ErrorCode::SandboxLost,
                         "the sandbox stopped before reporting a result".into(),
                     ));
                 }
@@ -1173,7 +1173,7 @@ async fn set_run_limits(docker: &Docker, id: &str, limits: &StepLimits) -> Resul
 fn outcome(
     compile: Option<StepReport>,
     run: Option<StepReport>,
-    failure: Option<(String, String)>,
+    failure: Option<(ErrorCode, String)>,
     cancelled: bool,
     timed_out: bool,
 ) -> ExecutionOutcome {
@@ -1188,7 +1188,7 @@ fn outcome(
         return ExecutionOutcome {
             compile,
             run,
-            ..ExecutionOutcome::internal(&code, message)
+            ..ExecutionOutcome::internal(code, message)
         };
     }
     let step_verdict = |r: &Option<StepReport>| r.as_ref().and_then(|r| r.verdict);
@@ -1200,7 +1200,10 @@ fn outcome(
             return ExecutionOutcome {
                 compile,
                 run,
-                ..ExecutionOutcome::internal("sandbox.lost", "the sandbox reported no result")
+                ..ExecutionOutcome::internal(
+                    ErrorCode::SandboxLost,
+                    "the sandbox reported no result",
+                )
             }
         }
     };

@@ -20,7 +20,7 @@ pub use pool::{ContainerSpec, PoolConfig};
 use std::future::Future;
 
 use monaco_core::protocol::JobStep;
-use monaco_core::{ExecutionId, SourceFile};
+use monaco_core::{ErrorCode, ExecutionId, SourceFile};
 
 /// A job ready to run: image, files, commands and limits all resolved.
 #[derive(Debug, Clone)]
@@ -63,11 +63,11 @@ pub enum SandboxError {
 
 impl SandboxError {
     /// A stable dotted code for clients.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            SandboxError::Engine(_) => "docker.unavailable",
-            SandboxError::Agent(_) => "sandbox.agent",
-            SandboxError::InvalidJob(_) => "sandbox.invalid_job",
+            SandboxError::Engine(_) => ErrorCode::DockerUnavailable,
+            SandboxError::Agent(_) => ErrorCode::SandboxAgent,
+            SandboxError::InvalidJob(_) => ErrorCode::SandboxInvalidJob,
         }
     }
 }

@@ -22,7 +22,7 @@ use monaco_core::{ExecutionEvent, ExecutionId, ExecutionOutcome, Status, StepKin
 use monaco_sandbox::{InputCommand, InputSender};
 use tokio::sync::watch;
 
-use crate::scheduler::{CancelError, InputError};
+use crate::error::{CancelError, InputError};
 
 /// Input bytes buffered for an execution that has not started yet.
 const MAX_PENDING_INPUT_BYTES: usize = 1 << 20;

@@ -13,11 +13,13 @@
 //!
 //! Start reading at [`Scheduler`].
 
+mod error;
 mod execution;
 mod queue;
 mod retention;
 mod scheduler;
 
+pub use error::{CancelError, InputError, SubmitError};
 pub use execution::{EventSubscription, ExecutionMeta, ExecutionSnapshot};
 pub use queue::{JobQueue, MemoryQueue, PushError};
-pub use scheduler::{CancelError, InputError, Scheduler, SchedulerConfig, SubmitError};
+pub use scheduler::{Scheduler, SchedulerConfig};

@@ -37,13 +37,14 @@ use std::time::Duration;
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
-use monaco_core::{ExecutionEvent, ExecutionId, ExecutionOutcome, Status};
+use monaco_core::{ErrorCode, ExecutionEvent, ExecutionId, ExecutionOutcome, Status};
 use monaco_sandbox::{ActiveExecution, InputCommand, Sandbox, SandboxJob};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::error::{CancelError, InputError, SubmitError};
 use crate::execution::{CancelRoute, EventSubscription, Execution, InputRoute};
 use crate::queue::{JobQueue, MemoryQueue, PushError};
 use crate::retention::Retention;
@@ -70,77 +71,6 @@ impl Default for SchedulerConfig {
             queue_capacity: 100,
             finished_ttl: Duration::from_secs(60 * 60),
             max_finished: 10_000,
-        }
-    }
-}
-
-/// An execution could not be accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SubmitError {
-    /// As many executions as the queue holds are already waiting.
-    #[error("Too many executions are waiting; try again later")]
-    QueueFull,
-    /// The scheduler is shutting down and accepts nothing new.
-    #[error("The scheduler is shutting down")]
-    ShuttingDown,
-    /// An execution with this id is already known.
-    #[error("An execution with id {0} already exists")]
-    DuplicateId(ExecutionId),
-}
-
-impl SubmitError {
-    /// A stable dotted code for clients.
-    pub fn code(&self) -> &'static str {
-        match self {
-            SubmitError::QueueFull => "queue.full",
-            SubmitError::ShuttingDown => "server.shutting_down",
-            SubmitError::DuplicateId(_) => "execution.duplicate_id",
-        }
-    }
-}
-
-/// Input could not be given to an execution.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InputError {
-    /// No such execution (never submitted, or already forgotten).
-    #[error("Could not find the execution")]
-    NotFound,
-    /// The execution is over and takes no more input.
-    #[error("The execution has finished")]
-    Finished,
-    /// Too much input is already waiting for the execution to start.
-    #[error("Too much input is waiting for the execution to start")]
-    BufferFull,
-}
-
-impl InputError {
-    /// A stable dotted code for clients.
-    pub fn code(&self) -> &'static str {
-        match self {
-            InputError::NotFound => "execution.not_found",
-            InputError::Finished => "execution.finished",
-            InputError::BufferFull => "input.buffer_full",
-        }
-    }
-}
-
-/// An execution could not be cancelled.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CancelError {
-    /// No such execution (never submitted, or already forgotten).
-    #[error("Could not find the execution")]
-    NotFound,
-    /// The execution is already over.
-    #[error("The execution has finished")]
-    Finished,
-}
-
-impl CancelError {
-    /// A stable dotted code for clients.
-    pub fn code(&self) -> &'static str {
-        match self {
-            CancelError::NotFound => "execution.not_found",
-            CancelError::Finished => "execution.finished",
         }
     }
 }
@@ -463,12 +393,12 @@ async fn run_caught<S: Sandbox>(
             let reason = panic_message(err.into_panic());
             warn!(%id, %reason, "execution task panicked");
             ExecutionOutcome::internal(
-                "scheduler.panic",
+                ErrorCode::SchedulerPanic,
                 format!("The scheduler failed while running the execution: {reason}"),
             )
         }
         Err(_) => ExecutionOutcome::internal(
-            "scheduler.aborted",
+            ErrorCode::SchedulerAborted,
             "The execution's task was stopped before it finished",
         ),
     }
@@ -503,7 +433,7 @@ async fn run<S: Sandbox>(
     let ActiveExecution { input, mut events } = match sandbox.start(job).await {
         Ok(active) => active,
         Err(err) => {
-            warn!(%id, code = err.code(), error = %err, "could not start the execution");
+            warn!(%id, code = %err.code(), error = %err, "could not start the execution");
             return ExecutionOutcome::internal(err.code(), err.to_string());
         }
     };
@@ -524,7 +454,7 @@ async fn run<S: Sandbox>(
             Step::Event(None) => {
                 warn!(%id, "the sandbox's event stream ended without an outcome");
                 return ExecutionOutcome::internal(
-                    "sandbox.lost",
+                    ErrorCode::SandboxLost,
                     "The sandbox stopped without reporting how the execution ended",
                 );
             }

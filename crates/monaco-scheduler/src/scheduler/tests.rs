@@ -513,7 +513,7 @@ async fn a_start_error_fails_the_execution_with_its_code() {
         panic!("expected Finished, got {:?}", log[3]);
     };
     assert_eq!(outcome.verdict, Verdict::InternalError);
-    assert_eq!(outcome.error_code.as_deref(), Some("docker.unavailable"));
+    assert_eq!(outcome.error_code, Some(ErrorCode::DockerUnavailable));
     assert_eq!(s.running(), 0);
 }
 
@@ -529,7 +529,7 @@ async fn a_stream_that_ends_without_an_outcome_fails_as_lost() {
     let outcome = outcome_of(&s, id).await;
     assert_eq!(outcome.status, Status::Failed);
     assert_eq!(outcome.verdict, Verdict::InternalError);
-    assert_eq!(outcome.error_code.as_deref(), Some("sandbox.lost"));
+    assert_eq!(outcome.error_code, Some(ErrorCode::SandboxLost));
     assert_eq!(s.snapshot(id).unwrap().stdout, b"partial");
 }
 
@@ -545,7 +545,7 @@ async fn a_panic_fails_the_execution_and_the_worker_goes_on() {
     let next = submit(&s, &fake, Script::default());
     let outcome = outcome_of(&s, broken).await;
     assert_eq!(outcome.verdict, Verdict::InternalError);
-    assert_eq!(outcome.error_code.as_deref(), Some("scheduler.panic"));
+    assert_eq!(outcome.error_code, Some(ErrorCode::SchedulerPanic));
     assert!(outcome.message.unwrap().contains("the fake sandbox broke"));
     assert_eq!(outcome_of(&s, next).await, ok());
     assert_eq!(s.running(), 0);
