@@ -19,6 +19,9 @@ mod verdict;
 
 pub use error_code::{ErrorCode, UnknownErrorCode};
 pub use event::{ExecutionEvent, OutputChunk, Stream};
-pub use limits::{Limits, LimitsError, LimitsOverride, StepLimits};
+pub use limits::{
+    LimitField, LimitScope, LimitTooWide, LimitUnit, Limits, LimitsError, LimitsOverride,
+    StepLimits, MIN_MEMORY_BYTES,
+};
 pub use request::{ExecutionId, ExecutionRequest, SourceFile};
 pub use verdict::{ExecutionOutcome, Status, StepKind, StepReport, Verdict};
