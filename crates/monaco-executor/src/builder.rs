@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use monaco_core::{Limits, StepLimits};
+use monaco_core::Limits;
 use monaco_languages::{Registry, RegistryError};
 use monaco_sandbox::{DockerConfig, DockerSandbox, PoolConfig, SandboxError};
 use monaco_scheduler::{Scheduler, SchedulerConfig};
@@ -55,22 +55,10 @@ impl Default for ExecutorBuilder {
     }
 }
 
-/// The most a request may ask for unless the operator says otherwise.
+/// The most a request may ask for unless the operator says otherwise (the
+/// limits table's default maximums, [`Limits::DEFAULT_MAX`]).
 pub fn default_max_limits() -> Limits {
-    let step = |wall_s: u64, cpu_s: u64, memory: u64| StepLimits {
-        wall_ms: wall_s * 1000,
-        cpu_ms: cpu_s * 1000,
-        memory_bytes: memory,
-        processes: 256,
-        output_bytes: 16 * MIB,
-        file_size_bytes: 256 * MIB,
-        open_files: 1024,
-    };
-    Limits {
-        compile: step(60, 60, 2048 * MIB),
-        run: step(300, 60, 1024 * MIB),
-        tmp_bytes: 512 * MIB,
-    }
+    Limits::DEFAULT_MAX
 }
 
 impl ExecutorBuilder {

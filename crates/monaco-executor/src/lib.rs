@@ -30,6 +30,8 @@ pub use monaco_core::{
     ErrorCode, ExecutionEvent, ExecutionId, ExecutionOutcome, ExecutionRequest, Limits,
     LimitsOverride, OutputChunk, SourceFile, Status, StepKind, StepReport, Stream, Verdict,
 };
+// The limits table, for layers that list limits (the HTTP schema, say).
+pub use monaco_core::{LimitField, LimitScope, LimitTooWide, LimitUnit, MIN_MEMORY_BYTES};
 pub use monaco_languages::{
     Language, Registry, MAX_FILE_NAME_BYTES, MAX_FILE_NAME_COMPONENTS,
     MAX_FILE_NAME_COMPONENT_BYTES,
@@ -50,9 +52,6 @@ pub const MAX_ARGS: usize = 4096;
 /// limit for a single argument (`MAX_ARG_STRLEN`), and far below its limit
 /// for the whole argument list, so an accepted list always reaches the program.
 pub const MAX_ARGS_BYTES: usize = 128 * 1024;
-/// Smallest memory limit of a step: Docker refuses a container below 6 MiB,
-/// and the agent needs room of its own (`limits.below_minimum`).
-pub const MIN_MEMORY_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Runs code executions: validates, queues, runs in the sandbox, streams.
 /// Cheap to clone.
@@ -226,17 +225,12 @@ impl Executor {
             .with(language.limits())
             .with(&req.limits);
         limits.check_within(&inner.max_limits)?;
-        for (field, value) in [
-            ("memory_bytes", limits.run.memory_bytes),
-            ("compile_memory_bytes", limits.compile.memory_bytes),
-        ] {
-            if value < MIN_MEMORY_BYTES {
-                return Err(ExecutorError::BelowMinimum {
-                    field,
-                    value,
-                    min: MIN_MEMORY_BYTES,
-                });
-            }
+        if let Some((field, value)) = limits.below_minimum() {
+            return Err(ExecutorError::BelowMinimum {
+                field: field.name,
+                value,
+                min: field.min,
+            });
         }
 
         let mut files = Vec::with_capacity(req.files.len() + 1);

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use monaco_core::{Limits, LimitsError, LimitsOverride, StepLimits};
+use monaco_core::LimitsOverride;
 use serde::Deserialize;
 
 use crate::language::{is_plain_file_name, Language, SourceName};
@@ -357,24 +357,9 @@ fn placeholder_name(ph: Placeholder) -> &'static str {
 /// A language may raise or lower limits (the server's maximums still apply
 /// per request) but never set one to zero.
 fn check_limits(o: &LimitsOverride) -> Result<(), (&'static str, String)> {
-    let unbounded = StepLimits {
-        wall_ms: u64::MAX,
-        cpu_ms: u64::MAX,
-        memory_bytes: u64::MAX,
-        processes: u32::MAX,
-        output_bytes: u64::MAX,
-        file_size_bytes: u64::MAX,
-        open_files: u32::MAX,
-    };
-    let max = Limits {
-        compile: unbounded,
-        run: unbounded,
-        tmp_bytes: u64::MAX,
-    };
-    match Limits::default().with(o).check_within(&max) {
-        Ok(()) => Ok(()),
-        Err(LimitsError::Zero { field }) => Err((field, "must be greater than 0".into())),
-        Err(e @ LimitsError::AboveMaximum { field, .. }) => Err((field, e.to_string())),
+    match o.fields().find(|&(_, value)| value == 0) {
+        Some((field, _)) => Err((field.name, "must be greater than 0".into())),
+        None => Ok(()),
     }
 }
 

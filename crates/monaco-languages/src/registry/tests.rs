@@ -1,5 +1,7 @@
 use std::path::Path;
 
+use monaco_core::{LimitField, Limits};
+
 use super::*;
 
 const REAL_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../languages.toml");
@@ -373,6 +375,22 @@ fn rejects_bad_image_env_limits() {
         &one("run = [\"x\"]\n[language.limits]\ncompile_memory_bytes = 0"),
         "limits.compile_memory_bytes",
     );
+}
+
+#[test]
+fn every_limit_can_be_set_but_not_to_zero() {
+    for f in LimitField::ALL {
+        let set = |v: u64| {
+            one(&format!(
+                "run = [\"x\"]\n[language.limits]\n{} = {v}",
+                f.name
+            ))
+        };
+        let r = Registry::from_toml_str(&set(f.default + 1)).unwrap();
+        assert_eq!(f.get(r.get("x").unwrap().limits()), Some(f.default + 1));
+        let m = assert_field(&set(0), &format!("limits.{}", f.name));
+        assert_eq!(m, "must be greater than 0");
+    }
 }
 
 #[test]
