@@ -6,13 +6,15 @@ use std::time::SystemTime;
 
 use base64::Engine;
 use monaco_executor::{
-    ExecutionOutcome, ExecutionRequest, ExecutionSnapshot, Language, LimitsOverride, SourceFile,
-    Status, StepReport,
+    ExecutionOutcome, ExecutionRequest, ExecutionSnapshot, Language, SourceFile, Status, StepReport,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use monaco_executor::ErrorCode;
+
+mod limits;
+pub use limits::LimitsDto;
 
 /// The largest `timeout` ever accepted, seconds (the server's maximum wall
 /// time is usually far lower).
@@ -50,55 +52,6 @@ pub struct FileDto {
     pub name: String,
     /// Its text.
     pub content: String,
-}
-
-/// A request's `limits`: the fields of [`LimitsOverride`], each read as a
-/// `u64` so that a value too large for its field is `limits.above_maximum`
-/// like any other, not a type error.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsDto {
-    wall_ms: Option<u64>,
-    cpu_ms: Option<u64>,
-    memory_bytes: Option<u64>,
-    processes: Option<u64>,
-    output_bytes: Option<u64>,
-    file_size_bytes: Option<u64>,
-    open_files: Option<u64>,
-    compile_wall_ms: Option<u64>,
-    compile_cpu_ms: Option<u64>,
-    compile_memory_bytes: Option<u64>,
-    tmp_bytes: Option<u64>,
-}
-
-impl LimitsDto {
-    fn into_override(self) -> Result<LimitsOverride, ApiError> {
-        let narrow = |field: &str, value: Option<u64>| -> Result<Option<u32>, ApiError> {
-            value
-                .map(|v| {
-                    u32::try_from(v).map_err(|_| {
-                        ApiError::bad_request(
-                            ErrorCode::LimitsAboveMaximum,
-                            format!("limit `{field}` = {v} is above the server's maximum"),
-                        )
-                    })
-                })
-                .transpose()
-        };
-        Ok(LimitsOverride {
-            wall_ms: self.wall_ms,
-            cpu_ms: self.cpu_ms,
-            memory_bytes: self.memory_bytes,
-            processes: narrow("processes", self.processes)?,
-            output_bytes: self.output_bytes,
-            file_size_bytes: self.file_size_bytes,
-            open_files: narrow("open_files", self.open_files)?,
-            compile_wall_ms: self.compile_wall_ms,
-            compile_cpu_ms: self.compile_cpu_ms,
-            compile_memory_bytes: self.compile_memory_bytes,
-            tmp_bytes: self.tmp_bytes,
-        })
-    }
 }
 
 /// `POST /api/submit` and `POST /api/execute`.

@@ -7,8 +7,8 @@
 //! file names used twice) is in the descriptions.
 
 use monaco_executor::{
-    Executor, Limits, MAX_ARGS, MAX_ARGS_BYTES, MAX_FILE_NAME_BYTES, MAX_FILE_NAME_COMPONENTS,
-    MAX_FILE_NAME_COMPONENT_BYTES, MIN_MEMORY_BYTES,
+    Executor, LimitField, Limits, MAX_ARGS, MAX_ARGS_BYTES, MAX_FILE_NAME_BYTES,
+    MAX_FILE_NAME_COMPONENTS, MAX_FILE_NAME_COMPONENT_BYTES,
 };
 use serde_json::{json, Map, Value};
 
@@ -326,97 +326,21 @@ fn file_name_component() -> String {
     )
 }
 
-/// `limits`: every field optional, each between its minimum and the
-/// server's maximum, with the server's default in its description.
+/// `limits`: every field of the limits table, optional, each between its
+/// minimum and the server's maximum, with the server's default in its
+/// description.
 fn limits_schema(defaults: &Limits, max: &Limits) -> Value {
-    let fields: [(&str, u64, u64, u64, &str); 11] = [
-        (
-            "wall_ms",
-            1,
-            defaults.run.wall_ms,
-            max.run.wall_ms,
-            "run step wall time, ms",
-        ),
-        (
-            "cpu_ms",
-            1,
-            defaults.run.cpu_ms,
-            max.run.cpu_ms,
-            "run step CPU time, ms",
-        ),
-        (
-            "memory_bytes",
-            MIN_MEMORY_BYTES,
-            defaults.run.memory_bytes,
-            max.run.memory_bytes,
-            "run step memory (no swap), bytes",
-        ),
-        (
-            "processes",
-            1,
-            defaults.run.processes.into(),
-            max.run.processes.into(),
-            "run step processes and threads",
-        ),
-        (
-            "output_bytes",
-            1,
-            defaults.run.output_bytes,
-            max.run.output_bytes,
-            "bytes kept per output stream",
-        ),
-        (
-            "file_size_bytes",
-            1,
-            defaults.run.file_size_bytes,
-            max.run.file_size_bytes,
-            "largest file the program may write, bytes",
-        ),
-        (
-            "open_files",
-            1,
-            defaults.run.open_files.into(),
-            max.run.open_files.into(),
-            "open file descriptors",
-        ),
-        (
-            "compile_wall_ms",
-            1,
-            defaults.compile.wall_ms,
-            max.compile.wall_ms,
-            "compile step wall time, ms",
-        ),
-        (
-            "compile_cpu_ms",
-            1,
-            defaults.compile.cpu_ms,
-            max.compile.cpu_ms,
-            "compile step CPU time, ms",
-        ),
-        (
-            "compile_memory_bytes",
-            MIN_MEMORY_BYTES,
-            defaults.compile.memory_bytes,
-            max.compile.memory_bytes,
-            "compile step memory, bytes",
-        ),
-        (
-            "tmp_bytes",
-            1,
-            defaults.tmp_bytes,
-            max.tmp_bytes,
-            "size of the work directory and of /tmp, bytes each",
-        ),
-    ];
     let mut properties = Map::new();
-    for (name, min, default, max, what) in fields {
+    for field in LimitField::ALL {
+        let (min, default, max) = (field.min, field.of(defaults), field.of(max));
+        let what = field.doc().trim_end_matches('.');
         let below = if min > 1 {
             format!("; below {min}: 400 `limits.below_minimum`")
         } else {
             String::new()
         };
         properties.insert(
-            name.to_string(),
+            field.name.to_string(),
             json!({
                 "type": "integer", "nullable": true, "minimum": min, "maximum": max,
                 "description": format!(
