@@ -25,20 +25,9 @@ const MAX_ARGS: usize = 4096;
 const MAX_ARGS_BYTES: usize = 128 * 1024;
 /// The smallest memory limit (`monaco_executor::MIN_MEMORY_BYTES`).
 const MIN_MEMORY: u64 = 8 * MIB as u64;
-/// Every field of `limits`.
-const LIMIT_FIELDS: [&str; 11] = [
-    "wall_ms",
-    "cpu_ms",
-    "memory_bytes",
-    "processes",
-    "output_bytes",
-    "file_size_bytes",
-    "open_files",
-    "compile_wall_ms",
-    "compile_cpu_ms",
-    "compile_memory_bytes",
-    "tmp_bytes",
-];
+/// Every field of `limits`: the names of the limits table, which the
+/// server's parsing and its OpenAPI document are built from.
+const LIMIT_FIELDS: &[&str] = monaco_core::LimitField::NAMES;
 
 /// A plain HTTP client with our own headers (the support client always
 /// sends JSON); loopback only.
@@ -472,7 +461,7 @@ fn refusals() -> Vec<Refused> {
         ));
     }
     // Every limit: zero, negative, fractional, a string, enormous.
-    for field in LIMIT_FIELDS {
+    for &field in LIMIT_FIELDS {
         let limit = |v: &str| submission_raw("limits", &format!(r#"{{"{field}":{v}}}"#));
         cases.push(refused(
             format!("{field} 0"),
