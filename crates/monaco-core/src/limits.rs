@@ -109,7 +109,7 @@ impl Default for Limits {
     }
 }
 
-/// What a unit a limit's value counts.
+/// What a limit's value counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitUnit {
     /// Milliseconds.
