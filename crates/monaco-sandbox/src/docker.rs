@@ -151,10 +151,10 @@ impl DockerSandbox {
     /// Connects to the local Docker engine, negotiating the API version.
     pub async fn connect(config: DockerConfig) -> Result<DockerSandbox, SandboxError> {
         let docker = Docker::connect_with_local_defaults()
-            .map_err(|e| SandboxError::Engine(format!("cannot connect: {e}")))?
+            .map_err(engine("connect to the engine"))?
             .negotiate_version()
             .await
-            .map_err(|e| SandboxError::Engine(format!("cannot negotiate the API version: {e}")))?;
+            .map_err(engine("negotiate the API version"))?;
         let agent = tokio::fs::read(&config.agent_path).await.map_err(|e| {
             SandboxError::Agent(format!(
                 "cannot read {} (build it with scripts/build-agent.sh or set MONACO_AGENT): {e}",
@@ -650,6 +650,18 @@ impl Sandbox for DockerSandbox {
     async fn healthy(&self) -> bool {
         self.inner.docker.ping().await.is_ok()
     }
+
+    fn prewarm(&self, job: &SandboxJob) {
+        DockerSandbox::prewarm(self, job);
+    }
+
+    async fn settle(&self) {
+        DockerSandbox::settle(self).await;
+    }
+
+    async fn drain(&self) {
+        self.drain_pool().await;
+    }
 }
 
 /// Removes the container when dropped, unless removal already happened.
@@ -800,7 +812,10 @@ async fn remove(docker: &Docker, id: &str) -> Removal {
 }
 
 fn engine(what: &'static str) -> impl Fn(bollard::errors::Error) -> SandboxError {
-    move |e| SandboxError::Engine(format!("could not {what}: {e}"))
+    move |e| SandboxError::Engine {
+        action: what,
+        source: Box::new(e),
+    }
 }
 
 fn agent_tar(agent: &[u8]) -> std::io::Result<Vec<u8>> {

@@ -11,6 +11,8 @@
 
 mod active;
 mod docker;
+#[cfg(feature = "fake")]
+pub mod fake;
 mod pool;
 
 pub use active::{ActiveExecution, InputCommand, InputSender};
@@ -51,8 +53,14 @@ pub struct SandboxJob {
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// The container engine did not answer or refused a request.
-    #[error("the container engine failed: {0}")]
-    Engine(String),
+    #[error("could not {action}: {source}")]
+    Engine {
+        /// What Monaco asked the engine to do ("create the container").
+        action: &'static str,
+        /// The engine's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The agent binary could not be found or prepared.
     #[error("the sandbox agent is unavailable: {0}")]
     Agent(String),
@@ -65,7 +73,7 @@ impl SandboxError {
     /// A stable dotted code for clients.
     pub fn code(&self) -> ErrorCode {
         match self {
-            SandboxError::Engine(_) => ErrorCode::DockerUnavailable,
+            SandboxError::Engine { .. } => ErrorCode::DockerUnavailable,
             SandboxError::Agent(_) => ErrorCode::SandboxAgent,
             SandboxError::InvalidJob(_) => ErrorCode::SandboxInvalidJob,
         }
@@ -84,4 +92,22 @@ pub trait Sandbox: Send + Sync + 'static {
 
     /// Whether the sandbox's backend answers (for health checks).
     fn healthy(&self) -> impl Future<Output = bool> + Send;
+
+    /// Asks the sandbox to have what jobs like `job` need ready ahead of
+    /// demand (a warm container). A hint: the default does nothing.
+    fn prewarm(&self, job: &SandboxJob) {
+        let _ = job;
+    }
+
+    /// Waits until everything started jobs held is released (containers
+    /// removed). The default has nothing to wait for.
+    fn settle(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// Releases what was prepared ahead of demand and waits until it is
+    /// gone (shutdown). The default has nothing to release.
+    fn drain(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }

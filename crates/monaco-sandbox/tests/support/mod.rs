@@ -153,7 +153,7 @@ pub async fn docker_or_skip_with(config: DockerConfig) -> Option<Harness> {
             })
         }
         Ok(_) => "the engine does not answer a ping".to_string(),
-        Err(SandboxError::Engine(e)) => e,
+        Err(e @ SandboxError::Engine { .. }) => e.to_string(),
         Err(e) => panic!("cannot set up the Docker sandbox: {e}"),
     };
     if required {
