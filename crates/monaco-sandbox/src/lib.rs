@@ -111,3 +111,30 @@ pub trait Sandbox: Send + Sync + 'static {
         async {}
     }
 }
+
+/// A shared sandbox is a sandbox: tests keep a handle on the fake they give
+/// an executor.
+impl<S: Sandbox> Sandbox for std::sync::Arc<S> {
+    fn start(
+        &self,
+        job: SandboxJob,
+    ) -> impl Future<Output = Result<ActiveExecution, SandboxError>> + Send {
+        S::start(self, job)
+    }
+
+    fn healthy(&self) -> impl Future<Output = bool> + Send {
+        S::healthy(self)
+    }
+
+    fn prewarm(&self, job: &SandboxJob) {
+        S::prewarm(self, job);
+    }
+
+    fn settle(&self) -> impl Future<Output = ()> + Send {
+        S::settle(self)
+    }
+
+    fn drain(&self) -> impl Future<Output = ()> + Send {
+        S::drain(self)
+    }
+}
