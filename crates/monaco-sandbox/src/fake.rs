@@ -26,8 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use monaco_core::{
-    ErrorCode, ExecutionEvent, ExecutionId, ExecutionOutcome, OutputChunk, Status, StepKind,
-    StepReport, Stream, Verdict,
+    ErrorCode, ExecutionEvent, ExecutionId, ExecutionOutcome, OutputChunk, StepKind, StepReport,
+    Stream, Verdict,
 };
 use tokio::sync::{mpsc, Notify};
 
@@ -399,7 +399,7 @@ pub fn exited(code: i32) -> ExecutionOutcome {
         Verdict::RuntimeError
     };
     ExecutionOutcome {
-        status: Status::Completed,
+        status: verdict.final_status(),
         verdict,
         compile: None,
         run: Some(StepReport {
@@ -429,7 +429,7 @@ fn compile_error(message: Vec<u8>) -> Script {
             data: [message, b"\n".to_vec()].concat(),
         })),
         Act::Finish(ExecutionOutcome {
-            status: Status::Completed,
+            status: Verdict::CompileError.final_status(),
             verdict: Verdict::CompileError,
             compile: Some(report),
             run: None,
