@@ -131,14 +131,14 @@ impl SubmitRequest {
     /// terminal will type into it), `/api/execute` never does.
     pub fn into_request(self, interactive_default: bool) -> Result<ExecutionRequest, ApiError> {
         let language = self.language.ok_or_else(|| {
-            ApiError::bad_request(ErrorCode::RequestLanguageMissing, "`language` is required")
+            ApiError::new(ErrorCode::RequestLanguageMissing, "`language` is required")
         })?;
-        let code = self.code.ok_or_else(|| {
-            ApiError::bad_request(ErrorCode::RequestCodeMissing, "`code` is required")
-        })?;
+        let code = self
+            .code
+            .ok_or_else(|| ApiError::new(ErrorCode::RequestCodeMissing, "`code` is required"))?;
         let stdin = match (self.input, self.input_base64) {
             (Some(_), Some(_)) => {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::new(
                     ErrorCode::RequestInvalidInput,
                     "give either `input` or `inputBase64`, not both",
                 ))
@@ -147,7 +147,7 @@ impl SubmitRequest {
             (None, Some(b64)) => base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
                 .map_err(|e| {
-                    ApiError::bad_request(
+                    ApiError::new(
                         ErrorCode::RequestInvalidInput,
                         format!("`inputBase64`: {e}"),
                     )
@@ -161,13 +161,13 @@ impl SubmitRequest {
             .unwrap_or_default();
         if let Some(t) = self.timeout {
             if !(t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT_S) {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::new(
                     ErrorCode::LimitsInvalid,
                     "`timeout` must be a positive number of seconds, at most a day",
                 ));
             }
             if limits.wall_ms.is_some() {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::new(
                     ErrorCode::LimitsInvalid,
                     "give either `timeout` (seconds) or `limits.wall_ms`, not both",
                 ));

@@ -24,7 +24,6 @@ use monaco_executor::ErrorCode;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use monaco_executor::{DockerSandbox, ExecutionId, Executor, Sandbox, Status};
@@ -85,7 +84,7 @@ pub fn routes<S: Sandbox>(state: AppState<S>) -> impl FnOnce(&mut web::ServiceCo
         cfg.app_data(web::Data::new(state))
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found().into()))
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                ApiError::bad_request(ErrorCode::RequestInvalidQuery, e.to_string()).into()
+                ApiError::new(ErrorCode::RequestInvalidQuery, e.to_string()).into()
             }))
             .service(
                 web::scope("/api")
@@ -125,7 +124,6 @@ fn other_method(req: &HttpRequest, allow: &'static str) -> HttpResponse {
             .finish();
     }
     let mut response = actix_web::ResponseError::error_response(&ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::RouteMethodNotAllowed,
         format!(
             "{} {} is not supported; use {allow}",
@@ -167,7 +165,6 @@ pub fn cors(config: &ApiConfig) -> actix_cors::Cors {
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::new(
-        StatusCode::NOT_FOUND,
         ErrorCode::RouteNotFound,
         format!("No route for {} {}", req.method(), req.path()),
     ))
@@ -183,7 +180,6 @@ async fn read_submit<S: Sandbox>(
     let max = state.config.max_body_bytes;
     let too_large = || {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RequestTooLarge,
             format!("The request body is larger than {max} bytes"),
         )
@@ -200,7 +196,7 @@ async fn read_submit<S: Sandbox>(
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
+            ApiError::new(
                 ErrorCode::RequestBodyUnreadable,
                 format!("Could not read the body: {e}"),
             )
@@ -211,7 +207,7 @@ async fn read_submit<S: Sandbox>(
         body.extend_from_slice(&chunk);
     }
     if too_deep(&body) {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
             ErrorCode::RequestMalformedJson,
             format!("Malformed JSON: nested deeper than {MAX_DEPTH} levels"),
         ));
@@ -221,11 +217,10 @@ async fn read_submit<S: Sandbox>(
         .map_err(|e| {
             use serde_json::error::Category;
             match e.classify() {
-                Category::Data => ApiError::bad_request(
-                    ErrorCode::RequestInvalid,
-                    format!("Invalid request: {e}"),
-                ),
-                _ => ApiError::bad_request(
+                Category::Data => {
+                    ApiError::new(ErrorCode::RequestInvalid, format!("Invalid request: {e}"))
+                }
+                _ => ApiError::new(
                     ErrorCode::RequestMalformedJson,
                     format!("Malformed JSON: {e}"),
                 ),
@@ -273,7 +268,6 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     use actix_web::HttpMessage;
     let unsupported = |what: String| {
         ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RequestUnsupportedMediaType,
             format!("{what}; send the request as `Content-Type: application/json`"),
         )

@@ -47,7 +47,7 @@ pub async fn terminal<S: Sandbox>(
         .events(id, query.from.unwrap_or(0))
         .ok_or_else(ApiError::not_found)?;
     let (response, session, messages) = actix_ws::handle(&req, body).map_err(|e| {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::WebsocketHandshake,
             format!("Not a WebSocket request: {e}"),
         )
