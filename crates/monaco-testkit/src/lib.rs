@@ -291,7 +291,9 @@ impl ServerProcess {
             .and_then(|v| v.trim().strip_suffix("kB"))
             .and_then(|kb| kb.trim().parse::<u64>().ok())
             .map(|kb| kb * 1024)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no VmRSS in {path}")))
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("no VmRSS in {path}"))
+            })
     }
 
     /// The server's log.
