@@ -83,7 +83,7 @@ pub async fn print_context(launch: &Launch, engine: &Engine, options: &Options) 
         engine.version().await
     );
     println!(
-        "instance: {} (MONACO_INSTANCE of every server of this run)",
+        "instance: {} (MONACO_INSTANCE of every server and sandbox driver of this run)",
         launch.instance
     );
     let s = options.sections;

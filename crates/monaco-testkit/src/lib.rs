@@ -206,18 +206,28 @@ impl ServerProcess {
                 source,
             };
             let file = File::create(&path).map_err(log_error)?;
-            let child = launch
+            let log = ServerLog { path: path.clone() };
+            let spawned = launch
                 .command(port, &file)
-                .map_err(log_error)?
-                .spawn()
-                .map_err(|source| StartError::Spawn {
-                    binary: launch.binary.clone(),
-                    source,
-                })?;
+                .map_err(log_error)
+                .and_then(|mut c| {
+                    c.spawn().map_err(|source| StartError::Spawn {
+                        binary: launch.binary.clone(),
+                        source,
+                    })
+                });
+            let child = match spawned {
+                Ok(child) => child,
+                Err(e) => {
+                    // Nothing ran, so the log is empty: do not leave it.
+                    log.remove();
+                    return Err(e);
+                }
+            };
             let mut server = ServerProcess {
                 child: Some(child),
                 port,
-                log: ServerLog { path },
+                log,
             };
             match server.wait_healthy(&http).await {
                 Ok(()) => return Ok(server),
@@ -450,6 +460,12 @@ mod tests {
             .err()
             .expect("no binary, no server");
         assert!(matches!(error, StartError::Spawn { .. }), "{error}");
+        let logs = std::fs::read_dir(&dir).unwrap().filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.starts_with(&format!("monaco-server-{}-", std::process::id()))
+                .then_some(name)
+        });
+        assert_eq!(logs.count(), 0, "the empty log is removed");
     }
 
     #[test]
@@ -484,6 +500,48 @@ mod tests {
         assert_eq!(status.code(), Some(3));
         assert!(log.starts_with("given hello on 127.0.0.1:"), "{log}");
         assert!(!log.contains(":1\n"), "the launcher's port wins: {log}");
+    }
+
+    #[test]
+    fn a_healthy_server_is_measured_and_stopped() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::ExitStatusExt;
+        if Command::new("python3").arg("--version").output().is_err() {
+            println!("SKIPPED: no python3 to stand in for a server");
+            return;
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!("monaco-testkit-up-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("api")).unwrap();
+        std::fs::write(dir.join("api/health"), "ok").unwrap();
+        // A static file server stands in: it answers /api/health from `dir`
+        // and, unlike monaco-server, dies of SIGTERM instead of exiting 0.
+        let script = dir.join("server.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nexec python3 -m http.server \"$PORT\" --bind \"$MONACO_HOST\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let launch = Launch::new(&script, &dir).log_dir(&dir);
+        let stopped = runtime.block_on(async {
+            let server = ServerProcess::start(&launch).await.expect("it starts");
+            assert_eq!(
+                server.url("/api/health"),
+                format!("http://127.0.0.1:{}/api/health", server.port())
+            );
+            assert!(server.resident_bytes().unwrap() > 0);
+            server.stop().await
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            stopped.ending,
+            Ending::Exited(ExitStatus::from_raw(libc::SIGTERM))
+        );
+        assert!(!stopped.ending.is_clean());
     }
 
     #[test]
