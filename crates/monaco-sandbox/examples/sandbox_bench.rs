@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use monaco_core::{ExecutionEvent, ExecutionId, Limits, SourceFile, StepKind, Stream, Verdict};
 use monaco_languages::{Language, Registry};
-use monaco_sandbox::{DockerConfig, DockerSandbox, Sandbox, SandboxJob};
+use monaco_sandbox::{DockerConfig, DockerSandbox, PoolConfig, Sandbox, SandboxJob};
 
 /// Languages measured when `--languages` is not given.
 const DEFAULT_LANGUAGES: &[&str] = &["python", "javascript", "c", "cpp", "java", "go"];
@@ -71,7 +71,17 @@ async fn main() {
                 .unwrap_or_else(|| fail(format!("unknown language {id:?}")))
         })
         .collect();
-    let sandbox = DockerSandbox::connect(DockerConfig::default())
+    // Cold starts are what is measured: no warm pool.
+    let config = DockerConfig {
+        agent_path: std::env::var_os("MONACO_AGENT")
+            .map_or_else(monaco_sandbox::locate_agent, PathBuf::from),
+        pool: PoolConfig {
+            max_per_spec: 0,
+            ..PoolConfig::default()
+        },
+        ..DockerConfig::default()
+    };
+    let sandbox = DockerSandbox::connect(config)
         .await
         .unwrap_or_else(|e| fail(e));
 

@@ -12,10 +12,12 @@
 mod active;
 mod docker;
 mod pool;
+mod spec;
 
 pub use active::{ActiveExecution, InputCommand, InputSender};
-pub use docker::{DockerConfig, DockerSandbox};
-pub use pool::{ContainerSpec, PoolConfig};
+pub use docker::{locate_agent, DockerConfig, DockerSandbox};
+pub use pool::PoolConfig;
+pub use spec::ContainerSpec;
 
 use std::future::Future;
 
@@ -51,8 +53,14 @@ pub struct SandboxJob {
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// The container engine did not answer or refused a request.
-    #[error("the container engine failed: {0}")]
-    Engine(String),
+    #[error("could not {action}: {source}")]
+    Engine {
+        /// What the driver asked the engine to do ("create the container").
+        action: &'static str,
+        /// The engine's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The agent binary could not be found or prepared.
     #[error("the sandbox agent is unavailable: {0}")]
     Agent(String),
@@ -65,9 +73,20 @@ impl SandboxError {
     /// A stable dotted code for clients.
     pub fn code(&self) -> ErrorCode {
         match self {
-            SandboxError::Engine(_) => ErrorCode::DockerUnavailable,
+            SandboxError::Engine { .. } => ErrorCode::DockerUnavailable,
             SandboxError::Agent(_) => ErrorCode::SandboxAgent,
             SandboxError::InvalidJob(_) => ErrorCode::SandboxInvalidJob,
+        }
+    }
+
+    /// Wraps an engine error from trying to `action` (for `map_err`).
+    pub(crate) fn engine<E>(action: &'static str) -> impl FnOnce(E) -> SandboxError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        move |e| SandboxError::Engine {
+            action,
+            source: Box::new(e),
         }
     }
 }

@@ -90,7 +90,12 @@ impl Sandbox for FakeSandbox {
         async move {
             match script.start {
                 Start::Ok => {}
-                Start::Fail => return Err(SandboxError::Engine("no engine answers".into())),
+                Start::Fail => {
+                    return Err(SandboxError::Engine {
+                        action: "create the container",
+                        source: "no engine answers".into(),
+                    })
+                }
                 Start::Panic => panic!("the fake sandbox broke"),
             }
             started.send(job.id).unwrap();
