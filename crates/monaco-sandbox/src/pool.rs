@@ -281,4 +281,61 @@ mod tests {
         let idle = now + config.idle_after + Duration::from_secs(1);
         assert_eq!(slot.target(idle, &config), 0);
     }
+
+    /// A stand-in container: alive or not.
+    #[derive(Debug, PartialEq)]
+    struct Stub(&'static str, bool);
+
+    impl WarmContainer for Stub {
+        fn alive(&mut self) -> bool {
+            self.1
+        }
+    }
+
+    fn spec() -> ContainerSpec {
+        ContainerSpec {
+            language: "python".into(),
+            image: "monaco/python".into(),
+            memory_bytes: 1,
+            processes: 1,
+            tmp_bytes: 1,
+        }
+    }
+
+    fn starts(plan: &[Refill<Stub>]) -> usize {
+        plan.iter()
+            .filter(|r| matches!(r, Refill::Start(_)))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn take_skips_dead_containers_and_hands_them_back() {
+        let pool = WarmPool::new(PoolConfig::default());
+        pool.register(spec());
+        assert_eq!(starts(&pool.plan()), 1);
+        // One dies while it waits, before the next one is ready.
+        assert_eq!(pool.filled(&spec(), Some(Stub("dead", false))), None);
+        assert_eq!(pool.filled(&spec(), Some(Stub("live", true))), None);
+        let (found, dead) = pool.take(&spec());
+        assert_eq!(found, Some(Stub("live", true)));
+        assert_eq!(dead, vec![Stub("dead", false)]);
+    }
+
+    #[tokio::test]
+    async fn a_closed_pool_discards_what_it_holds_and_takes_nothing_back() {
+        let pool = WarmPool::new(PoolConfig::default());
+        pool.register(spec());
+        assert_eq!(starts(&pool.plan()), 1);
+        let _ = pool.filled(&spec(), Some(Stub("warm", true)));
+        pool.close();
+        let plan = pool.plan();
+        assert_eq!(starts(&plan), 0);
+        assert!(matches!(&plan[..], [Refill::Discard(list)] if list.len() == 1));
+        assert_eq!(pool.size(), 0);
+        // One that finishes starting after the close is handed back.
+        assert_eq!(
+            pool.filled(&spec(), Some(Stub("late", true))),
+            Some(Stub("late", true))
+        );
+    }
 }

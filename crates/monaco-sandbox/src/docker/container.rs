@@ -364,3 +364,83 @@ fn agent_tar(agent: &[u8]) -> std::io::Result<Vec<u8>> {
     builder.append_data(&mut header, "agent", agent)?;
     builder.into_inner()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ContainerSpec {
+        ContainerSpec {
+            language: "python".into(),
+            image: "monaco/python".into(),
+            memory_bytes: 256 * 1024 * 1024,
+            processes: 64,
+            tmp_bytes: 64 * 1024 * 1024,
+        }
+    }
+
+    /// The client connects lazily: building a config needs no engine.
+    fn launcher() -> Launcher {
+        let docker = Docker::connect_with_local_defaults().expect("a client");
+        Launcher::new(
+            docker.clone(),
+            Remover::new(docker),
+            b"agent".to_vec(),
+            "test".into(),
+            1.5,
+        )
+    }
+
+    #[test]
+    fn every_hardening_option_is_set() {
+        let id = ExecutionId::new();
+        let config = launcher().container_config(&spec(), Some(id));
+        assert_eq!(config.network_disabled, Some(true));
+        let host = config.host_config.expect("a host config");
+        assert_eq!(host.network_mode.as_deref(), Some("none"));
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(
+            host.cap_add,
+            Some(
+                ["SETUID", "SETGID", "CHOWN", "SYS_PTRACE", "KILL"]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
+        assert_eq!(
+            host.security_opt,
+            Some(vec!["no-new-privileges".to_string()])
+        );
+        assert_eq!(host.readonly_rootfs, Some(true));
+        let tmpfs = host.tmpfs.expect("tmpfs mounts");
+        assert_eq!(
+            tmpfs[WORK_DIR],
+            format!("rw,exec,nosuid,nodev,size={},mode=0755", 64 * 1024 * 1024)
+        );
+        assert!(tmpfs["/tmp"].ends_with("mode=1777"));
+        assert_eq!(host.memory, Some(256 * 1024 * 1024));
+        assert_eq!(host.memory_swap, host.memory);
+        assert_eq!(host.pids_limit, Some(64 + AGENT_THREADS));
+        assert_eq!(host.nano_cpus, Some(1_500_000_000));
+        let ulimits = host.ulimits.expect("ulimits");
+        assert!(ulimits
+            .iter()
+            .any(|u| u.name.as_deref() == Some("core") && u.hard == Some(0)));
+        assert_eq!(host.log_config.and_then(|l| l.typ).as_deref(), Some("none"));
+        assert_eq!(host.ipc_mode.as_deref(), Some("private"));
+        let mounts = host.mounts.expect("the agent mount");
+        assert_eq!(mounts[0].read_only, Some(true));
+        let labels = config.labels.expect("labels");
+        assert_eq!(labels[MANAGED_LABEL], "true");
+        assert_eq!(labels[INSTANCE_LABEL], "test");
+        assert_eq!(labels["monaco.execution"], id.to_string());
+    }
+
+    #[test]
+    fn warm_containers_are_labelled_for_the_pool() {
+        let config = launcher().container_config(&spec(), None);
+        let labels = config.labels.expect("labels");
+        assert_eq!(labels["monaco.pool"], "warm");
+        assert!(!labels.contains_key("monaco.execution"));
+    }
+}

@@ -2,10 +2,11 @@
 //!
 //! ```text
 //! DockerSandbox::start ──create──attach──start──▶ container (agent = PID 1)
-//!        │        (container.rs)                      ▲  │ frames over the
-//!        └─ spawns `drive` task ── Job, stdin ────────┘  │ attached stdio
-//!           (session.rs)  ◀── step events, output, prompts ┘
-//!               └─▶ ActiveExecution.events ──▶ caller
+//!   │        (container.rs)                          ▲  │ frames over the
+//!   └─ spawns `drive` task ── Job, stdin ────────────┘  │ attached stdio
+//!      (session.rs)  │ ◀── step events, output, prompts ┘
+//!                    ├─▶ ActiveExecution.events ──▶ caller
+//!                    └─▶ on every exit: ContainerGuard (removal.rs) removes it
 //! ```
 //!
 //! - `container`: the container's hardening, the agent's volume, and
