@@ -123,8 +123,9 @@ impl ExecutorBuilder {
         self
     }
 
-    /// The warm pool: containers started ahead of demand (default off;
-    /// `max_per_spec` > 0 turns it on).
+    /// The warm pool: containers started ahead of demand (default
+    /// [`PoolConfig::default`], as the server's: up to 2 per language;
+    /// `max_per_spec: 0` turns it off). [`Executor::shutdown`] removes them.
     pub fn warm_pool(mut self, pool: PoolConfig) -> Self {
         self.pool = Some(pool);
         self

@@ -14,10 +14,12 @@ mod docker;
 #[cfg(feature = "fake")]
 pub mod fake;
 mod pool;
+mod spec;
 
 pub use active::{ActiveExecution, InputCommand, InputSender};
-pub use docker::{DockerConfig, DockerSandbox};
-pub use pool::{ContainerSpec, PoolConfig};
+pub use docker::{locate_agent, DockerConfig, DockerSandbox};
+pub use pool::PoolConfig;
+pub use spec::ContainerSpec;
 
 use std::future::Future;
 
@@ -76,6 +78,17 @@ impl SandboxError {
             SandboxError::Engine { .. } => ErrorCode::DockerUnavailable,
             SandboxError::Agent(_) => ErrorCode::SandboxAgent,
             SandboxError::InvalidJob(_) => ErrorCode::SandboxInvalidJob,
+        }
+    }
+
+    /// Wraps an engine error from trying to `action` (for `map_err`).
+    pub(crate) fn engine<E>(action: &'static str) -> impl FnOnce(E) -> SandboxError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        move |e| SandboxError::Engine {
+            action,
+            source: Box::new(e),
         }
     }
 }
