@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
 # Monaco's whole test suite, from a fresh machine: Docker engine, images,
 # agent, build, lint, tests. Idempotent; quick when set-up is already done.
+#
+# Two tiers. The fast tier needs no Docker and runs first, so a mistake in
+# logic or in the API fails in a minute: lint, every unit test, and the
+# HTTP/WebSocket API in-process over a fake sandbox. The Docker tier then
+# sets the machine up and proves that code really runs, confined.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+threads="${MONACO_TEST_THREADS:-4}"
 
+echo "== fast tier: lint, unit tests, the API over a fake sandbox (no Docker)"
+cargo fmt --all -- --check
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+cargo test --quiet --workspace --lib --bins -- --test-threads="$threads"
+cargo test --quiet -p monaco-http --test fast -- --test-threads="$threads"
+
+echo "== Docker tier: set-up, then the sandbox and whole-system suites"
 scripts/setup.sh
 export MONACO_AGENT="$(scripts/build-agent.sh)"
 # Tests that need Docker fail loudly instead of skipping.
 export MONACO_REQUIRE_DOCKER=1
-
-cargo fmt --all -- --check
-cargo clippy --quiet --workspace --all-targets -- -D warnings
 # The HTTP tests start the real server binary; the embed test runs the example.
 cargo build --quiet --workspace --bins --examples
-cargo test --workspace -- --test-threads="${MONACO_TEST_THREADS:-4}"
+# Everything, the fast tier's tests again among them (they take seconds).
+cargo test --workspace -- --test-threads="$threads"
 # The API fuzzed from its own OpenAPI document (schemathesis from PyPI).
 scripts/fuzz-api.sh
 scripts/test-image.sh

@@ -1,6 +1,7 @@
 //! What every whole-system test shares: the real `monaco-server` binary as a
-//! child process on an ephemeral port, an HTTP client and a WebSocket client
-//! for it, the Docker gate, and the programs the tests run.
+//! child process on an ephemeral port (started by `monaco-testkit`), an HTTP
+//! client and a WebSocket client for it, the Docker gate, and the programs
+//! the tests run.
 //!
 //! A test starts a [`Server`], talks to it, then calls [`Server::stop`]: the
 //! server gets SIGTERM and must exit 0, and no container labelled with one of
@@ -18,24 +19,18 @@ pub mod programs;
 pub mod terminal;
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use monaco_testkit::{Ending, Launch, ServerProcess};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
 pub use terminal::Terminal;
 
-/// How long a server gets to answer `/api/health` after it starts.
-const STARTUP: Duration = Duration::from_secs(60);
-/// How long a server gets to exit after SIGTERM (its grace is 5 s).
-const SHUTDOWN: Duration = Duration::from_secs(60);
 /// How long an execution may take to reach a final status. Generous: the
 /// suite runs several servers at once on a small machine.
 pub const EXECUTION: Duration = Duration::from_secs(180);
@@ -59,17 +54,14 @@ fn server_binary() -> PathBuf {
         );
         return p;
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let p = target.join("debug").join("monaco-server");
-    assert!(
-        p.is_file(),
-        "the server binary {} is missing: run `cargo build -p monaco-server` first \
-         (scripts/test.sh does), or set MONACO_SERVER_BIN",
-        p.display()
-    );
-    p
+    monaco_testkit::built_server(&workspace_root(), "debug").unwrap_or_else(|| {
+        panic!(
+            "the server binary {}/debug/monaco-server is missing: run \
+             `cargo build -p monaco-server` first (scripts/test.sh does), or set \
+             MONACO_SERVER_BIN",
+            monaco_testkit::target_dir(&workspace_root()).display()
+        )
+    })
 }
 
 /// Whether a Docker engine answers. Without one, a test returns early
@@ -142,9 +134,8 @@ impl ServerConfig {
 
 /// A running `monaco-server` child process.
 pub struct Server {
-    child: Option<Child>,
-    port: u16,
-    log: PathBuf,
+    /// `None` once stopped or killed.
+    process: Option<ServerProcess>,
     http: reqwest::Client,
     /// Every execution id this test created, checked for containers at stop.
     ids: Mutex<HashSet<String>>,
@@ -160,157 +151,77 @@ impl Server {
         Server::start_with(ServerConfig::default()).await
     }
 
-    /// A server with `config` on top of the tests' defaults. Retries on a
-    /// port taken between choosing it and the server binding it.
+    /// A server with `config` on top of the tests' defaults.
     pub async fn start_with(config: ServerConfig) -> Server {
         static STARTED: AtomicUsize = AtomicUsize::new(0);
-        let binary = server_binary();
-        let languages = workspace_root().join("languages.toml");
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(EXECUTION)
-            .build()
-            .expect("an HTTP client");
-        for _attempt in 0..5 {
-            let port = free_port();
-            let n = STARTED.fetch_add(1, Ordering::SeqCst);
-            let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-                "monaco-server-{}-{n}-{port}.log",
-                std::process::id()
-            ));
-            let out = File::create(&log).expect("create the server log");
-            let instance = config
+        let n = STARTED.fetch_add(1, Ordering::SeqCst);
+        let setting = |key: &str| {
+            config
                 .env
                 .iter()
                 .rev()
-                .find(|(k, _)| k == "MONACO_INSTANCE")
+                .find(|(k, _)| k == key)
                 .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| format!("test-{}-{n}-{port}", std::process::id()));
-            let mut cmd = Command::new(&binary);
-            // A clean configuration: nothing from the caller's environment
-            // but the agent's path and the unrelated variables.
-            for (key, _) in std::env::vars_os() {
-                let key = key.to_string_lossy().into_owned();
-                let ours = key.starts_with("MONACO_") && key != "MONACO_AGENT";
-                let original = matches!(
-                    key.as_str(),
-                    "PORT" | "CONCURRENT_EXECUTIONS" | "QUEUE_CAPACITY" | "DEFAULT_TIMEOUT"
-                );
-                if ours || original {
-                    cmd.env_remove(&key);
-                }
-            }
-            cmd.env("PORT", port.to_string())
-                .env("MONACO_HOST", "127.0.0.1")
-                .env("MONACO_LANGUAGES", &languages)
-                .env("CONCURRENT_EXECUTIONS", "2")
-                // Several servers share this engine: each is its own
-                // instance, so the stray reaper at start (left on, as in
-                // production) only removes containers of its own name.
-                .env("MONACO_INSTANCE", &instance)
-                .env("MONACO_SHUTDOWN_GRACE", "5");
-            for (k, v) in &config.env {
-                cmd.env(k, v);
-            }
-            let child = cmd
-                .current_dir(workspace_root())
-                .stdin(Stdio::null())
-                .stdout(out.try_clone().expect("clone the log handle"))
-                .stderr(out)
-                .spawn()
-                .unwrap_or_else(|e| panic!("could not start {}: {e}", binary.display()));
-            let mut server = Server {
-                child: Some(child),
-                port,
-                log,
-                http: http.clone(),
-                ids: Mutex::new(HashSet::new()),
-                docker_host: config
-                    .env
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| k == "DOCKER_HOST")
-                    .map(|(_, v)| v.clone()),
-                instance,
-            };
-            match server.wait_healthy().await {
-                Ok(()) => return server,
-                Err(exit) => {
-                    let log = server.log_tail();
-                    server.child = None;
-                    if log.contains("Address already in use") {
-                        continue;
-                    }
-                    panic!("monaco-server exited during start-up ({exit}); its log:\n{log}");
-                }
-            }
+        };
+        let instance = setting("MONACO_INSTANCE")
+            .unwrap_or_else(|| format!("test-{}-{n}", std::process::id()));
+        let mut launch = Launch::new(server_binary(), workspace_root())
+            .log_dir(env!("CARGO_TARGET_TMPDIR"))
+            .setting("MONACO_LANGUAGES", workspace_root().join("languages.toml"))
+            .setting("CONCURRENT_EXECUTIONS", "2")
+            // Several servers share this engine: each is its own instance,
+            // so the stray reaper at start (left on, as in production) only
+            // removes containers of its own name.
+            .setting("MONACO_INSTANCE", &instance)
+            .setting("MONACO_SHUTDOWN_GRACE", "5");
+        for (k, v) in &config.env {
+            launch = launch.setting(k, v);
         }
-        panic!("could not find a free port for monaco-server in 5 attempts");
-    }
-
-    /// Waits for `/api/health` to answer 200; `Err` if the server exited.
-    async fn wait_healthy(&mut self) -> Result<(), ExitStatus> {
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            if let Some(status) = self.child_mut().try_wait().expect("poll the server") {
-                return Err(status);
-            }
-            let answer = self
-                .http
-                .get(self.url("/api/health"))
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await;
-            if answer.is_ok_and(|r| r.status() == StatusCode::OK) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "monaco-server did not become healthy within {STARTUP:?}; its log:\n{}",
-                    self.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let process = ServerProcess::start(&launch)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        Server {
+            process: Some(process),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(EXECUTION)
+                .build()
+                .expect("an HTTP client"),
+            ids: Mutex::new(HashSet::new()),
+            docker_host: setting("DOCKER_HOST"),
+            instance,
         }
     }
 
-    fn child_mut(&mut self) -> &mut Child {
-        self.child.as_mut().expect("the server is running")
+    fn process(&self) -> &ServerProcess {
+        self.process.as_ref().expect("the server is running")
     }
 
     /// The last part of the server's log, for failure messages.
     pub fn log_tail(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = File::open(&self.log) {
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            let _ = f.seek(SeekFrom::Start(len.saturating_sub(8000)));
-            let _ = f.read_to_string(&mut text);
-        }
-        text
+        self.process().log().tail()
     }
 
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        self.process().url(path)
     }
 
     /// `ws://127.0.0.1:<port><path>`.
     pub fn ws_url(&self, path: &str) -> String {
-        format!("ws://127.0.0.1:{}{path}", self.port)
+        self.process().ws_url(path)
     }
 
     /// The server process's id (e.g. for its `/proc/<pid>/status`).
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("the server is running").id()
+        self.process().pid()
     }
 
     /// SIGKILL, as a crash: no shutdown, no check; containers it started
     /// stay behind (a server of the same `MONACO_INSTANCE` reaps them).
     pub async fn kill(mut self) {
-        let mut child = self.child.take().expect("the server is running");
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = std::fs::remove_file(&self.log);
+        let process = self.process.take().expect("the server is running");
+        process.kill().remove();
     }
 
     /// Remembers an execution id, so that `stop` checks its container is gone.
@@ -428,27 +339,13 @@ impl Server {
     /// SIGTERM; the server must exit 0 in time, and no container of this
     /// test's executions may remain.
     pub async fn stop(mut self) {
-        let mut child = self.child.take().expect("the server is running");
-        terminate(&child);
-        let deadline = Instant::now() + SHUTDOWN;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("poll the server") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "monaco-server did not exit within {SHUTDOWN:?} of SIGTERM; its log:\n{}",
-                    self.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let process = self.process.take().expect("the server is running");
+        let stopped = process.stop().await;
         assert!(
-            status.success(),
-            "monaco-server exited with {status} after SIGTERM; its log:\n{}",
-            self.log_tail()
+            stopped.ending.is_clean(),
+            "monaco-server {}; its log:\n{}",
+            stopped.ending,
+            stopped.log.tail()
         );
         let ids = self.ids.lock().unwrap().clone();
         let left = containers_left_on(self.docker_host.as_deref(), &ids);
@@ -473,7 +370,7 @@ impl Server {
             self.instance
         );
         // Kept only when something went wrong.
-        let _ = std::fs::remove_file(&self.log);
+        stopped.log.remove();
     }
 }
 
@@ -481,21 +378,11 @@ impl Drop for Server {
     /// Only on an early exit (a failed assertion): stop the server anyway so
     /// that it removes its containers; SIGKILL if it does not go in time.
     fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
+        let Some(process) = self.process.take() else {
             return;
         };
-        terminate(&child);
-        let deadline = Instant::now() + SHUTDOWN;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let killed = matches!(child.try_wait(), Ok(None));
-        let _ = child.kill();
-        let _ = child.wait();
-        if killed {
+        let stopped = process.stop_blocking();
+        if stopped.ending == Ending::Killed {
             // It had no chance to remove its containers (its warm pool, or
             // ones being created): remove them here, by its instance label.
             self.remove_instance_containers();
@@ -503,8 +390,8 @@ impl Drop for Server {
         if std::thread::panicking() {
             eprintln!(
                 "monaco-server log ({}):\n{}",
-                self.log.display(),
-                self.log_tail()
+                stopped.log.path().display(),
+                stopped.log.tail()
             );
         }
     }
@@ -528,22 +415,6 @@ impl Server {
             }
         }
     }
-}
-
-fn terminate(child: &Child) {
-    let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
-    // SAFETY: kill(2) on our own child's pid; no memory is shared.
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
-}
-
-/// A port that was free a moment ago (the caller retries if it is taken).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
 }
 
 /// `completed` and `failed` are final.

@@ -4,9 +4,9 @@
 //!
 //! The program, its file name, its compile and run argv and its environment
 //! come from `languages.toml`, exactly as the server builds them, so that
-//! the three ways do the same work. (The sandbox's `sandbox_bench` example
-//! measures the same baselines beside the sandbox driver alone; this is the
-//! same method, asynchronous and bounded in time.)
+//! every way does the same work. [`Baselines`] measures both beside a
+//! section's own modes, one execution each per round: the latency section
+//! (the server) and the driver section (the sandbox driver alone) share it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -18,6 +18,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::engine::BENCH_LABEL;
+use crate::stats::Samples;
 
 /// What every hello-world program prints (before a terminal's `\r`).
 pub const EXPECTED: &str = "Hello, World!";
@@ -66,12 +67,51 @@ impl Program {
     }
 }
 
+/// The baselines of one language, measured round by round beside a
+/// section's own modes.
+pub struct Baselines {
+    pub docker_run: Samples,
+    /// Empty when the host cannot run the language.
+    pub native: Samples,
+    /// The host's tools, or why it has none.
+    pub native_tools: Result<NativeTools, String>,
+}
+
+impl Baselines {
+    /// No samples yet; finds the host's tools for `program`.
+    pub fn new(program: &Program) -> Baselines {
+        Baselines {
+            docker_run: Samples::default(),
+            native: Samples::default(),
+            native_tools: NativeTools::find(program),
+        }
+    }
+
+    /// One round: `docker run`, then native (when the host can); recorded
+    /// unless the round is a warm-up. `label` goes on the `docker run`
+    /// container (see [`docker_run_once`]).
+    pub async fn measure_round(&mut self, program: &Program, label: &str, counted: bool) {
+        let docker_run = docker_run_once(program, label).await;
+        let native = match &self.native_tools {
+            Ok(tools) => Some(native_once(program, tools).await),
+            Err(_) => None,
+        };
+        if !counted {
+            return;
+        }
+        self.docker_run.record(docker_run);
+        if let Some(native) = native {
+            self.native.record(native);
+        }
+    }
+}
+
 // ------------------------------------------------------------ docker run
 
 /// One `docker run --rm -i --network none <image> sh -c '…'`, the source on
 /// stdin, written, compiled and run by the one `sh -c`. Labelled so that
 /// the end of the run can remove it if the timeout cut it short.
-pub async fn docker_run_once(program: &Program, label: &str) -> Result<Duration, String> {
+async fn docker_run_once(program: &Program, label: &str) -> Result<Duration, String> {
     let mut command = Command::new("docker");
     command
         .args(["run", "--rm", "-i", "--network", "none"])
@@ -194,7 +234,7 @@ fn real_interpreter(name: &str, path: PathBuf) -> PathBuf {
 
 /// One native execution in a fresh temporary directory: write, compile,
 /// run, all timed.
-pub async fn native_once(program: &Program, tools: &NativeTools) -> Result<Duration, String> {
+async fn native_once(program: &Program, tools: &NativeTools) -> Result<Duration, String> {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "monaco-bench-{}-{}",

@@ -32,7 +32,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::baseline::{self, NativeTools, Program};
+use crate::baseline::{self, Baselines, Program};
 use crate::engine::Engine;
 use crate::server::{json_body, Launch, Server, REQUEST_TIMEOUT};
 use crate::stats::Samples;
@@ -47,11 +47,8 @@ pub struct LanguageLatency {
     /// program (HTTP, queue, container hand-over, agent protocol, result).
     pub outside_steps: Samples,
     pub first_byte: Samples,
-    pub docker_run: Samples,
-    /// Empty when the host cannot run the language.
-    pub native: Samples,
-    /// The host's tools, or why it has none.
-    pub native_tools: Result<NativeTools, String>,
+    /// `docker run` and native, in the same rounds.
+    pub baselines: Baselines,
     /// Rounds whose wait for a quiet engine ran out (measured anyway).
     pub noisy_waits: usize,
 }
@@ -92,15 +89,12 @@ async fn measure_language(
     iterations: usize,
     label: &str,
 ) -> LanguageLatency {
-    let native_tools = NativeTools::find(&program);
     let mut row = LanguageLatency {
         execute: Samples::default(),
         steps: Samples::default(),
         outside_steps: Samples::default(),
         first_byte: Samples::default(),
-        docker_run: Samples::default(),
-        native: Samples::default(),
-        native_tools,
+        baselines: Baselines::new(&program),
         noisy_waits: 0,
         program,
     };
@@ -111,11 +105,9 @@ async fn measure_language(
         noisy += usize::from(!engine.wait_quiet().await);
         let first_byte = first_byte_once(server, &row.program).await;
         noisy += usize::from(!engine.wait_quiet().await);
-        let docker_run = baseline::docker_run_once(&row.program, label).await;
-        let native = match &row.native_tools {
-            Ok(tools) => Some(baseline::native_once(&row.program, tools).await),
-            Err(_) => None,
-        };
+        row.baselines
+            .measure_round(&row.program, label, counted)
+            .await;
         if !counted {
             continue;
         }
@@ -129,10 +121,6 @@ async fn measure_language(
             Err(e) => row.execute.record(Err(e)),
         }
         row.first_byte.record(first_byte);
-        row.docker_run.record(docker_run);
-        if let Some(native) = native {
-            row.native.record(native);
-        }
     }
     row
 }

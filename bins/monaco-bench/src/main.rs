@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release -p monaco-server -p monaco-bench
 //! MONACO_AGENT=$(scripts/build-agent.sh) target/release/monaco-bench \
-//!     [--sections latency,throughput,memory] [--iterations 20] \
+//!     [--sections latency,throughput,memory,driver] [--iterations 20] \
 //!     [--throughput-count 40] [--languages python,javascript,c,cpp,java,go] \
 //!     [--server target/release/monaco-server]
 //! ```
@@ -36,6 +36,12 @@
 //! 4. **Memory** ([`memory`]): the server's resident set idle (pool off and
 //!    pool full) and with 1,000 executions queued: what a host must
 //!    reserve for the server itself.
+//! 5. **Driver** ([`driver`], opt-in: `--sections driver`): hello world
+//!    through `DockerSandbox::start` alone, in this process, with no
+//!    server, beside the same baselines in the same rounds. Beside the
+//!    latency section it separates what the server adds from what the
+//!    driver costs. It is left out of the default run, which measures the
+//!    service as clients see it; it needs no server binary.
 //!
 //! A final table ([`report`]) puts the ratios (Monaco ÷ native, Monaco −
 //! native, Monaco ÷ docker-run, throughput ÷ ceiling) beside the targets of
@@ -59,6 +65,7 @@
 //! that drifting load is shared evenly between them.
 
 mod baseline;
+mod driver;
 mod engine;
 mod latency;
 mod memory;
@@ -66,6 +73,7 @@ mod options;
 mod report;
 mod server;
 mod stats;
+mod table;
 mod throughput;
 
 use std::path::{Path, PathBuf};
@@ -97,7 +105,8 @@ async fn main() -> ExitCode {
     let complete = tokio::select! {
         complete = run(&setup, &options) => complete,
         _ = tokio::signal::ctrl_c() => {
-            // Dropping `run` stopped its server (SIGTERM, see `Server`'s Drop).
+            // Dropping `run` stopped its server (SIGTERM, see the Drop of
+            // `monaco_testkit::ServerProcess`) or its sandbox execution.
             eprintln!("monaco-bench: interrupted; cleaning up");
             false
         }
@@ -135,7 +144,11 @@ impl Setup {
                 registry.ids().join(", ")
             ));
         }
-        let binary = ServerBinary::find(options.server.clone(), &root)?;
+        let binary = if options.sections.need_server() {
+            Some(ServerBinary::find(options.server.clone(), &root)?)
+        } else {
+            None
+        };
         let instance = format!("bench-{}", std::process::id());
         let engine = Engine::connect(&instance).await?;
         Ok(Setup {
@@ -181,6 +194,22 @@ async fn run(setup: &Setup, options: &Options) -> bool {
             }
         }
     }
+    if options.sections.driver {
+        let measured = driver::measure(
+            &launch.instance,
+            registry,
+            &options.languages,
+            options.iterations,
+        )
+        .await;
+        match measured {
+            Ok(rows) => report::print_driver(&rows),
+            Err(e) => {
+                report::print_section_failed("driver", &e);
+                complete = false;
+            }
+        }
+    }
     if options.sections.throughput {
         match throughput::measure(launch, engine, registry, options.throughput_count).await {
             Ok(levels) => {
@@ -215,8 +244,8 @@ async fn clean_up(engine: &Engine) -> bool {
             }
             if left > 0 {
                 println!(
-                    "warning: {left} container(s) of this run's servers remain \
-                     (label monaco.instance)"
+                    "warning: {left} container(s) of this run's servers or sandbox \
+                     driver remain (label monaco.instance)"
                 );
             }
             left == 0

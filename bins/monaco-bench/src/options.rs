@@ -14,14 +14,20 @@ const MAX_ITERATIONS: usize = 1_000;
 const MAX_THROUGHPUT_COUNT: usize = 10_000;
 
 pub const USAGE: &str = "\
-usage: monaco-bench [--sections latency,throughput,memory] [--iterations N]
+usage: monaco-bench [--sections latency,throughput,memory,driver] [--iterations N]
                     [--throughput-count N] [--languages python,c,...]
                     [--server PATH]
 
-  --sections          sections to run (default: all three)
+  --sections          sections to run (default latency,throughput,memory):
+                        latency     hello world through the server, beside
+                                    docker run --rm and native runs
+                        throughput  executions per second beside the engine's ceiling
+                        memory      the server's resident set
+                        driver      hello world through the sandbox driver alone
+                                    (no server), beside the same baselines
   --iterations, -n    timed executions per language and mode (default 20)
   --throughput-count  timed executions per concurrency level (default 40)
-  --languages, -l     languages of the latency section
+  --languages, -l     languages of the latency and driver sections
                       (default python,javascript,c,cpp,java,go)
   --server            the monaco-server binary (default target/release/monaco-server,
                       else target/debug/monaco-server)";
@@ -32,6 +38,8 @@ pub struct Sections {
     pub latency: bool,
     pub throughput: bool,
     pub memory: bool,
+    /// Opt-in: the sandbox driver alone.
+    pub driver: bool,
 }
 
 /// Command-line options.
@@ -52,6 +60,7 @@ impl Options {
                 latency: true,
                 throughput: true,
                 memory: true,
+                driver: false,
             },
             iterations: DEFAULT_ITERATIONS,
             throughput_count: DEFAULT_THROUGHPUT_COUNT,
@@ -100,7 +109,13 @@ impl Sections {
         latency: false,
         throughput: false,
         memory: false,
+        driver: false,
     };
+
+    /// Whether a chosen section starts a server (the driver section does not).
+    pub fn need_server(&self) -> bool {
+        self.latency || self.throughput || self.memory
+    }
 }
 
 fn parse_sections(list: &str) -> Result<Sections, String> {
@@ -110,9 +125,10 @@ fn parse_sections(list: &str) -> Result<Sections, String> {
             "latency" => sections.latency = true,
             "throughput" => sections.throughput = true,
             "memory" => sections.memory = true,
+            "driver" => sections.driver = true,
             other => {
                 return Err(format!(
-                    "--sections: unknown section {other:?} (latency, throughput, memory)"
+                    "--sections: unknown section {other:?} (latency, throughput, memory, driver)"
                 ))
             }
         }
@@ -151,6 +167,8 @@ mod tests {
     fn defaults_run_everything() {
         let o = parse(&[]).unwrap();
         assert!(o.sections.latency && o.sections.throughput && o.sections.memory);
+        assert!(!o.sections.driver, "the driver section is opt-in");
+        assert!(o.sections.need_server());
         assert_eq!(o.iterations, 20);
         assert_eq!(o.throughput_count, 40);
         assert_eq!(o.languages.len(), 6);
@@ -173,12 +191,22 @@ mod tests {
             Sections {
                 latency: true,
                 throughput: false,
-                memory: true
+                memory: true,
+                driver: false,
             }
         );
         assert_eq!(o.iterations, 5);
         assert_eq!(o.throughput_count, 16);
         assert_eq!(o.languages, ["python", "c"]);
+    }
+
+    #[test]
+    fn the_driver_section_needs_no_server() {
+        let o = parse(&["--sections", "driver"]).unwrap();
+        assert!(o.sections.driver && !o.sections.latency);
+        assert!(!o.sections.need_server());
+        let o = parse(&["--sections", "driver,memory"]).unwrap();
+        assert!(o.sections.driver && o.sections.need_server());
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Printing: the context of a run, one table per section, and the final
 //! table of ratios beside the issue's targets.
 
+use crate::baseline::{Baselines, Program};
+use crate::driver::DriverLatency;
 use crate::engine::Engine;
 use crate::latency::LanguageLatency;
 use crate::memory::{Memory, QUEUED};
 use crate::options::Options;
 use crate::server::Launch;
 use crate::stats::Samples;
+use crate::table::Table;
 use crate::throughput::Level;
 
 /// Largest p50 overhead of Monaco over native, milliseconds (issue #4).
@@ -49,21 +52,28 @@ pub async fn print_context(launch: &Launch, engine: &Engine, options: &Options) 
         .await
         .map_or_else(|e| format!("unknown ({e})"), |n| n.to_string());
     println!("monaco-bench");
-    println!(
-        "server: {} ({})",
-        launch.binary.path.display(),
-        launch.binary.kind
-    );
-    if launch.binary.kind == "debug" {
-        println!(
-            "        a debug build: its figures are slower than a release build's \
-             (cargo build --release -p monaco-server)"
-        );
+    match &launch.binary {
+        Some(binary) => {
+            println!("server: {} ({})", binary.path.display(), binary.kind);
+            if binary.kind == "debug" {
+                println!(
+                    "        a debug build: its figures are slower than a release build's \
+                     (cargo build --release -p monaco-server)"
+                );
+            }
+        }
+        None => println!("server: none (the chosen sections start none)"),
     }
     println!(
         "agent: {}",
         std::env::var("MONACO_AGENT").unwrap_or_else(|_| "found by the server".into())
     );
+    if cfg!(debug_assertions) && options.sections.driver {
+        println!(
+            "        the driver section runs in this bench, a debug build: its figures are \
+             slower than a release build's (cargo build --release -p monaco-bench)"
+        );
+    }
     println!(
         "machine: nproc {nproc}, {cpu}; load average {}",
         load_average()
@@ -73,7 +83,7 @@ pub async fn print_context(launch: &Launch, engine: &Engine, options: &Options) 
         engine.version().await
     );
     println!(
-        "instance: {} (MONACO_INSTANCE of every server of this run)",
+        "instance: {} (MONACO_INSTANCE of every server and sandbox driver of this run)",
         launch.instance
     );
     let s = options.sections;
@@ -81,6 +91,13 @@ pub async fn print_context(launch: &Launch, engine: &Engine, options: &Options) 
     if s.latency {
         sections.push(format!(
             "latency ({} rounds after 1 warm-up; {})",
+            options.iterations,
+            options.languages.join(", ")
+        ));
+    }
+    if s.driver {
+        sections.push(format!(
+            "driver ({} rounds after 1 warm-up; {})",
             options.iterations,
             options.languages.join(", ")
         ));
@@ -136,10 +153,10 @@ pub fn print_latency(rows: &[LanguageLatency]) {
             fmt_ms(row.execute.p99()),
             fmt_ms(row.first_byte.p50()),
             fmt_ms(row.first_byte.p99()),
-            fmt_ms(row.docker_run.p50()),
-            fmt_ms(row.docker_run.p99()),
-            fmt_ms(row.native.p50()),
-            fmt_ms(row.native.p99()),
+            fmt_ms(row.baselines.docker_run.p50()),
+            fmt_ms(row.baselines.docker_run.p99()),
+            fmt_ms(row.baselines.native.p50()),
+            fmt_ms(row.baselines.native.p99()),
             fmt_ms(row.steps.p50()),
             fmt_ms(row.outside_steps.p50()),
         ]);
@@ -154,34 +171,91 @@ pub fn print_latency(rows: &[LanguageLatency]) {
          outside steps: execute minus agent steps, per execution (what Monaco adds)."
     );
     for row in rows {
-        let id = &row.program.id;
-        match &row.native_tools {
-            Ok(tools) => println!("{id} native: {}", tools.describe()),
-            Err(why) => println!("{id} native: n/a, {why}"),
-        }
-        let modes: [(&str, &Samples); 4] = [
-            ("execute", &row.execute),
-            ("first byte", &row.first_byte),
-            ("docker-run", &row.docker_run),
-            ("native", &row.native),
-        ];
-        for (mode, samples) in modes {
-            if let Some(first) = samples.failures.first() {
-                println!(
-                    "{id} {mode}: {} failed (left out); the first: {first}",
-                    samples.failures.len()
-                );
-            }
-        }
+        print_notes(
+            &row.program,
+            &[("execute", &row.execute), ("first byte", &row.first_byte)],
+            &row.baselines,
+        );
         if row.noisy_waits > 0 {
             println!(
-                "{id}: {} times the server's containers did not settle within the bound \
+                "{}: {} times the server's containers did not settle within the bound \
                  (measured anyway)",
-                row.noisy_waits
+                row.program.id, row.noisy_waits
             );
         }
     }
     println!();
+}
+
+/// Section 5.
+pub fn print_driver(rows: &[DriverLatency]) {
+    println!("== driver: hello world through the sandbox driver alone, one at a time ==");
+    let mut table = Table::new(&[
+        "language",
+        "driver p50",
+        "p99",
+        "docker-run p50",
+        "p99",
+        "native p50",
+        "p99",
+        "agent steps p50",
+        "driver ÷ docker-run",
+        "driver − native",
+        "driver ÷ native",
+    ]);
+    for row in rows {
+        let driver = row.driver.p50();
+        let docker = row.baselines.docker_run.p50();
+        let native = row.baselines.native.p50();
+        table.push(vec![
+            row.program.id.clone(),
+            fmt_ms(driver),
+            fmt_ms(row.driver.p99()),
+            fmt_ms(docker),
+            fmt_ms(row.baselines.docker_run.p99()),
+            fmt_ms(native),
+            fmt_ms(row.baselines.native.p99()),
+            fmt_ms(row.steps.p50()),
+            fmt_times(ratio(driver, docker)),
+            driver
+                .zip(native)
+                .map_or("n/a".into(), |(d, n)| format!("{:+.1}", d - n)),
+            fmt_times(ratio(driver, native)),
+        ]);
+    }
+    table.print();
+    println!(
+        "driver: DockerSandbox::start to the Finished event, in this process, cold container \
+         (pool off), every hardening option on.\n\
+         docker-run and native as in the latency section; agent steps: compile + run wall \
+         time the agent measured inside the container."
+    );
+    for row in rows {
+        print_notes(&row.program, &[("driver", &row.driver)], &row.baselines);
+    }
+    println!();
+}
+
+/// Per language: the host's tools for the native runs, and the first
+/// failure of each mode that had one.
+fn print_notes(program: &Program, modes: &[(&str, &Samples)], baselines: &Baselines) {
+    let id = &program.id;
+    match &baselines.native_tools {
+        Ok(tools) => println!("{id} native: {}", tools.describe()),
+        Err(why) => println!("{id} native: n/a, {why}"),
+    }
+    let baseline_modes = [
+        ("docker-run", &baselines.docker_run),
+        ("native", &baselines.native),
+    ];
+    for &(mode, samples) in modes.iter().chain(&baseline_modes) {
+        if let Some(first) = samples.failures.first() {
+            println!(
+                "{id} {mode}: {} failed (left out); the first: {first}",
+                samples.failures.len()
+            );
+        }
+    }
 }
 
 /// Section 3.
@@ -291,14 +365,18 @@ fn why_not<T>(result: &Result<T, String>) -> String {
 /// The final table: each figure beside its target, met or missed. For
 /// information only: nothing here changes the exit code.
 pub fn print_summary(figures: &Figures) {
+    if figures.latency.is_none() && figures.throughput.is_none() && figures.memory.is_none() {
+        // Only the driver section ran: it has no targets.
+        return;
+    }
     println!("== summary: Monaco beside the baselines and the targets of issue #4 ==");
     let mut table = Table::new(&["figure", "measured", "target", "status"]);
     table.align_left(&[0, 2, 3]);
     for row in figures.latency.iter().flatten() {
         let id = &row.program.id;
         let monaco = row.execute.p50();
-        let native = row.native.p50();
-        let docker = row.docker_run.p50();
+        let native = row.baselines.native.p50();
+        let docker = row.baselines.docker_run.p50();
         let overhead = monaco.zip(native).map(|(m, n)| m - n);
         table.push(vec![
             format!("{id}: Monaco − native, Monaco ÷ native (p50)"),
@@ -427,6 +505,10 @@ fn fmt_ms(value: Option<f64>) -> String {
     value.map_or("n/a".into(), |v| format!("{v:.1}"))
 }
 
+fn fmt_times(value: Option<f64>) -> String {
+    value.map_or("n/a".into(), |v| format!("{v:.2}×"))
+}
+
 fn fmt_rate(value: Option<f64>) -> String {
     value.map_or("n/a".into(), |v| format!("{v:.2}"))
 }
@@ -437,62 +519,6 @@ fn fmt_percent(value: Option<f64>) -> String {
 
 fn fmt_mib(bytes: Option<u64>) -> String {
     bytes.map_or("n/a".into(), |b| format!("{:.1}", b as f64 / MIB))
-}
-
-/// Rows printed as aligned columns: numbers right-aligned, unless a column
-/// is marked left.
-struct Table {
-    lines: Vec<Vec<String>>,
-    left: Vec<bool>,
-}
-
-impl Table {
-    fn new(header: &[&str]) -> Table {
-        let mut left = vec![false; header.len()];
-        left[0] = true;
-        Table {
-            lines: vec![header.iter().map(|s| s.to_string()).collect()],
-            left,
-        }
-    }
-
-    fn align_left(&mut self, columns: &[usize]) {
-        for &c in columns {
-            self.left[c] = true;
-        }
-    }
-
-    fn push(&mut self, line: Vec<String>) {
-        debug_assert_eq!(line.len(), self.left.len());
-        self.lines.push(line);
-    }
-
-    fn print(&self) {
-        let widths: Vec<usize> = (0..self.left.len())
-            .map(|c| {
-                self.lines
-                    .iter()
-                    .map(|l| l[c].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for line in &self.lines {
-            let cells: Vec<String> = line
-                .iter()
-                .zip(&widths)
-                .zip(&self.left)
-                .map(|((cell, &w), &left)| {
-                    if left {
-                        format!("{cell:<w$}")
-                    } else {
-                        format!("{cell:>w$}")
-                    }
-                })
-                .collect();
-            println!("{}", cells.join(" | ").trim_end());
-        }
-    }
 }
 
 #[cfg(test)]

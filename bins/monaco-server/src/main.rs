@@ -10,7 +10,7 @@ mod settings;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer};
-use monaco_executor::{DockerConfig, Executor};
+use monaco_executor::Executor;
 use tokio::signal::unix::{signal, SignalKind};
 
 use settings::Settings;
@@ -46,14 +46,9 @@ fn init_logging(settings: &Settings) {
 }
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    let mut docker = DockerConfig::default();
-    if let Some(agent) = &settings.agent {
-        docker.agent_path = agent.into();
-    }
-    docker.cpus = settings.sandbox_cpus;
     let executor = Executor::builder()
         .languages_file(&settings.languages)
-        .docker(docker)
+        .docker(settings.docker())
         .workers(settings.concurrent_executions)
         .queue_capacity(settings.queue_capacity)
         .retention(
@@ -63,7 +58,6 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .default_limits(settings.default_limits())
         .max_limits(settings.max_limits())
         .reap_strays(settings.reap_strays)
-        .warm_pool(settings.pool())
         .build()
         .await?;
     let api = settings.api_config();

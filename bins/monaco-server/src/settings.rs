@@ -2,8 +2,11 @@
 //! (`MONACO_CONFIG`), then the environment. The original service's names
 //! keep their meaning (`PORT`, `CONCURRENT_EXECUTIONS`, `QUEUE_CAPACITY`,
 //! `DEFAULT_TIMEOUT`); everything else is `MONACO_<KEY>`.
+//!
+//! This is the only place that reads the environment: the libraries take
+//! their settings as values, and their defaults are the defaults here.
 
-use monaco_executor::Limits;
+use monaco_executor::{DockerConfig, Limits, PoolConfig, SchedulerConfig};
 use serde::Deserialize;
 
 /// Every setting of the server (README, "Configuration", lists them).
@@ -19,6 +22,8 @@ pub struct Settings {
     pub max_timeout: u64,
     pub languages: String,
     pub agent: Option<String>,
+    /// This server's name on a shared Docker engine.
+    pub instance: String,
     pub cors_origins: String,
     pub max_body_bytes: usize,
     /// Seconds a finished result stays readable.
@@ -44,24 +49,35 @@ pub struct Settings {
 
 impl Settings {
     pub fn load() -> Result<Settings, config::ConfigError> {
+        // The libraries' own defaults, so that the server and an embedder
+        // who configures nothing get the same.
+        let scheduler = SchedulerConfig::default();
+        let docker = DockerConfig::default();
+        let pool = PoolConfig::default();
+        let api = monaco_http::ApiConfig::default();
+        let seconds = |ms: u64| ms / 1000;
         let mut builder = config::Config::builder()
             .set_default("port", 8080)?
             .set_default("host", "0.0.0.0")?
-            .set_default("concurrent_executions", 5)?
-            .set_default("queue_capacity", 100)?
-            .set_default("default_timeout", 30)?
-            .set_default("max_timeout", 300)?
+            .set_default("concurrent_executions", scheduler.workers as u64)?
+            .set_default("queue_capacity", scheduler.queue_capacity as u64)?
+            .set_default("default_timeout", seconds(Limits::default().run.wall_ms))?
+            .set_default(
+                "max_timeout",
+                seconds(monaco_executor::default_max_limits().run.wall_ms),
+            )?
             .set_default("languages", "languages.toml")?
-            .set_default("cors_origins", "*")?
-            .set_default("max_body_bytes", 2 * 1024 * 1024)?
-            .set_default("result_ttl", 3600)?
-            .set_default("max_results", 10_000)?
+            .set_default("instance", docker.instance.as_str())?
+            .set_default("cors_origins", api.cors_origins.join(","))?
+            .set_default("max_body_bytes", api.max_body_bytes as u64)?
+            .set_default("result_ttl", scheduler.finished_ttl.as_secs())?
+            .set_default("max_results", scheduler.max_finished as u64)?
             .set_default("shutdown_grace", 30)?
-            .set_default("sandbox_cpus", 1.0)?
-            .set_default("pool_size", 2)?
-            .set_default("pool_max_total", 12)?
-            .set_default("pool_max_age", 600)?
-            .set_default("pool_idle", 900)?
+            .set_default("sandbox_cpus", docker.cpus)?
+            .set_default("pool_size", pool.max_per_spec as u64)?
+            .set_default("pool_max_total", pool.max_total as u64)?
+            .set_default("pool_max_age", pool.max_age.as_secs())?
+            .set_default("pool_idle", pool.idle_after.as_secs())?
             .set_default("log_format", "text")?
             .set_default("reap_strays", true)?;
         if let Ok(path) = std::env::var("MONACO_CONFIG") {
@@ -108,8 +124,22 @@ impl Settings {
         max
     }
 
-    pub fn pool(&self) -> monaco_executor::PoolConfig {
-        monaco_executor::PoolConfig {
+    /// How to reach Docker and run sandboxes.
+    pub fn docker(&self) -> DockerConfig {
+        let mut docker = DockerConfig {
+            cpus: self.sandbox_cpus,
+            instance: self.instance.clone(),
+            pool: self.pool(),
+            ..DockerConfig::default()
+        };
+        if let Some(agent) = &self.agent {
+            docker.agent_path = agent.into();
+        }
+        docker
+    }
+
+    pub fn pool(&self) -> PoolConfig {
+        PoolConfig {
             max_per_spec: self.pool_size,
             max_total: self.pool_max_total,
             max_age: std::time::Duration::from_secs(self.pool_max_age),

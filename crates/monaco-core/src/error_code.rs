@@ -2,7 +2,9 @@
 //!
 //! Clients switch on these dotted strings (`language.unknown`,
 //! `sandbox.lost`); people read the message beside them. A code is never
-//! renamed once it has shipped. The HTTP status each code gets lives with
+//! renamed once it has shipped. The enum is exhaustive on purpose: a new
+//! code does not compile until the HTTP layer gives it a status and the
+//! README lists it. The HTTP status each code gets lives with
 //! the HTTP layer; this table only says what the code means.
 
 use std::fmt;
@@ -14,7 +16,6 @@ macro_rules! error_codes {
     ($( $(#[$doc:meta])* $variant:ident = $code:literal, )+) => {
         /// A stable dotted error code, serialised as its string.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        #[non_exhaustive]
         pub enum ErrorCode {
             $( $(#[$doc])* $variant, )+
         }

@@ -103,7 +103,7 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// Monaco's defaults (see DESIGN.md, "Defaults"): the table's `default` column.
+    /// Monaco's defaults (README, "limits"): the table's `default` column.
     fn default() -> Self {
         Limits::DEFAULT
     }

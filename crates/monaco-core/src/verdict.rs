@@ -48,8 +48,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// Precedence when several apply (higher wins): internal error, output
-    /// limit, time limit, memory limit, runtime error, ok.
+    /// Precedence when several apply (higher wins): internal error,
+    /// cancelled, output limit, time limit, memory limit, compile error,
+    /// runtime error, ok.
     pub fn precedence(self) -> u8 {
         match self {
             Verdict::InternalError => 8,
@@ -60,6 +61,15 @@ impl Verdict {
             Verdict::CompileError => 3,
             Verdict::RuntimeError => 2,
             Verdict::Ok => 1,
+        }
+    }
+
+    /// The final status of an execution that ended with this verdict: the
+    /// one place that decides it, for every surface that reports it.
+    pub fn final_status(self) -> Status {
+        match self {
+            Verdict::InternalError | Verdict::Cancelled => Status::Failed,
+            _ => Status::Completed,
         }
     }
 
@@ -123,7 +133,7 @@ impl ExecutionOutcome {
     /// An execution Monaco could not carry out.
     pub fn internal(code: ErrorCode, message: impl Into<String>) -> Self {
         ExecutionOutcome {
-            status: Status::Failed,
+            status: Verdict::InternalError.final_status(),
             verdict: Verdict::InternalError,
             compile: None,
             run: None,
@@ -135,7 +145,7 @@ impl ExecutionOutcome {
     /// An execution stopped on request before it finished.
     pub fn cancelled() -> Self {
         ExecutionOutcome {
-            status: Status::Failed,
+            status: Verdict::Cancelled.final_status(),
             verdict: Verdict::Cancelled,
             compile: None,
             run: None,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use monaco_core::Limits;
 use monaco_languages::{Registry, RegistryError};
-use monaco_sandbox::{DockerConfig, DockerSandbox, PoolConfig, SandboxError};
+use monaco_sandbox::{DockerConfig, DockerSandbox, PoolConfig, Sandbox, SandboxError};
 use monaco_scheduler::{Scheduler, SchedulerConfig};
 
 use crate::{Executor, Inner};
@@ -111,8 +111,9 @@ impl ExecutorBuilder {
         self
     }
 
-    /// The warm pool: containers started ahead of demand (default off;
-    /// `max_per_spec` > 0 turns it on).
+    /// The warm pool: containers started ahead of demand (default
+    /// [`PoolConfig::default`], as the server's: up to 2 per language;
+    /// `max_per_spec: 0` turns it off). [`Executor::shutdown`] removes them.
     pub fn warm_pool(mut self, pool: PoolConfig) -> Self {
         self.pool = Some(pool);
         self
@@ -126,13 +127,14 @@ impl ExecutorBuilder {
 
     /// Loads the languages, connects to Docker and starts the worker pool.
     /// Must be called inside a tokio runtime.
-    pub async fn build(self) -> Result<Executor, BuildError> {
-        let registry = Registry::load(&self.languages)?;
-        self.default_limits.check_within(&self.max_limits)?;
-        let mut docker = self.docker.unwrap_or_default();
-        if let Some(pool) = self.pool {
+    pub async fn build(mut self) -> Result<Executor, BuildError> {
+        let mut docker = self.docker.take().unwrap_or_default();
+        if let Some(pool) = self.pool.take() {
             docker.pool = pool;
         }
+        // Checked before connecting, so a bad file is reported as such even
+        // where no engine answers.
+        let registry = self.registry()?;
         let sandbox = DockerSandbox::connect(docker).await?;
         if self.reap_strays {
             match sandbox.reap_strays().await {
@@ -141,7 +143,26 @@ impl ExecutorBuilder {
                 Err(e) => tracing::warn!(error = %e, "could not look for stray containers"),
             }
         }
-        let scheduler = Scheduler::new(Arc::new(sandbox.clone()), self.scheduler);
+        Ok(self.assemble(registry, sandbox))
+    }
+
+    /// Loads the languages and starts the worker pool over `sandbox`
+    /// instead of Docker (the Docker settings are ignored). Must be called
+    /// inside a tokio runtime.
+    pub async fn build_with<S: Sandbox>(self, sandbox: S) -> Result<Executor<S>, BuildError> {
+        let registry = self.registry()?;
+        Ok(self.assemble(registry, sandbox))
+    }
+
+    fn registry(&self) -> Result<Registry, BuildError> {
+        let registry = Registry::load(&self.languages)?;
+        self.default_limits.check_within(&self.max_limits)?;
+        Ok(registry)
+    }
+
+    fn assemble<S: Sandbox>(self, registry: Registry, sandbox: S) -> Executor<S> {
+        let sandbox = Arc::new(sandbox);
+        let scheduler = Scheduler::new(Arc::clone(&sandbox), self.scheduler);
         let executor = Executor {
             inner: Arc::new(Inner {
                 registry,
@@ -154,6 +175,6 @@ impl ExecutorBuilder {
             }),
         };
         executor.prewarm();
-        Ok(executor)
+        executor
     }
 }

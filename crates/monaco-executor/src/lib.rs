@@ -36,7 +36,7 @@ pub use monaco_languages::{
     Language, Registry, MAX_FILE_NAME_BYTES, MAX_FILE_NAME_COMPONENTS,
     MAX_FILE_NAME_COMPONENT_BYTES,
 };
-pub use monaco_sandbox::{DockerConfig, DockerSandbox, InputCommand, PoolConfig};
+pub use monaco_sandbox::{DockerConfig, DockerSandbox, InputCommand, PoolConfig, Sandbox};
 pub use monaco_scheduler::{EventSubscription, ExecutionMeta, ExecutionSnapshot, SchedulerConfig};
 
 use std::sync::Arc;
@@ -55,15 +55,26 @@ pub const MAX_ARGS_BYTES: usize = 128 * 1024;
 
 /// Runs code executions: validates, queues, runs in the sandbox, streams.
 /// Cheap to clone.
-#[derive(Clone)]
-pub struct Executor {
-    inner: Arc<Inner>,
+///
+/// Generic over the [`Sandbox`] that runs the jobs: Docker in production
+/// ([`ExecutorBuilder::build`]); any other, such as the scripted fake of
+/// `monaco-sandbox`'s `fake` feature, with [`ExecutorBuilder::build_with`].
+pub struct Executor<S: Sandbox = DockerSandbox> {
+    inner: Arc<Inner<S>>,
 }
 
-struct Inner {
+impl<S: Sandbox> Clone for Executor<S> {
+    fn clone(&self) -> Self {
+        Executor {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<S: Sandbox> {
     registry: Registry,
-    scheduler: Scheduler<DockerSandbox>,
-    sandbox: DockerSandbox,
+    scheduler: Scheduler<S>,
+    sandbox: Arc<S>,
     default_limits: Limits,
     max_limits: Limits,
     max_code_bytes: usize,
@@ -73,7 +84,7 @@ struct Inner {
 /// What `health` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
-    /// Whether the Docker engine answers.
+    /// Whether the sandbox's backend (the Docker engine) answers.
     pub docker: bool,
     /// Executions waiting for a worker.
     pub queue_depth: usize,
@@ -86,7 +97,9 @@ impl Executor {
     pub fn builder() -> ExecutorBuilder {
         ExecutorBuilder::default()
     }
+}
 
+impl<S: Sandbox> Executor<S> {
     /// Validates and queues an execution; returns at once with its id.
     pub fn submit(&self, request: ExecutionRequest) -> Result<ExecutionId, ExecutorError> {
         let (job, meta) = self.prepare(request)?;
@@ -178,7 +191,7 @@ impl Executor {
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.scheduler.shutdown(grace).await;
         self.inner.sandbox.settle().await;
-        self.inner.sandbox.drain_pool().await;
+        self.inner.sandbox.drain().await;
     }
 
     /// Asks the warm pool (when on) to keep a container ready for each

@@ -84,14 +84,14 @@ impl SubmitRequest {
     /// terminal will type into it), `/api/execute` never does.
     pub fn into_request(self, interactive_default: bool) -> Result<ExecutionRequest, ApiError> {
         let language = self.language.ok_or_else(|| {
-            ApiError::bad_request(ErrorCode::RequestLanguageMissing, "`language` is required")
+            ApiError::new(ErrorCode::RequestLanguageMissing, "`language` is required")
         })?;
-        let code = self.code.ok_or_else(|| {
-            ApiError::bad_request(ErrorCode::RequestCodeMissing, "`code` is required")
-        })?;
+        let code = self
+            .code
+            .ok_or_else(|| ApiError::new(ErrorCode::RequestCodeMissing, "`code` is required"))?;
         let stdin = match (self.input, self.input_base64) {
             (Some(_), Some(_)) => {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::new(
                     ErrorCode::RequestInvalidInput,
                     "give either `input` or `inputBase64`, not both",
                 ))
@@ -100,7 +100,7 @@ impl SubmitRequest {
             (None, Some(b64)) => base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
                 .map_err(|e| {
-                    ApiError::bad_request(
+                    ApiError::new(
                         ErrorCode::RequestInvalidInput,
                         format!("`inputBase64`: {e}"),
                     )
@@ -114,13 +114,13 @@ impl SubmitRequest {
             .unwrap_or_default();
         if let Some(t) = self.timeout {
             if !(t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT_S) {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::new(
                     ErrorCode::LimitsInvalid,
                     "`timeout` must be a positive number of seconds, at most a day",
                 ));
             }
             if limits.wall_ms.is_some() {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::new(
                     ErrorCode::LimitsInvalid,
                     "give either `timeout` (seconds) or `limits.wall_ms`, not both",
                 ));
@@ -210,13 +210,6 @@ pub struct ResultResponse {
     completed_at: Option<String>,
     /// Everything the program printed (compile output first), as text.
     output: String,
-    /// Peak memory of the run step, bytes.
-    memory: Option<u64>,
-    /// CPU time of the run step, milliseconds.
-    cpu: Option<u64>,
-    /// Wall time of the run step, milliseconds.
-    execution_time: Option<u64>,
-    verdict: Option<monaco_executor::Verdict>,
     stdout: String,
     stderr: String,
     compile_output: String,
@@ -224,17 +217,63 @@ pub struct ResultResponse {
     stdout_base64: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stderr_base64: Option<String>,
-    exit_code: Option<i32>,
-    signal: Option<i32>,
-    truncated: bool,
     compile: Option<StepDto>,
     run: Option<StepDto>,
+    /// The verdict and measurements, as the WebSocket's final `status`
+    /// frame has them.
+    #[serde(flatten)]
+    outcome: OutcomeFields,
+}
+
+/// How an execution ended, in the fields every surface reports it with
+/// (`/api/result`, `/api/execute`, the WebSocket's final `status` frame):
+/// all `null` (and `truncated` false) while it has not ended. The one
+/// mapping from [`ExecutionOutcome`] to the wire.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutcomeFields {
+    verdict: Option<monaco_executor::Verdict>,
+    /// Exit code of the run step.
+    exit_code: Option<i32>,
+    /// Signal that ended the run step.
+    signal: Option<i32>,
+    /// Wall time of the run step, milliseconds.
+    execution_time: Option<u64>,
+    /// CPU time of the run step, milliseconds.
+    cpu: Option<u64>,
+    /// Peak memory of the run step, bytes.
+    memory: Option<u64>,
+    /// Whether output of either step was cut at the output limit.
+    truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<ErrorInfo>,
 }
 
+impl OutcomeFields {
+    /// The fields for `outcome` (`None`: not ended yet).
+    pub fn of(outcome: Option<&ExecutionOutcome>) -> OutcomeFields {
+        let run = outcome.and_then(|o| o.run.as_ref());
+        let compile = outcome.and_then(|o| o.compile.as_ref());
+        OutcomeFields {
+            verdict: outcome.map(|o| o.verdict),
+            exit_code: run.and_then(|r| r.exit_code),
+            signal: run.and_then(|r| r.signal),
+            execution_time: run.map(|r| r.wall_ms),
+            cpu: run.map(|r| r.cpu_ms),
+            memory: run.map(|r| r.memory_bytes),
+            truncated: run.is_some_and(|r| r.truncated) || compile.is_some_and(|r| r.truncated),
+            error: outcome.and_then(|o| {
+                Some(ErrorInfo {
+                    code: o.error_code?,
+                    message: o.message.clone().unwrap_or_default(),
+                })
+            }),
+        }
+    }
+}
+
 /// Why an execution ended `failed`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorInfo {
     code: ErrorCode,
     message: String,
@@ -259,8 +298,6 @@ pub fn timestamp(t: SystemTime) -> String {
 impl From<&ExecutionSnapshot> for ResultResponse {
     fn from(s: &ExecutionSnapshot) -> Self {
         let outcome: Option<&ExecutionOutcome> = s.outcome.as_ref();
-        let run = outcome.and_then(|o| o.run.as_ref());
-        let compile = outcome.and_then(|o| o.compile.as_ref());
         let (stdout, stdout_base64) = text_and_bytes(&s.stdout);
         let (stderr, stderr_base64) = text_and_bytes(&s.stderr);
         let compile_output = String::from_utf8_lossy(&s.compile_output).into_owned();
@@ -275,26 +312,14 @@ impl From<&ExecutionSnapshot> for ResultResponse {
             started_at: s.started_at.map(timestamp),
             completed_at: s.completed_at.map(timestamp),
             output,
-            memory: run.map(|r| r.memory_bytes),
-            cpu: run.map(|r| r.cpu_ms),
-            execution_time: run.map(|r| r.wall_ms),
-            verdict: outcome.map(|o| o.verdict),
             stdout,
             stderr,
             compile_output,
             stdout_base64,
             stderr_base64,
-            exit_code: run.and_then(|r| r.exit_code),
-            signal: run.and_then(|r| r.signal),
-            truncated: run.is_some_and(|r| r.truncated) || compile.is_some_and(|r| r.truncated),
-            compile: compile.map(StepDto::from),
-            run: run.map(StepDto::from),
-            error: outcome.and_then(|o| {
-                Some(ErrorInfo {
-                    code: o.error_code?,
-                    message: o.message.clone().unwrap_or_default(),
-                })
-            }),
+            compile: outcome.and_then(|o| o.compile.as_ref()).map(StepDto::from),
+            run: outcome.and_then(|o| o.run.as_ref()).map(StepDto::from),
+            outcome: OutcomeFields::of(outcome),
         }
     }
 }

@@ -18,15 +18,62 @@ pub struct ApiError {
     details: Option<(&'static str, Value)>,
 }
 
+/// The HTTP status every error code is answered with. Codes that only
+/// appear in a result's `error` (how an execution ended, not a refused
+/// request) would be a 500 if they ever were one.
+pub fn http_status(code: ErrorCode) -> StatusCode {
+    use ErrorCode::*;
+    match code {
+        LanguageUnknown
+        | RequestMalformedJson
+        | RequestInvalid
+        | RequestLanguageMissing
+        | RequestCodeMissing
+        | RequestInvalidArgument
+        | RequestInvalidFile
+        | RequestInvalidInput
+        | RequestInvalidQuery
+        | RequestBodyUnreadable
+        | RequestRejected
+        | LimitsZero
+        | LimitsBelowMinimum
+        | LimitsAboveMaximum
+        | LimitsInvalid
+        | WebsocketInvalidMessage
+        | WebsocketHandshake => StatusCode::BAD_REQUEST,
+        RequestCodeTooLarge | RequestTooLarge | RequestArgsTooLarge => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
+        RequestUnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ExecutionNotFound | RouteNotFound => StatusCode::NOT_FOUND,
+        RouteMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ExecutionFinished => StatusCode::CONFLICT,
+        InputBufferFull => StatusCode::TOO_MANY_REQUESTS,
+        QueueFull | ServerShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        ExecutionCancelled | ExecutionDuplicateId | ServerError | DockerUnavailable
+        | DockerAttach | DockerUpdate | SandboxLost | SandboxAgent | SandboxProtocol
+        | SandboxInvalidJob | SchedulerPanic | SchedulerAborted => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
 impl ApiError {
-    /// An error with a status, a code and a message.
-    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+    /// An error with a code and a message; the status is the code's.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
+            status: http_status(code),
             code,
             message: message.into(),
             details: None,
         }
+    }
+
+    /// The same error with another status (for responses refused before
+    /// Monaco's handlers, which keep the status they were given).
+    fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
     }
 
     /// The same error with one more field in its body.
@@ -35,18 +82,9 @@ impl ApiError {
         self
     }
 
-    /// `400` for a request body that is not acceptable.
-    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
     /// `404` for an unknown execution.
     pub fn not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            ErrorCode::ExecutionNotFound,
-            "Could not find the execution",
-        )
+        Self::new(ErrorCode::ExecutionNotFound, "Could not find the execution")
     }
 
     /// The stable code.
@@ -81,26 +119,10 @@ impl ResponseError for ApiError {
 
 impl From<ExecutorError> for ApiError {
     fn from(e: ExecutorError) -> Self {
-        let status = match &e {
-            ExecutorError::QueueFull | ExecutorError::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ExecutorError::NotFound => StatusCode::NOT_FOUND,
-            ExecutorError::Finished => StatusCode::CONFLICT,
-            ExecutorError::CodeTooLarge { .. } | ExecutorError::ArgsTooLarge { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
-            ExecutorError::InputBufferFull => StatusCode::TOO_MANY_REQUESTS,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        let known = match &e {
-            ExecutorError::LanguageUnknown { known, .. } => Some(json!(known)),
-            _ => None,
-        };
-        let err = ApiError::new(status, e.code(), e.to_string());
-        match known {
-            Some(k) => err.with("known", k),
-            None => err,
+        let err = ApiError::new(e.code(), e.to_string());
+        match &e {
+            ExecutorError::LanguageUnknown { known, .. } => err.with("known", json!(known)),
+            _ => err,
         }
     }
 }
@@ -149,11 +171,54 @@ pub(crate) fn to_json<B: MessageBody + 'static>(
         });
         headers.remove(header::CONTENT_TYPE);
         headers.remove(header::CONTENT_LENGTH);
-        let mut json = ApiError::new(status, code_for(status), message).error_response();
+        let mut json = ApiError::new(code_for(status), message)
+            .with_status(status)
+            .error_response();
         let own: Vec<_> = json.headers().keys().cloned().collect();
         for (name, value) in headers.iter().filter(|(n, _)| !own.contains(n)) {
             json.headers_mut().append(name.clone(), value.clone());
         }
         Ok(ServiceResponse::new(req, json).map_body(|_, body| EitherBody::right(body)))
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's tables of error codes list every code, each with the
+    /// status it is answered with (`—` for codes only seen in results'
+    /// `error`, never as a response's status).
+    #[test]
+    fn the_readme_lists_every_code_with_its_status() {
+        let readme = include_str!("../../../README.md");
+        let mut listed = std::collections::BTreeMap::new();
+        for line in readme.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let [_, code, status, ..] = cells[..] else {
+                continue;
+            };
+            let Some(code) = code.strip_prefix('`').and_then(|c| c.strip_suffix('`')) else {
+                continue;
+            };
+            let Ok(code) = code.parse::<ErrorCode>() else {
+                continue;
+            };
+            assert!(listed.insert(code, status).is_none(), "{code} twice");
+        }
+        for &code in ErrorCode::ALL {
+            let status = listed
+                .get(&code)
+                .unwrap_or_else(|| panic!("README.md does not list {code}"));
+            let want = http_status(code);
+            if want == StatusCode::INTERNAL_SERVER_ERROR && code != ErrorCode::ServerError {
+                assert_eq!(
+                    *status, "—",
+                    "{code} is reported in results, not as a status"
+                );
+            } else {
+                assert_eq!(*status, want.as_str(), "README's status of {code}");
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@
 
 mod dto;
 mod error;
+pub mod frames;
 mod openapi;
 mod terminal;
 
@@ -23,10 +24,9 @@ use monaco_executor::ErrorCode;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use monaco_executor::{ExecutionId, Executor, Status};
+use monaco_executor::{DockerSandbox, ExecutionId, Executor, Sandbox, Status};
 
 use dto::{
     HealthResponse, LanguageDto, ResultResponse, StatusResponse, SubmitRequest, SubmitResponse,
@@ -50,16 +50,25 @@ impl Default for ApiConfig {
     }
 }
 
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    executor: Executor,
+/// What every handler shares: the executor (over any [`Sandbox`]; Docker
+/// unless said otherwise) and the HTTP settings.
+pub struct AppState<S: Sandbox = DockerSandbox> {
+    executor: Executor<S>,
     config: Arc<ApiConfig>,
 }
 
-impl AppState {
+impl<S: Sandbox> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        AppState {
+            executor: self.executor.clone(),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<S: Sandbox> AppState<S> {
     /// State for the routes.
-    pub fn new(executor: Executor, config: ApiConfig) -> Self {
+    pub fn new(executor: Executor<S>, config: ApiConfig) -> Self {
         AppState {
             executor,
             config: Arc::new(config),
@@ -70,30 +79,30 @@ impl AppState {
 /// Registers every route; use with `App::new().configure(monaco_http::routes(state))`,
 /// wrapped in [`cors`] and, outside it, [`json_errors`]. A known route
 /// answers its other methods with `405` and `Allow`.
-pub fn routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+pub fn routes<S: Sandbox>(state: AppState<S>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(state))
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found().into()))
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                ApiError::bad_request(ErrorCode::RequestInvalidQuery, e.to_string()).into()
+                ApiError::new(ErrorCode::RequestInvalidQuery, e.to_string()).into()
             }))
             .service(
                 web::scope("/api")
-                    .service(resource("/submit", "POST").route(web::post().to(submit)))
-                    .service(resource("/execute", "POST").route(web::post().to(execute)))
-                    .service(resource("/status/{id}", "GET").route(web::get().to(status)))
-                    .service(resource("/result/{id}", "GET").route(web::get().to(result)))
+                    .service(resource("/submit", "POST").route(web::post().to(submit::<S>)))
+                    .service(resource("/execute", "POST").route(web::post().to(execute::<S>)))
+                    .service(resource("/status/{id}", "GET").route(web::get().to(status::<S>)))
+                    .service(resource("/result/{id}", "GET").route(web::get().to(result::<S>)))
                     .service(
                         resource("/executions/{id}", "GET, DELETE")
-                            .route(web::get().to(result))
-                            .route(web::delete().to(cancel)),
+                            .route(web::get().to(result::<S>))
+                            .route(web::delete().to(cancel::<S>)),
                     )
-                    .service(resource("/languages", "GET").route(web::get().to(languages)))
-                    .service(resource("/health", "GET").route(web::get().to(health)))
-                    .service(resource("/openapi.json", "GET").route(web::get().to(openapi)))
+                    .service(resource("/languages", "GET").route(web::get().to(languages::<S>)))
+                    .service(resource("/health", "GET").route(web::get().to(health::<S>)))
+                    .service(resource("/openapi.json", "GET").route(web::get().to(openapi::<S>)))
                     .service(
                         resource("/ws/terminal/{id}", "GET")
-                            .route(web::get().to(terminal::terminal)),
+                            .route(web::get().to(terminal::terminal::<S>)),
                     ),
             )
             .default_service(web::to(not_found));
@@ -115,7 +124,6 @@ fn other_method(req: &HttpRequest, allow: &'static str) -> HttpResponse {
             .finish();
     }
     let mut response = actix_web::ResponseError::error_response(&ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::RouteMethodNotAllowed,
         format!(
             "{} {} is not supported; use {allow}",
@@ -157,15 +165,14 @@ pub fn cors(config: &ApiConfig) -> actix_cors::Cors {
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::new(
-        StatusCode::NOT_FOUND,
         ErrorCode::RouteNotFound,
         format!("No route for {} {}", req.method(), req.path()),
     ))
 }
 
 /// Reads the body up to the limit and parses it.
-async fn read_submit(
-    state: &AppState,
+async fn read_submit<S: Sandbox>(
+    state: &AppState<S>,
     req: &HttpRequest,
     mut payload: web::Payload,
 ) -> Result<SubmitRequest, ApiError> {
@@ -173,7 +180,6 @@ async fn read_submit(
     let max = state.config.max_body_bytes;
     let too_large = || {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RequestTooLarge,
             format!("The request body is larger than {max} bytes"),
         )
@@ -190,7 +196,7 @@ async fn read_submit(
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
+            ApiError::new(
                 ErrorCode::RequestBodyUnreadable,
                 format!("Could not read the body: {e}"),
             )
@@ -201,7 +207,7 @@ async fn read_submit(
         body.extend_from_slice(&chunk);
     }
     if too_deep(&body) {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
             ErrorCode::RequestMalformedJson,
             format!("Malformed JSON: nested deeper than {MAX_DEPTH} levels"),
         ));
@@ -211,11 +217,10 @@ async fn read_submit(
         .map_err(|e| {
             use serde_json::error::Category;
             match e.classify() {
-                Category::Data => ApiError::bad_request(
-                    ErrorCode::RequestInvalid,
-                    format!("Invalid request: {e}"),
-                ),
-                _ => ApiError::bad_request(
+                Category::Data => {
+                    ApiError::new(ErrorCode::RequestInvalid, format!("Invalid request: {e}"))
+                }
+                _ => ApiError::new(
                     ErrorCode::RequestMalformedJson,
                     format!("Malformed JSON: {e}"),
                 ),
@@ -263,7 +268,6 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     use actix_web::HttpMessage;
     let unsupported = |what: String| {
         ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RequestUnsupportedMediaType,
             format!("{what}; send the request as `Content-Type: application/json`"),
         )
@@ -296,8 +300,8 @@ fn parse_id(raw: &str) -> Result<ExecutionId, ApiError> {
     ExecutionId::from_str(raw).map_err(|_| ApiError::not_found())
 }
 
-async fn submit(
-    state: web::Data<AppState>,
+async fn submit<S: Sandbox>(
+    state: web::Data<AppState<S>>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -312,8 +316,8 @@ async fn submit(
     }))
 }
 
-async fn execute(
-    state: web::Data<AppState>,
+async fn execute<S: Sandbox>(
+    state: web::Data<AppState<S>>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -324,8 +328,8 @@ async fn execute(
     Ok(HttpResponse::Ok().json(ResultResponse::from(&snapshot)))
 }
 
-async fn status(
-    state: web::Data<AppState>,
+async fn status<S: Sandbox>(
+    state: web::Data<AppState<S>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
@@ -336,8 +340,8 @@ async fn status(
     }))
 }
 
-async fn result(
-    state: web::Data<AppState>,
+async fn result<S: Sandbox>(
+    state: web::Data<AppState<S>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
@@ -345,8 +349,8 @@ async fn result(
     Ok(HttpResponse::Ok().json(ResultResponse::from(&snapshot)))
 }
 
-async fn cancel(
-    state: web::Data<AppState>,
+async fn cancel<S: Sandbox>(
+    state: web::Data<AppState<S>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
@@ -358,7 +362,7 @@ async fn cancel(
     }))
 }
 
-async fn languages(state: web::Data<AppState>) -> HttpResponse {
+async fn languages<S: Sandbox>(state: web::Data<AppState<S>>) -> HttpResponse {
     let list: Vec<LanguageDto> = state
         .executor
         .languages()
@@ -368,7 +372,7 @@ async fn languages(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(list)
 }
 
-async fn health(state: web::Data<AppState>) -> HttpResponse {
+async fn health<S: Sandbox>(state: web::Data<AppState<S>>) -> HttpResponse {
     let h = state.executor.health().await;
     let body = HealthResponse {
         status: if h.docker { "ok" } else { "degraded" },
@@ -383,7 +387,7 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+async fn openapi<S: Sandbox>(state: web::Data<AppState<S>>) -> HttpResponse {
     HttpResponse::Ok().json(openapi::document(&state.executor, &state.config))
 }
 

@@ -21,7 +21,7 @@ const WHITESPACE: &str =
     r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 
 /// The whole document, for this executor and HTTP configuration.
-pub fn document(executor: &Executor, config: &ApiConfig) -> Value {
+pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &ApiConfig) -> Value {
     let (defaults, max) = executor.limits();
     let error = json!({"$ref": "#/components/responses/Error"});
     let unavailable = json!({"$ref": "#/components/responses/Unavailable"});

@@ -11,11 +11,15 @@
 
 mod active;
 mod docker;
+#[cfg(feature = "fake")]
+pub mod fake;
 mod pool;
+mod spec;
 
 pub use active::{ActiveExecution, InputCommand, InputSender};
-pub use docker::{DockerConfig, DockerSandbox};
-pub use pool::{ContainerSpec, PoolConfig};
+pub use docker::{locate_agent, DockerConfig, DockerSandbox};
+pub use pool::PoolConfig;
+pub use spec::ContainerSpec;
 
 use std::future::Future;
 
@@ -51,8 +55,14 @@ pub struct SandboxJob {
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// The container engine did not answer or refused a request.
-    #[error("the container engine failed: {0}")]
-    Engine(String),
+    #[error("could not {action}: {source}")]
+    Engine {
+        /// What Monaco asked the engine to do ("create the container").
+        action: &'static str,
+        /// The engine's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The agent binary could not be found or prepared.
     #[error("the sandbox agent is unavailable: {0}")]
     Agent(String),
@@ -65,9 +75,20 @@ impl SandboxError {
     /// A stable dotted code for clients.
     pub fn code(&self) -> ErrorCode {
         match self {
-            SandboxError::Engine(_) => ErrorCode::DockerUnavailable,
+            SandboxError::Engine { .. } => ErrorCode::DockerUnavailable,
             SandboxError::Agent(_) => ErrorCode::SandboxAgent,
             SandboxError::InvalidJob(_) => ErrorCode::SandboxInvalidJob,
+        }
+    }
+
+    /// Wraps an engine error from trying to `action` (for `map_err`).
+    pub(crate) fn engine<E>(action: &'static str) -> impl FnOnce(E) -> SandboxError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        move |e| SandboxError::Engine {
+            action,
+            source: Box::new(e),
         }
     }
 }
@@ -84,4 +105,49 @@ pub trait Sandbox: Send + Sync + 'static {
 
     /// Whether the sandbox's backend answers (for health checks).
     fn healthy(&self) -> impl Future<Output = bool> + Send;
+
+    /// Asks the sandbox to have what jobs like `job` need ready ahead of
+    /// demand (a warm container). A hint: the default does nothing.
+    fn prewarm(&self, job: &SandboxJob) {
+        let _ = job;
+    }
+
+    /// Waits until everything started jobs held is released (containers
+    /// removed). The default has nothing to wait for.
+    fn settle(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// Releases what was prepared ahead of demand and waits until it is
+    /// gone (shutdown). The default has nothing to release.
+    fn drain(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// A shared sandbox is a sandbox: tests keep a handle on the fake they give
+/// an executor.
+impl<S: Sandbox> Sandbox for std::sync::Arc<S> {
+    fn start(
+        &self,
+        job: SandboxJob,
+    ) -> impl Future<Output = Result<ActiveExecution, SandboxError>> + Send {
+        S::start(self, job)
+    }
+
+    fn healthy(&self) -> impl Future<Output = bool> + Send {
+        S::healthy(self)
+    }
+
+    fn prewarm(&self, job: &SandboxJob) {
+        S::prewarm(self, job);
+    }
+
+    fn settle(&self) -> impl Future<Output = ()> + Send {
+        S::settle(self)
+    }
+
+    fn drain(&self) -> impl Future<Output = ()> + Send {
+        S::drain(self)
+    }
 }

@@ -3,6 +3,10 @@
 //! off the request path. A warm container still serves exactly one job and
 //! is destroyed after it; the pool only moves its creation earlier.
 //!
+//! The pool is generic over what it holds ([`WarmContainer`]): the Docker
+//! driver fills it with started containers, and the policy here is tested
+//! without one.
+//!
 //! Containers are kept per [`ContainerSpec`] (image and the container-level
 //! limits), because those are fixed when a container is created; a job whose
 //! spec has no warm container starts a cold one.
@@ -18,12 +22,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::FutureExt;
-use futures_util::StreamExt;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::docker::Prepared;
+use crate::ContainerSpec;
 
 /// How often the refill task looks at the pool when nothing wakes it.
 const TICK: Duration = Duration::from_millis(500);
@@ -55,35 +57,26 @@ impl Default for PoolConfig {
     }
 }
 
-/// What a container is created with: everything a job cannot change later.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ContainerSpec {
-    /// The language (for labels and logs).
-    pub language: String,
-    /// The image.
-    pub image: String,
-    /// Memory limit (the larger of the compile and run steps), bytes.
-    pub memory_bytes: u64,
-    /// Processes limit (the larger of both steps).
-    pub processes: u32,
-    /// Size of /work and /tmp, bytes.
-    pub tmp_bytes: u64,
+/// What the pool holds: a container started ahead of demand.
+pub(crate) trait WarmContainer: Send + 'static {
+    /// Whether it can still serve a job, decided without waiting.
+    fn alive(&mut self) -> bool;
 }
 
-struct Warm {
-    prepared: Prepared,
+struct Warm<C> {
+    container: C,
     born: Instant,
 }
 
-struct Slot {
-    ready: VecDeque<Warm>,
+struct Slot<C> {
+    ready: VecDeque<Warm<C>>,
     starting: usize,
     last_used: Instant,
     recent_takes: VecDeque<Instant>,
 }
 
-impl Slot {
-    fn new(now: Instant) -> Slot {
+impl<C> Slot<C> {
+    fn new(now: Instant) -> Slot<C> {
         Slot {
             ready: VecDeque::new(),
             starting: 0,
@@ -110,23 +103,23 @@ impl Slot {
 }
 
 /// The pool's shared state.
-pub(crate) struct WarmPool {
+pub(crate) struct WarmPool<C> {
     config: PoolConfig,
-    slots: Mutex<HashMap<ContainerSpec, Slot>>,
+    slots: Mutex<HashMap<ContainerSpec, Slot<C>>>,
     closed: std::sync::atomic::AtomicBool,
     wake: Notify,
 }
 
 /// What the refill task should do next.
-pub(crate) enum Refill {
+pub(crate) enum Refill<C> {
     /// Start a container for this spec, then report with `filled`.
     Start(ContainerSpec),
     /// Remove these containers (dead, old, or no longer wanted).
-    Discard(Vec<Prepared>),
+    Discard(Vec<C>),
 }
 
-impl WarmPool {
-    pub(crate) fn new(config: PoolConfig) -> Arc<WarmPool> {
+impl<C: WarmContainer> WarmPool<C> {
+    pub(crate) fn new(config: PoolConfig) -> Arc<WarmPool<C>> {
         Arc::new(WarmPool {
             config,
             slots: Mutex::new(HashMap::new()),
@@ -143,7 +136,7 @@ impl WarmPool {
         self.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContainerSpec, Slot>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContainerSpec, Slot<C>>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -159,7 +152,7 @@ impl WarmPool {
 
     /// A live warm container for `spec`, if there is one. Records the
     /// demand either way, so the pool grows for specs that are used.
-    pub(crate) fn take(&self, spec: &ContainerSpec) -> (Option<Prepared>, Vec<Prepared>) {
+    pub(crate) fn take(&self, spec: &ContainerSpec) -> (Option<C>, Vec<C>) {
         if !self.enabled() {
             return (None, Vec::new());
         }
@@ -172,11 +165,11 @@ impl WarmPool {
             slot.recent_takes.push_back(now);
             let mut found = None;
             while let Some(mut warm) = slot.ready.pop_front() {
-                if alive(&mut warm.prepared) {
-                    found = Some(warm.prepared);
+                if warm.container.alive() {
+                    found = Some(warm.container);
                     break;
                 }
-                dead.push(warm.prepared);
+                dead.push(warm.container);
             }
             found
         };
@@ -185,20 +178,16 @@ impl WarmPool {
     }
 
     /// A container started by the refill task is ready (or failed: `None`).
-    pub(crate) fn filled(
-        &self,
-        spec: &ContainerSpec,
-        prepared: Option<Prepared>,
-    ) -> Option<Prepared> {
+    pub(crate) fn filled(&self, spec: &ContainerSpec, container: Option<C>) -> Option<C> {
         let mut slots = self.lock();
         let Some(slot) = slots.get_mut(spec) else {
-            return prepared;
+            return container;
         };
         slot.starting = slot.starting.saturating_sub(1);
-        match prepared {
-            Some(p) if !self.is_closed() => {
+        match container {
+            Some(c) if !self.is_closed() => {
                 slot.ready.push_back(Warm {
-                    prepared: p,
+                    container: c,
                     born: Instant::now(),
                 });
                 None
@@ -208,7 +197,7 @@ impl WarmPool {
     }
 
     /// The work the refill task should do now.
-    pub(crate) fn plan(&self) -> Vec<Refill> {
+    pub(crate) fn plan(&self) -> Vec<Refill<C>> {
         let now = Instant::now();
         let closed = self.is_closed();
         let mut slots = self.lock();
@@ -224,9 +213,9 @@ impl WarmPool {
             let mut keep = VecDeque::new();
             for mut warm in slot.ready.drain(..) {
                 let old = now.duration_since(warm.born) > self.config.max_age;
-                if old || !alive(&mut warm.prepared) || keep.len() >= target {
+                if old || !warm.container.alive() || keep.len() >= target {
                     total -= 1;
-                    discard.push(warm.prepared);
+                    discard.push(warm.container);
                 } else {
                     keep.push_back(warm);
                 }
@@ -270,12 +259,6 @@ impl WarmPool {
     }
 }
 
-/// Whether a warm container's agent is still there: its output stream has
-/// neither ended nor said anything since `ready`.
-fn alive(prepared: &mut Prepared) -> bool {
-    prepared.output_mut().next().now_or_never().is_none()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,7 +270,7 @@ mod tests {
             ..Default::default()
         };
         let now = Instant::now();
-        let mut slot = Slot::new(now);
+        let mut slot = Slot::<()>::new(now);
         assert_eq!(slot.target(now, &config), 1);
         for _ in 0..5 {
             slot.recent_takes.push_back(now);
@@ -297,5 +280,62 @@ mod tests {
         assert_eq!(slot.target(later, &config), 1);
         let idle = now + config.idle_after + Duration::from_secs(1);
         assert_eq!(slot.target(idle, &config), 0);
+    }
+
+    /// A stand-in container: alive or not.
+    #[derive(Debug, PartialEq)]
+    struct Stub(&'static str, bool);
+
+    impl WarmContainer for Stub {
+        fn alive(&mut self) -> bool {
+            self.1
+        }
+    }
+
+    fn spec() -> ContainerSpec {
+        ContainerSpec {
+            language: "python".into(),
+            image: "monaco/python".into(),
+            memory_bytes: 1,
+            processes: 1,
+            tmp_bytes: 1,
+        }
+    }
+
+    fn starts(plan: &[Refill<Stub>]) -> usize {
+        plan.iter()
+            .filter(|r| matches!(r, Refill::Start(_)))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn take_skips_dead_containers_and_hands_them_back() {
+        let pool = WarmPool::new(PoolConfig::default());
+        pool.register(spec());
+        assert_eq!(starts(&pool.plan()), 1);
+        // One dies while it waits, before the next one is ready.
+        assert_eq!(pool.filled(&spec(), Some(Stub("dead", false))), None);
+        assert_eq!(pool.filled(&spec(), Some(Stub("live", true))), None);
+        let (found, dead) = pool.take(&spec());
+        assert_eq!(found, Some(Stub("live", true)));
+        assert_eq!(dead, vec![Stub("dead", false)]);
+    }
+
+    #[tokio::test]
+    async fn a_closed_pool_discards_what_it_holds_and_takes_nothing_back() {
+        let pool = WarmPool::new(PoolConfig::default());
+        pool.register(spec());
+        assert_eq!(starts(&pool.plan()), 1);
+        let _ = pool.filled(&spec(), Some(Stub("warm", true)));
+        pool.close();
+        let plan = pool.plan();
+        assert_eq!(starts(&plan), 0);
+        assert!(matches!(&plan[..], [Refill::Discard(list)] if list.len() == 1));
+        assert_eq!(pool.size(), 0);
+        // One that finishes starting after the close is handed back.
+        assert_eq!(
+            pool.filled(&spec(), Some(Stub("late", true))),
+            Some(Stub("late", true))
+        );
     }
 }

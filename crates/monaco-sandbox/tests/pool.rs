@@ -74,7 +74,7 @@ async fn warm_containers_serve_one_job_each_and_drain_cleanly() {
             max_total: 2,
             ..PoolConfig::default()
         },
-        ..DockerConfig::default()
+        ..support::config()
     };
     let Some(h) = docker_or_skip_with(config).await else {
         return;

@@ -57,7 +57,7 @@ impl LimitsDto {
         for (field, value) in LimitField::ALL.iter().zip(self.values) {
             if let Some(v) = value {
                 field.set(&mut o, v).map_err(|e| {
-                    ApiError::bad_request(
+                    ApiError::new(
                         ErrorCode::LimitsAboveMaximum,
                         format!(
                             "limit `{}` = {} is above the server's maximum",

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -23,7 +23,8 @@ use monaco_core::{
 };
 use monaco_languages::Registry;
 use monaco_sandbox::{
-    ActiveExecution, DockerConfig, DockerSandbox, InputCommand, Sandbox, SandboxError, SandboxJob,
+    ActiveExecution, DockerConfig, DockerSandbox, InputCommand, PoolConfig, Sandbox, SandboxError,
+    SandboxJob,
 };
 
 /// The environment every step starts from (the language may add to it).
@@ -137,9 +138,25 @@ impl Program {
 pub async fn docker_or_skip() -> Option<Harness> {
     docker_or_skip_with(DockerConfig {
         instance: "sandbox-tests".into(),
-        ..DockerConfig::default()
+        // These tests count the containers of their own jobs; warm ones
+        // would be counted too (`tests/pool.rs` turns the pool on).
+        pool: PoolConfig {
+            max_per_spec: 0,
+            ..PoolConfig::default()
+        },
+        ..config()
     })
     .await
+}
+
+/// The driver's defaults, with the agent from `MONACO_AGENT` when it is set
+/// (the library itself reads no environment).
+pub fn config() -> DockerConfig {
+    DockerConfig {
+        agent_path: std::env::var_os("MONACO_AGENT")
+            .map_or_else(monaco_sandbox::locate_agent, PathBuf::from),
+        ..DockerConfig::default()
+    }
 }
 
 /// [`docker_or_skip`] with a driver configured by `config`.
@@ -153,7 +170,7 @@ pub async fn docker_or_skip_with(config: DockerConfig) -> Option<Harness> {
             })
         }
         Ok(_) => "the engine does not answer a ping".to_string(),
-        Err(SandboxError::Engine(e)) => e,
+        Err(e @ SandboxError::Engine { .. }) => e.to_string(),
         Err(e) => panic!("cannot set up the Docker sandbox: {e}"),
     };
     if required {

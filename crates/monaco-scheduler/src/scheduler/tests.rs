@@ -1,183 +1,11 @@
 //! The scheduler against a scripted fake sandbox: no containers, no sleeps
 //! (time is paused where the TTL or the grace period matters).
 
-use std::collections::HashMap;
-use std::future::Future;
-
-use monaco_core::{OutputChunk, StepKind, StepReport, Stream, Verdict};
-use monaco_sandbox::SandboxError;
-use tokio::sync::mpsc;
+use monaco_core::{OutputChunk, StepKind, Stream, Verdict};
+use monaco_sandbox::fake::{ok, Act, FakeSandbox, Script, Start};
 
 use super::*;
 use crate::queue::tests::job;
-
-/// How the fake answers `start`.
-#[derive(Default)]
-enum Start {
-    #[default]
-    Ok,
-    Fail,
-    Panic,
-}
-
-/// One thing a fake job does, in script order.
-#[derive(Clone)]
-enum Act {
-    /// Reports an event.
-    Emit(ExecutionEvent),
-    /// Waits for the gate to be opened; a kill meanwhile ends the job cancelled.
-    Gate(Arc<Notify>),
-    /// Echoes stdin bytes as stdout until stdin is closed; a kill ends the
-    /// job cancelled.
-    Echo,
-    /// Ends with this outcome (instead of the default `ok`).
-    Finish(ExecutionOutcome),
-    /// Ends the event stream without `Finished`.
-    Lose,
-}
-
-#[derive(Default)]
-struct Script {
-    start: Start,
-    acts: Vec<Act>,
-}
-
-type Inputs = Arc<Mutex<HashMap<ExecutionId, Vec<InputCommand>>>>;
-
-/// A sandbox that plays a script per execution (the default script finishes
-/// `ok` at once) and records which jobs started and what input each got.
-struct FakeSandbox {
-    scripts: Mutex<HashMap<ExecutionId, Script>>,
-    started: mpsc::UnboundedSender<ExecutionId>,
-    inputs: Inputs,
-}
-
-impl FakeSandbox {
-    /// The fake, and the ids of the jobs it starts, in start order.
-    fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<ExecutionId>) {
-        let (started, starts) = mpsc::unbounded_channel();
-        let fake = FakeSandbox {
-            scripts: Mutex::default(),
-            started,
-            inputs: Inputs::default(),
-        };
-        (Arc::new(fake), starts)
-    }
-
-    fn script(&self, id: ExecutionId, script: Script) {
-        self.scripts.lock().unwrap().insert(id, script);
-    }
-
-    fn inputs(&self, id: ExecutionId) -> Vec<InputCommand> {
-        let inputs = self.inputs.lock().unwrap();
-        inputs.get(&id).cloned().unwrap_or_default()
-    }
-}
-
-impl Sandbox for FakeSandbox {
-    fn start(
-        &self,
-        job: SandboxJob,
-    ) -> impl Future<Output = Result<ActiveExecution, SandboxError>> + Send {
-        let script = self
-            .scripts
-            .lock()
-            .unwrap()
-            .remove(&job.id)
-            .unwrap_or_default();
-        let started = self.started.clone();
-        let inputs = Arc::clone(&self.inputs);
-        async move {
-            match script.start {
-                Start::Ok => {}
-                Start::Fail => return Err(SandboxError::Engine("no engine answers".into())),
-                Start::Panic => panic!("the fake sandbox broke"),
-            }
-            started.send(job.id).unwrap();
-            let (input, input_rx) = mpsc::channel(4);
-            let (events_tx, events) = mpsc::channel(4);
-            tokio::spawn(play(job.id, script.acts, input_rx, events_tx, inputs));
-            Ok(ActiveExecution {
-                input: input.into(),
-                events,
-            })
-        }
-    }
-
-    async fn healthy(&self) -> bool {
-        true
-    }
-}
-
-/// Plays a fake job's script.
-async fn play(
-    id: ExecutionId,
-    acts: Vec<Act>,
-    mut input: mpsc::Receiver<InputCommand>,
-    events: mpsc::Sender<ExecutionEvent>,
-    inputs: Inputs,
-) {
-    let record = |cmd: &InputCommand| {
-        let mut inputs = inputs.lock().unwrap();
-        inputs.entry(id).or_default().push(cmd.clone());
-    };
-    let mut end = ok();
-    for act in acts {
-        match act {
-            Act::Emit(event) => {
-                if events.send(event).await.is_err() {
-                    return;
-                }
-            }
-            Act::Gate(gate) => loop {
-                tokio::select! {
-                    () = gate.notified() => break,
-                    Some(cmd) = input.recv() => {
-                        record(&cmd);
-                        if cmd == InputCommand::Kill {
-                            let _ = events.send(finished(ExecutionOutcome::cancelled())).await;
-                            return;
-                        }
-                    }
-                }
-            },
-            Act::Echo => loop {
-                let Some(cmd) = input.recv().await else {
-                    return;
-                };
-                record(&cmd);
-                match cmd {
-                    InputCommand::Bytes(data) => {
-                        let _ = events.send(out(StepKind::Run, Stream::Stdout, &data)).await;
-                    }
-                    InputCommand::Close => break,
-                    InputCommand::Kill => {
-                        let _ = events.send(finished(ExecutionOutcome::cancelled())).await;
-                        return;
-                    }
-                }
-            },
-            Act::Finish(outcome) => end = outcome,
-            Act::Lose => return,
-        }
-    }
-    let _ = events.send(finished(end)).await;
-}
-
-fn ok() -> ExecutionOutcome {
-    ExecutionOutcome {
-        status: Status::Completed,
-        verdict: Verdict::Ok,
-        compile: None,
-        run: Some(StepReport {
-            verdict: Some(Verdict::Ok),
-            exit_code: Some(0),
-            ..StepReport::default()
-        }),
-        message: None,
-        error_code: None,
-    }
-}
 
 fn finished(outcome: ExecutionOutcome) -> ExecutionEvent {
     ExecutionEvent::Finished(Box::new(outcome))
@@ -270,7 +98,8 @@ async fn next_output(sub: &mut EventSubscription) -> Vec<u8> {
 
 #[tokio::test]
 async fn one_worker_starts_executions_in_submission_order() {
-    let (fake, mut starts) = FakeSandbox::new();
+    let (fake, mut starts) = FakeSandbox::with_starts();
+    let fake = Arc::new(fake);
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let ids: Vec<_> = (0..5)
         .map(|_| submit(&s, &fake, Script::default()))
@@ -287,7 +116,8 @@ async fn one_worker_starts_executions_in_submission_order() {
 
 #[tokio::test]
 async fn a_full_queue_refuses_and_running_executions_do_not_count() {
-    let (fake, mut starts) = FakeSandbox::new();
+    let (fake, mut starts) = FakeSandbox::with_starts();
+    let fake = Arc::new(fake);
     let s = Scheduler::new(Arc::clone(&fake), config(1, 2));
     let (gate, blocking) = gated();
     let running = submit(&s, &fake, blocking);
@@ -317,7 +147,7 @@ async fn a_full_queue_refuses_and_running_executions_do_not_count() {
 
 #[tokio::test]
 async fn a_duplicate_id_is_refused() {
-    let (fake, _starts) = FakeSandbox::new();
+    let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let id = submit(&s, &fake, Script::default());
     assert_eq!(s.submit(job(id), meta()), Err(SubmitError::DuplicateId(id)));
@@ -326,7 +156,7 @@ async fn a_duplicate_id_is_refused() {
 
 #[tokio::test]
 async fn a_late_subscriber_replays_the_whole_log_from_any_index() {
-    let (fake, _starts) = FakeSandbox::new();
+    let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let acts = vec![
         Act::Emit(ExecutionEvent::StepStarted {
@@ -356,7 +186,7 @@ async fn a_late_subscriber_replays_the_whole_log_from_any_index() {
 
 #[tokio::test]
 async fn two_subscribers_both_get_every_event() {
-    let (fake, _starts) = FakeSandbox::new();
+    let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let gate = Arc::new(Notify::new());
     let acts = vec![
@@ -377,7 +207,7 @@ async fn two_subscribers_both_get_every_event() {
 
 #[tokio::test]
 async fn a_live_subscriber_gets_events_as_they_happen() {
-    let (fake, _starts) = FakeSandbox::new();
+    let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let gate = Arc::new(Notify::new());
     let acts = vec![
@@ -399,7 +229,7 @@ async fn a_live_subscriber_gets_events_as_they_happen() {
 
 #[tokio::test]
 async fn input_sent_while_queued_is_delivered_in_order_after_the_start() {
-    let (fake, _starts) = FakeSandbox::new();
+    let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let (gate, blocking) = gated();
     let first = submit(&s, &fake, blocking);
@@ -431,7 +261,8 @@ async fn input_sent_while_queued_is_delivered_in_order_after_the_start() {
 
 #[tokio::test]
 async fn cancelling_a_queued_execution_ends_it_before_it_starts() {
-    let (fake, mut starts) = FakeSandbox::new();
+    let (fake, mut starts) = FakeSandbox::with_starts();
+    let fake = Arc::new(fake);
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let (gate, blocking) = gated();
     let first = submit(&s, &fake, blocking);
@@ -471,7 +302,8 @@ async fn cancelling_a_queued_execution_ends_it_before_it_starts() {
 
 #[tokio::test]
 async fn cancelling_a_running_execution_kills_it_in_the_sandbox() {
-    let (fake, mut starts) = FakeSandbox::new();
+    let (fake, mut starts) = FakeSandbox::with_starts();
+    let fake = Arc::new(fake);
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let id = submit(&s, &fake, script(vec![Act::Echo]));
     let mut sub = s.events(id, 0).unwrap();
@@ -493,7 +325,7 @@ async fn cancelling_a_running_execution_kills_it_in_the_sandbox() {
 
 #[tokio::test]
 async fn a_start_error_fails_the_execution_with_its_code() {
-    let (fake, _starts) = FakeSandbox::new();
+    let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let failing = Script {
         start: Start::Fail,
@@ -519,7 +351,7 @@ async fn a_start_error_fails_the_execution_with_its_code() {
 
 #[tokio::test]
 async fn a_stream_that_ends_without_an_outcome_fails_as_lost() {
-    let (fake, _starts) = FakeSandbox::new();
+    let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let acts = vec![
         Act::Emit(out(StepKind::Run, Stream::Stdout, b"partial")),
@@ -535,7 +367,7 @@ async fn a_stream_that_ends_without_an_outcome_fails_as_lost() {
 
 #[tokio::test]
 async fn a_panic_fails_the_execution_and_the_worker_goes_on() {
-    let (fake, _starts) = FakeSandbox::new();
+    let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let panicking = Script {
         start: Start::Panic,
@@ -553,7 +385,7 @@ async fn a_panic_fails_the_execution_and_the_worker_goes_on() {
 
 #[tokio::test]
 async fn the_snapshot_collects_output_by_step_and_stream() {
-    let (fake, _starts) = FakeSandbox::new();
+    let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let runtime_error = ExecutionOutcome {
         verdict: Verdict::RuntimeError,
@@ -584,7 +416,7 @@ async fn the_snapshot_collects_output_by_step_and_stream() {
 
 #[tokio::test(start_paused = true)]
 async fn finished_executions_are_forgotten_after_the_ttl() {
-    let (fake, _starts) = FakeSandbox::new();
+    let fake = Arc::new(FakeSandbox::new());
     let ttl = Duration::from_secs(60);
     let s = Scheduler::new(
         Arc::clone(&fake),
@@ -607,7 +439,7 @@ async fn finished_executions_are_forgotten_after_the_ttl() {
 
 #[tokio::test]
 async fn the_oldest_finished_executions_are_forgotten_beyond_the_maximum() {
-    let (fake, _starts) = FakeSandbox::new();
+    let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(
         Arc::clone(&fake),
         SchedulerConfig {
@@ -628,7 +460,7 @@ async fn the_oldest_finished_executions_are_forgotten_beyond_the_maximum() {
 
 #[tokio::test]
 async fn shutdown_refuses_new_executions() {
-    let (fake, _starts) = FakeSandbox::new();
+    let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(2, 10));
     assert!(s.healthy().await);
     s.shutdown(Duration::from_secs(1)).await;
@@ -640,7 +472,8 @@ async fn shutdown_refuses_new_executions() {
 
 #[tokio::test]
 async fn shutdown_lets_running_executions_finish_within_the_grace_period() {
-    let (fake, mut starts) = FakeSandbox::new();
+    let (fake, mut starts) = FakeSandbox::with_starts();
+    let fake = Arc::new(fake);
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let (gate, blocking) = gated();
     let running = submit(&s, &fake, blocking);
@@ -666,7 +499,8 @@ async fn shutdown_lets_running_executions_finish_within_the_grace_period() {
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_kills_what_still_runs_after_the_grace_period() {
-    let (fake, mut starts) = FakeSandbox::new();
+    let (fake, mut starts) = FakeSandbox::with_starts();
+    let fake = Arc::new(fake);
     let s = Scheduler::new(Arc::clone(&fake), config(2, 10));
     let (_never_opened, blocking) = gated();
     let gated = submit(&s, &fake, blocking);
@@ -686,7 +520,7 @@ async fn shutdown_kills_what_still_runs_after_the_grace_period() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn under_concurrency_every_execution_finishes_exactly_once() {
-    let (fake, _starts) = FakeSandbox::new();
+    let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(3, 1000));
     let mut clients = Vec::new();
     for n in 0..200 {

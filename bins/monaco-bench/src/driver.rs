@@ -1,0 +1,178 @@
+//! Section 5 (opt-in, `--sections driver`): hello world through the sandbox
+//! driver alone, beside the same baselines as the latency section.
+//!
+//! - **driver**: [`DockerSandbox::start`] up to the `Finished` event, in
+//!   this process, with no server, queue or HTTP in between: container
+//!   create, attach and start, the agent, writing the file, compile, run,
+//!   the measurements. Every hardening option is on, as in production; the
+//!   warm pool is off, so every execution pays for a cold container. The
+//!   job is built from `languages.toml` as the executor builds it.
+//! - **docker-run** and **native**: see [`crate::baseline`].
+//!
+//! Set beside the latency section's `execute`, it tells what the server
+//! adds around the driver (HTTP, the queue, the pool's hand-over) from what
+//! the driver itself costs. The modes take turns, one execution each per
+//! round; round 0 is a warm-up and is not counted. After each driver
+//! execution the bench waits, untimed, until its container is removed
+//! (which the driver does after `Finished`), so that a baseline does not
+//! pay for that removal.
+
+use std::time::{Duration, Instant};
+
+use monaco_core::{ExecutionEvent, ExecutionId, Limits, SourceFile, StepKind, Stream, Verdict};
+use monaco_languages::{Language, Registry};
+use monaco_sandbox::{DockerConfig, DockerSandbox, Sandbox, SandboxJob};
+
+use crate::baseline::{self, Baselines, Program};
+use crate::server::REQUEST_TIMEOUT;
+use crate::stats::Samples;
+
+/// What one language measured in each mode.
+pub struct DriverLatency {
+    pub program: Program,
+    /// `DockerSandbox::start` to `Finished`.
+    pub driver: Samples,
+    /// Compile + run wall time the agent measured inside the container.
+    pub steps: Samples,
+    /// `docker run` and native, in the same rounds.
+    pub baselines: Baselines,
+}
+
+/// Runs the section for `languages`, `iterations` timed rounds each. The
+/// driver's containers carry `instance` as their `monaco.instance`, so
+/// that the end of the run finds any left behind.
+pub async fn measure(
+    instance: &str,
+    registry: &Registry,
+    languages: &[String],
+    iterations: usize,
+) -> Result<Vec<DriverLatency>, String> {
+    let sandbox = DockerSandbox::connect(config(instance))
+        .await
+        .map_err(|e| format!("could not connect the sandbox driver: {e}"))?;
+    let mut results = Vec::new();
+    for id in languages {
+        let language = registry
+            .get(id)
+            .ok_or(format!("{id} is not in languages.toml"))?;
+        eprintln!("driver: {id}, {iterations} rounds after a warm-up…");
+        results.push(measure_language(&sandbox, language, iterations, instance).await);
+    }
+    Ok(results)
+}
+
+/// The driver as the server configures it by default, with the pool off.
+fn config(instance: &str) -> DockerConfig {
+    let mut config = DockerConfig::default();
+    if let Some(path) = std::env::var_os("MONACO_AGENT") {
+        config.agent_path = path.into();
+    }
+    // Cold containers: the figure is the driver's own cost, not the pool's.
+    config.pool.max_per_spec = 0;
+    config.instance = instance.to_string();
+    config
+}
+
+async fn measure_language(
+    sandbox: &DockerSandbox,
+    language: &Language,
+    iterations: usize,
+    label: &str,
+) -> DriverLatency {
+    let program = Program::new(language, language.hello().to_string());
+    let mut row = DriverLatency {
+        driver: Samples::default(),
+        steps: Samples::default(),
+        baselines: Baselines::new(&program),
+        program,
+    };
+    for round in 0..=iterations {
+        let counted = round > 0;
+        let driver = driver_once(sandbox, language, &row.program).await;
+        sandbox.settle().await;
+        row.baselines
+            .measure_round(&row.program, label, counted)
+            .await;
+        if !counted {
+            continue;
+        }
+        match driver {
+            Ok((total, steps)) => {
+                row.driver.record(Ok(total));
+                row.steps.record(Ok(steps));
+            }
+            Err(e) => row.driver.record(Err(e)),
+        }
+    }
+    row
+}
+
+/// One execution through the driver: (start → `Finished`, compile + run
+/// wall time the agent measured).
+async fn driver_once(
+    sandbox: &DockerSandbox,
+    language: &Language,
+    program: &Program,
+) -> Result<(Duration, Duration), String> {
+    let job = sandbox_job(language, program);
+    let started = Instant::now();
+    let run = async {
+        let execution = sandbox.start(job).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(execution.collect().await)
+    };
+    let events = tokio::time::timeout(REQUEST_TIMEOUT, run)
+        .await
+        .map_err(|_| format!("the execution took longer than {REQUEST_TIMEOUT:?}"))??;
+    let elapsed = started.elapsed();
+
+    let mut stdout = Vec::new();
+    let mut outcome = None;
+    for event in events {
+        match event {
+            ExecutionEvent::Output(chunk)
+                if chunk.step == StepKind::Run && chunk.stream == Stream::Stdout =>
+            {
+                stdout.extend_from_slice(&chunk.data)
+            }
+            ExecutionEvent::Finished(o) => outcome = Some(o),
+            _ => {}
+        }
+    }
+    let outcome = outcome.ok_or("no Finished event")?;
+    if outcome.verdict != Verdict::Ok {
+        return Err(format!(
+            "verdict {:?}: {}",
+            outcome.verdict,
+            outcome.message.as_deref().unwrap_or("")
+        ));
+    }
+    baseline::check_output(&stdout)?;
+    let steps = [&outcome.compile, &outcome.run]
+        .into_iter()
+        .flatten()
+        .map(|report| report.wall_ms)
+        .sum();
+    Ok((elapsed, Duration::from_millis(steps)))
+}
+
+/// The job the executor builds for `program`: the language's default
+/// limits, the base environment, no input.
+fn sandbox_job(language: &Language, program: &Program) -> SandboxJob {
+    let limits = Limits::default().with(language.limits());
+    let env = monaco_languages::base_env();
+    SandboxJob {
+        id: ExecutionId::new(),
+        language: program.id.clone(),
+        image: program.image.clone(),
+        files: vec![SourceFile {
+            name: program.file.clone(),
+            content: program.source.clone(),
+        }],
+        compile: language.compile_step(&program.file, &limits, &env),
+        run: language.run_step(&program.file, &[], &limits, &env),
+        tty: language.tty(),
+        stdin: Vec::new(),
+        interactive: false,
+        tmp_bytes: limits.tmp_bytes,
+    }
+}

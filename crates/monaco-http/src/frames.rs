@@ -1,0 +1,272 @@
+//! The WebSocket terminal's messages, both ways, as types.
+//!
+//! Server frames are `{"type": …, "content": …}`: `status`, `system`,
+//! `output`, `input_prompt` and `error` ([`ServerFrame`]). Client frames in
+//! JSON are `{"type": "input" | "stdin" | "eof" | "kill", …}`
+//! ([`ClientMessage`]); raw text and binary frames are read by the session.
+
+use base64::Engine;
+use monaco_executor::{
+    ErrorCode, ExecutionEvent, ExecutionOutcome, OutputChunk, Status, StepKind, Stream,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::dto::OutcomeFields;
+
+/// A frame the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", content = "content", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The execution's status; the final one carries the outcome.
+    Status(StatusContent),
+    /// A step began: `compiling` or `running`.
+    System(&'static str),
+    /// Bytes the program printed.
+    Output(OutputContent),
+    /// The program waits for input; the partial line it printed.
+    InputPrompt(String),
+    /// A client message could not be carried out.
+    Error(ErrorContent),
+}
+
+/// The content of a `status` frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusContent {
+    /// `queued`, `running`, `completed` or `failed`.
+    pub status: Status,
+    /// Present in the final frame only: the same fields as `/api/result`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<OutcomeFields>,
+}
+
+/// The content of an `output` frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputContent {
+    /// The bytes as text (a UTF-8 sequence split across chunks is joined).
+    pub text: String,
+    /// Whether they came from stderr.
+    pub is_error: bool,
+    /// The step that printed them.
+    pub step: StepKind,
+    /// The exact bytes, when they are not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
+}
+
+/// The content of an `error` frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorContent {
+    /// The stable code.
+    pub error_type: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ServerFrame {
+    /// An `error` frame.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerFrame {
+        ServerFrame::Error(ErrorContent {
+            error_type: code,
+            message: message.into(),
+        })
+    }
+
+    /// The final `status` frame of an execution.
+    pub fn finished(outcome: &ExecutionOutcome) -> ServerFrame {
+        ServerFrame::Status(StatusContent {
+            status: outcome.status,
+            outcome: Some(OutcomeFields::of(Some(outcome))),
+        })
+    }
+
+    /// The frame one log event becomes, if any (`text` carries partial
+    /// UTF-8 sequences between output events, per stream).
+    pub fn of_event(event: &ExecutionEvent, text: &mut [Utf8Carry; 2]) -> Option<ServerFrame> {
+        Some(match event {
+            ExecutionEvent::Status { status } => ServerFrame::Status(StatusContent {
+                status: *status,
+                outcome: None,
+            }),
+            ExecutionEvent::StepStarted { step } => ServerFrame::System(match step {
+                StepKind::Compile => "compiling",
+                StepKind::Run => "running",
+            }),
+            ExecutionEvent::Output(OutputChunk { step, stream, data }) => {
+                let slot = match stream {
+                    Stream::Stdout => 0,
+                    Stream::Stderr => 1,
+                };
+                let (text, exact) = text[slot].push(data);
+                if text.is_empty() && exact.is_none() {
+                    return None;
+                }
+                ServerFrame::Output(OutputContent {
+                    text,
+                    is_error: *stream == Stream::Stderr,
+                    step: *step,
+                    base64: exact.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+                })
+            }
+            ExecutionEvent::InputPrompt { prompt } => ServerFrame::InputPrompt(prompt.clone()),
+            ExecutionEvent::Finished(outcome) => ServerFrame::finished(outcome),
+        })
+    }
+
+    /// The frame as the text of a WebSocket message.
+    pub fn to_text(&self) -> String {
+        // Plain data with string keys: serialising cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A client message in JSON form.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// A line: a newline is appended (as the original service did).
+    Input {
+        /// The line's text.
+        content: String,
+    },
+    /// Bytes exactly: text in `content` or base64 in `base64`.
+    Stdin {
+        /// The bytes as text.
+        content: Option<String>,
+        /// The bytes in base64.
+        base64: Option<String>,
+    },
+    /// Close stdin.
+    Eof,
+    /// Cancel the execution.
+    Kill,
+}
+
+/// Turns a byte stream cut at arbitrary points into text: a UTF-8 sequence
+/// split across chunks is carried to the next chunk, and bytes that are not
+/// UTF-8 at all are also sent exactly, in base64.
+#[derive(Debug, Default)]
+pub struct Utf8Carry {
+    pending: Vec<u8>,
+}
+
+impl Utf8Carry {
+    /// The text of `data` after what was carried, and the exact bytes when
+    /// they are not UTF-8.
+    pub fn push(&mut self, data: &[u8]) -> (String, Option<Vec<u8>>) {
+        let mut bytes = std::mem::take(&mut self.pending);
+        bytes.extend_from_slice(data);
+        match std::str::from_utf8(&bytes) {
+            Ok(s) => (s.to_string(), None),
+            Err(e) if e.error_len().is_none() => {
+                // Only an incomplete sequence at the end: keep it for later.
+                let valid = e.valid_up_to();
+                self.pending = bytes.split_off(valid);
+                (String::from_utf8(bytes).unwrap_or_default(), None)
+            }
+            Err(_) => (String::from_utf8_lossy(&bytes).into_owned(), Some(bytes)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monaco_executor::{StepReport, Verdict};
+    use serde_json::json;
+
+    #[test]
+    fn split_sequences_are_joined() {
+        let mut c = Utf8Carry::default();
+        let euro = "€".as_bytes();
+        assert_eq!(c.push(&euro[..1]), (String::new(), None));
+        assert_eq!(c.push(&euro[1..]), ("€".to_string(), None));
+    }
+
+    #[test]
+    fn invalid_bytes_come_with_base64() {
+        let mut c = Utf8Carry::default();
+        let (text, exact) = c.push(&[b'a', 0xff, b'b']);
+        assert_eq!(text, "a\u{fffd}b");
+        assert_eq!(exact, Some(vec![b'a', 0xff, b'b']));
+    }
+
+    #[test]
+    fn frames_have_the_documented_shapes() {
+        let mut text = [Utf8Carry::default(), Utf8Carry::default()];
+        let json_of = |e: &ExecutionEvent, t: &mut [Utf8Carry; 2]| {
+            serde_json::to_value(ServerFrame::of_event(e, t).unwrap()).unwrap()
+        };
+        assert_eq!(
+            json_of(
+                &ExecutionEvent::Status {
+                    status: Status::Queued
+                },
+                &mut text
+            ),
+            json!({"type":"status","content":{"status":"queued"}})
+        );
+        assert_eq!(
+            json_of(
+                &ExecutionEvent::StepStarted {
+                    step: StepKind::Compile
+                },
+                &mut text
+            ),
+            json!({"type":"system","content":"compiling"})
+        );
+        let chunk = ExecutionEvent::Output(OutputChunk {
+            step: StepKind::Run,
+            stream: Stream::Stderr,
+            data: b"oops".to_vec(),
+        });
+        assert_eq!(
+            json_of(&chunk, &mut text),
+            json!({"type":"output","content":{"text":"oops","isError":true,"step":"run"}})
+        );
+        assert_eq!(
+            json_of(
+                &ExecutionEvent::InputPrompt {
+                    prompt: "Name: ".into()
+                },
+                &mut text
+            ),
+            json!({"type":"input_prompt","content":"Name: "})
+        );
+        assert_eq!(
+            serde_json::to_value(ServerFrame::error(ErrorCode::ExecutionFinished, "over")).unwrap(),
+            json!({"type":"error","content":{"errorType":"execution.finished","message":"over"}})
+        );
+    }
+
+    #[test]
+    fn the_final_status_counts_truncation_of_either_step() {
+        let outcome = ExecutionOutcome {
+            status: Status::Completed,
+            verdict: Verdict::CompileError,
+            compile: Some(StepReport {
+                verdict: Some(Verdict::CompileError),
+                exit_code: Some(1),
+                truncated: true,
+                ..StepReport::default()
+            }),
+            run: None,
+            message: None,
+            error_code: None,
+        };
+        let frame = serde_json::to_value(ServerFrame::finished(&outcome)).unwrap();
+        assert_eq!(
+            frame,
+            json!({"type":"status","content":{
+                "status":"completed","verdict":"compile_error","exitCode":null,"signal":null,
+                "executionTime":null,"cpu":null,"memory":null,"truncated":true}})
+        );
+        let cancelled =
+            serde_json::to_value(ServerFrame::finished(&ExecutionOutcome::cancelled())).unwrap();
+        assert_eq!(
+            cancelled["content"]["error"]["code"],
+            json!("execution.cancelled")
+        );
+    }
+}

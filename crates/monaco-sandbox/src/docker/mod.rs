@@ -1,0 +1,317 @@
+//! The Docker driver: one fresh, hardened container per job.
+//!
+//! ```text
+//! DockerSandbox::start ──create──attach──start──▶ container (agent = PID 1)
+//!   │        (container.rs)                          ▲  │ frames over the
+//!   └─ spawns `drive` task ── Job, stdin ────────────┘  │ attached stdio
+//!      (session.rs)  │ ◀── step events, output, prompts ┘
+//!                    ├─▶ ActiveExecution.events ──▶ caller
+//!                    └─▶ on every exit: ContainerGuard (removal.rs) removes it
+//! ```
+//!
+//! - `container`: the container's hardening, the agent's volume, and
+//!   create → attach → start.
+//! - `session`: the per-execution task that drives the agent; its decisions
+//!   are a state machine (`session/machine.rs`) tested without Docker.
+//! - `removal`: the guard that removes a container on every path, the retry
+//!   of removals the engine did not answer, and the stray reaper.
+//!
+//! Liveness: the `drive` task owns the container through a `ContainerGuard`.
+//! It ends when the agent says `Done`, when the container's stream ends,
+//! when the host-side deadline passes, or when the caller drops the event
+//! receiver; on every one of those paths, and on a panic, the guard removes
+//! the container (if the engine does not answer, e.g. it is restarting, the
+//! removal is retried until it does). The agent enforces the limits
+//! precisely; the host deadline is only a backstop for an agent that stops
+//! answering. Two background tasks hold the sandbox only weakly and end
+//! with it: the warm pool's refill task and the orphan retry.
+
+mod container;
+mod removal;
+mod session;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bollard::Docker;
+use tokio::sync::mpsc;
+
+use self::container::{Launcher, Prepared};
+use self::removal::{Counted, Remover};
+use crate::pool::{PoolConfig, Refill, WarmPool};
+use crate::{ActiveExecution, ContainerSpec, InputSender, Sandbox, SandboxError, SandboxJob};
+
+/// How the Docker driver is set up. Nothing here is read from the
+/// environment: the server reads its settings and passes them in.
+#[derive(Debug, Clone)]
+pub struct DockerConfig {
+    /// The static `monaco-agent` binary on this host.
+    pub agent_path: PathBuf,
+    /// The uid and gid programs run as inside the sandbox.
+    pub sandbox_uid: u32,
+    /// CPUs each sandbox may use (fractions allowed).
+    pub cpus: f64,
+    /// This server's instance name (default `default`). Strays are reaped
+    /// per instance, so servers sharing an engine under different names
+    /// never remove each other's running containers.
+    pub instance: String,
+    /// The warm pool (off when `max_per_spec` is 0).
+    pub pool: PoolConfig,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig {
+            agent_path: locate_agent(),
+            sandbox_uid: 65534,
+            cpus: 1.0,
+            instance: "default".into(),
+            pool: PoolConfig::default(),
+        }
+    }
+}
+
+/// Finds the agent beside the current executable (or a directory above
+/// it), else where `cargo build` for the host target puts it; else the
+/// bare name `monaco-agent`.
+pub fn locate_agent() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut candidates = Vec::new();
+    let mut dir = exe.parent().map(PathBuf::from);
+    while let Some(d) = dir {
+        candidates.push(d.join("monaco-agent"));
+        for profile in ["release", "debug"] {
+            candidates.push(
+                d.join(std::env::consts::ARCH.to_string() + "-unknown-linux-gnu")
+                    .join(profile)
+                    .join("monaco-agent"),
+            );
+        }
+        dir = d.parent().map(PathBuf::from);
+    }
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("monaco-agent"))
+}
+
+/// Runs jobs in Docker containers.
+#[derive(Clone)]
+pub struct DockerSandbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    docker: Docker,
+    config: DockerConfig,
+    launcher: Launcher,
+    remover: Arc<Remover>,
+    pool: Arc<WarmPool<Prepared>>,
+}
+
+impl DockerSandbox {
+    /// Connects to the local Docker engine, negotiating the API version.
+    pub async fn connect(config: DockerConfig) -> Result<DockerSandbox, SandboxError> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(SandboxError::engine("connect to the engine"))?
+            .negotiate_version()
+            .await
+            .map_err(SandboxError::engine("negotiate the API version"))?;
+        let agent = tokio::fs::read(&config.agent_path).await.map_err(|e| {
+            SandboxError::Agent(format!(
+                "cannot read {} (build it with scripts/build-agent.sh): {e}",
+                config.agent_path.display()
+            ))
+        })?;
+        let remover = Remover::new(docker.clone());
+        let launcher = Launcher::new(
+            docker.clone(),
+            remover.clone(),
+            agent,
+            config.instance.clone(),
+            config.cpus,
+        );
+        let sandbox = DockerSandbox {
+            inner: Arc::new(Inner {
+                docker,
+                launcher,
+                pool: WarmPool::new(config.pool.clone()),
+                remover,
+                config,
+            }),
+        };
+        if sandbox.inner.pool.enabled() {
+            tokio::spawn(refill(Arc::downgrade(&sandbox.inner)));
+        }
+        tokio::spawn(removal::retry_orphans(Arc::downgrade(
+            &sandbox.inner.remover,
+        )));
+        Ok(sandbox)
+    }
+
+    /// The Docker client, for callers that need the engine directly.
+    pub fn docker(&self) -> &Docker {
+        &self.inner.docker
+    }
+
+    /// Removes every container of this instance (labels `monaco.managed=true`
+    /// and `monaco.instance=<name>`): strays from a run of this server that
+    /// crashed. Call it before starting any job. Returns how many it removed.
+    pub async fn reap_strays(&self) -> Result<usize, SandboxError> {
+        self.inner
+            .remover
+            .reap_strays(&self.inner.config.instance)
+            .await
+    }
+
+    /// Containers given a job that are not removed yet.
+    pub fn live_containers(&self) -> usize {
+        self.inner.launcher.live.load(Ordering::SeqCst)
+    }
+
+    /// Containers waiting in the warm pool, or being started for it.
+    pub fn warm_containers(&self) -> usize {
+        self.inner.launcher.warm.load(Ordering::SeqCst)
+    }
+
+    /// Warm containers whose agent is ready for a job now.
+    pub fn warm_ready(&self) -> usize {
+        self.inner.pool.ready()
+    }
+
+    /// Waits until every container that was given a job is removed (warm
+    /// containers still waiting for one are not counted: see `drain_pool`).
+    pub async fn settle(&self) {
+        while self.live_containers() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Keeps containers for jobs like `job` warm (while they are in demand).
+    pub fn prewarm(&self, job: &SandboxJob) {
+        self.inner.pool.register(ContainerSpec::of(job));
+    }
+
+    /// Closes the warm pool and waits until its containers are removed;
+    /// then tries once more to remove containers whose removal failed
+    /// earlier (the engine was down), if the engine answers now.
+    pub async fn drain_pool(&self) {
+        self.inner.pool.close();
+        while self.warm_containers() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.inner.remover.remove_orphans().await;
+    }
+}
+
+/// Keeps the warm pool filled; see the `pool` module for the policy.
+async fn refill(inner: Weak<Inner>) {
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let pool = strong.pool.clone();
+        for action in pool.plan() {
+            match action {
+                Refill::Start(spec) => {
+                    let inner = strong.clone();
+                    // Counted from before the create request: a container the
+                    // engine creates after a shutdown stopped waiting would be
+                    // left behind, created and never started.
+                    let counted = Counted::new(&inner.launcher.warm);
+                    tokio::spawn(async move {
+                        let _counted = counted;
+                        let made = inner.launcher.create_warm(&spec).await;
+                        if let Err(e) = &made {
+                            tracing::warn!(language = %spec.language, error = %e, "could not warm a container");
+                        }
+                        if let Some(unwanted) = inner.pool.filled(&spec, made.ok()) {
+                            unwanted.guard.remove().await;
+                        }
+                    });
+                }
+                Refill::Discard(list) => {
+                    for p in list {
+                        tokio::spawn(p.guard.remove());
+                    }
+                }
+            }
+        }
+        if pool.is_closed() && pool.size() == 0 {
+            return;
+        }
+        drop(strong);
+        pool.wait().await;
+    }
+}
+
+/// Refuses a job whose file names could leave the work directory.
+fn check_files(job: &SandboxJob) -> Result<(), SandboxError> {
+    for f in &job.files {
+        if f.name.is_empty()
+            || f.name.starts_with('/')
+            || f.name
+                .split('/')
+                .any(|c| c == ".." || c == "." || c.is_empty())
+        {
+            return Err(SandboxError::InvalidJob(format!(
+                "file name {:?} is not a plain relative path",
+                f.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Sandbox for DockerSandbox {
+    async fn start(&self, job: SandboxJob) -> Result<ActiveExecution, SandboxError> {
+        check_files(&job)?;
+        let inner = &self.inner;
+        let spec = ContainerSpec::of(&job);
+        let (warm, dead) = inner.pool.take(&spec);
+        for d in dead {
+            tokio::spawn(d.guard.remove());
+        }
+        let prepared = match warm {
+            Some(mut p) => {
+                p.guard.hand_over(&inner.launcher.live);
+                p
+            }
+            None => inner.launcher.create_started(&spec, Some(job.id)).await?,
+        };
+        let (input_tx, input_rx) = mpsc::channel(64);
+        let (input, killed) = InputSender::new(input_tx);
+        let (events_tx, events_rx) = mpsc::channel(1024);
+        tokio::spawn(session::drive(
+            inner.docker.clone(),
+            job,
+            prepared,
+            input_rx,
+            killed,
+            events_tx,
+            inner.config.sandbox_uid,
+        ));
+        Ok(ActiveExecution {
+            input,
+            events: events_rx,
+        })
+    }
+
+    async fn healthy(&self) -> bool {
+        self.inner.docker.ping().await.is_ok()
+    }
+
+    fn prewarm(&self, job: &SandboxJob) {
+        DockerSandbox::prewarm(self, job);
+    }
+
+    async fn settle(&self) {
+        DockerSandbox::settle(self).await;
+    }
+
+    async fn drain(&self) {
+        self.drain_pool().await;
+    }
+}
