@@ -174,5 +174,8 @@ fn sandbox_job(language: &Language, program: &Program) -> SandboxJob {
         stdin: Vec::new(),
         interactive: false,
         tmp_bytes: limits.tmp_bytes,
+        cases: None,
+        expected: None,
+        checker: None,
     }
 }

@@ -57,6 +57,10 @@ error_codes! {
     RequestInvalidFile = "request.invalid_file",
     /// `input` and `inputBase64` together, or bad base64.
     RequestInvalidInput = "request.invalid_input",
+    /// `tests` that cannot be run: too many, interactive, or a bad case.
+    RequestInvalidTests = "request.invalid_tests",
+    /// A `checker` that cannot be used (bad tolerance, no code).
+    RequestInvalidChecker = "request.invalid_checker",
     /// The query string cannot be read.
     RequestInvalidQuery = "request.invalid_query",
     /// The body's `Content-Type` is not JSON.
@@ -111,6 +115,9 @@ error_codes! {
     SandboxProtocol = "sandbox.protocol",
     /// The job given to the sandbox is malformed.
     SandboxInvalidJob = "sandbox.invalid_job",
+    /// A checker program failed (an exit code other than 0, 1 or 2, or it
+    /// did not compile).
+    CheckerFailed = "checker.failed",
     /// A worker panicked while running the execution.
     SchedulerPanic = "scheduler.panic",
     /// The worker running the execution was stopped.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ExecutionOutcome, Status, StepKind};
+use crate::{CaseReport, ExecutionOutcome, Status, StepKind};
 
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -24,6 +24,9 @@ pub struct OutputChunk {
     pub stream: Stream,
     /// The bytes.
     pub data: Vec<u8>,
+    /// The test case that printed it, for an execution with `tests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<u32>,
 }
 
 /// One entry of an execution's event log.
@@ -48,6 +51,13 @@ pub enum ExecutionEvent {
         /// The text after the last newline of stdout.
         prompt: String,
     },
+    /// A test case started; output until it finishes belongs to it.
+    CaseStarted {
+        /// The case's index in the request's `tests`.
+        index: u32,
+    },
+    /// A test case ended (or was skipped).
+    CaseFinished(CaseReport),
     /// The execution finished; the last event of every log.
     Finished(Box<ExecutionOutcome>),
 }

@@ -10,6 +10,7 @@
 //! here is plain data and pure functions, so that every layer can depend on
 //! it and the agent can be linked statically without an async runtime.
 
+mod checker;
 mod error_code;
 mod event;
 mod limits;
@@ -17,11 +18,12 @@ pub mod protocol;
 mod request;
 mod verdict;
 
+pub use checker::{Checker, Comparison, DEFAULT_ABS_TOLERANCE};
 pub use error_code::{ErrorCode, UnknownErrorCode};
 pub use event::{ExecutionEvent, OutputChunk, Stream};
 pub use limits::{
     LimitField, LimitScope, LimitTooWide, LimitUnit, Limits, LimitsError, LimitsOverride,
     StepLimits, MIN_MEMORY_BYTES,
 };
-pub use request::{ExecutionId, ExecutionRequest, SourceFile};
-pub use verdict::{ExecutionOutcome, Status, StepKind, StepReport, Verdict};
+pub use request::{ExecutionId, ExecutionRequest, SourceFile, TestCase};
+pub use verdict::{CaseReport, ExecutionOutcome, Status, StepKind, StepReport, Verdict};

@@ -43,6 +43,8 @@ limit_table! {
         compile_memory_bytes: u64 = compile.memory_bytes, Bytes, min MIN_MEMORY_BYTES, default 512 * MIB, max 2048 * MIB;
         /// Size of the work directory and of /tmp, bytes each.
         tmp_bytes: u64 = tmp_bytes, Bytes, min 1, default 64 * MIB, max 512 * MIB;
+        /// Wall time of all test cases of an execution together, milliseconds.
+        total_wall_ms: u64 = total_wall_ms, Millis, min 1, default 120_000, max 600_000;
     }
     // The compile step's limits no request sets: the compiler is the
     // operator's, not the client's. Moving a row up to `settable` (with a
@@ -100,6 +102,18 @@ pub struct Limits {
     pub run: StepLimits,
     /// Size of the writable work directory and of /tmp, bytes each.
     pub tmp_bytes: u64,
+    /// Wall time of all test cases together (an execution with `tests`).
+    pub total_wall_ms: u64,
+}
+
+impl Limits {
+    /// The starting point the table's rows are written into.
+    const ZERO: Limits = Limits {
+        compile: StepLimits::ZERO,
+        run: StepLimits::ZERO,
+        tmp_bytes: 0,
+        total_wall_ms: 0,
+    };
 }
 
 impl Default for Limits {

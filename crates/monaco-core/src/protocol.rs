@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{StepKind, StepLimits, StepReport, Stream};
+use crate::{CaseReport, Comparison, StepKind, StepLimits, StepReport, Stream};
 
 /// A JSON control message.
 pub const TAG_CONTROL: u8 = 1;
@@ -53,8 +53,56 @@ pub struct JobStep {
     pub limits: StepLimits,
 }
 
-/// Everything the agent needs to carry out one execution.
+/// One test case as the agent runs it: the run step's command for it, its
+/// whole stdin, and what it should print.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobCase {
+    /// The run command with this case's arguments.
+    pub argv: Vec<String>,
+    /// The case's stdin; closed after it.
+    pub stdin: Vec<u8>,
+    /// The expected stdout, when the case is checked.
+    pub expected: Option<Vec<u8>>,
+}
+
+/// How the agent judges a case's output against its expected output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobChecker {
+    /// A built-in comparison.
+    Compare {
+        /// Which one.
+        comparison: Comparison,
+    },
+    /// A checker program, compiled once before the cases and run after
+    /// each as its own uid, out of the program's reach, with the paths of
+    /// the case's input, expected output and output as arguments.
+    Program {
+        /// The checker's files (written where only the checker's uid can
+        /// read or write them).
+        files: Vec<JobFile>,
+        /// The checker's compile step, if its language has one.
+        compile: Option<JobStep>,
+        /// The checker's run step; the three paths are appended.
+        run: JobStep,
+        /// The uid and gid the checker runs as (not the program's).
+        uid: u32,
+    },
+}
+
+/// The test cases of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobCases {
+    /// The cases, in order.
+    pub cases: Vec<JobCase>,
+    /// Skip the rest once a case does not pass.
+    pub stop_on_first_failure: bool,
+    /// Wall time of all cases together, milliseconds.
+    pub total_wall_ms: u64,
+}
+
+/// Everything the agent needs to carry out one execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     /// Files to write first.
     pub files: Vec<JobFile>,
@@ -70,10 +118,23 @@ pub struct Job {
     pub pause_after_compile: bool,
     /// The uid and gid the steps run as.
     pub uid: u32,
+    /// Test cases: when present, the run step is not run as such; each case
+    /// runs its own command (`run`'s limits and environment) in turn, the
+    /// work directory restored to how the compile step left it and /tmp
+    /// emptied before each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cases: Option<JobCases>,
+    /// What a plain run's stdout should be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Vec<u8>>,
+    /// How outputs with an expected output are judged: the plain run's
+    /// (`expected`) and each case's. Absent: nothing is judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checker: Option<JobChecker>,
 }
 
 /// A control message from the host to the agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HostMessage {
     /// Run this job (sent once).
@@ -115,6 +176,13 @@ pub enum AgentMessage {
         /// What it did.
         report: StepReport,
     },
+    /// A test case started; output frames until it finishes belong to it.
+    CaseStarted {
+        /// The case's index.
+        index: u32,
+    },
+    /// A test case ended, or was skipped.
+    CaseFinished(CaseReport),
     /// The job is over; the agent exits after this.
     Done,
     /// The agent could not carry out the job.

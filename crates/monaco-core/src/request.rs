@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::LimitsOverride;
+use crate::{Checker, LimitsOverride};
 
 /// Identifies one execution for its whole life (queued, running, finished).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -50,8 +50,21 @@ pub struct SourceFile {
     pub content: String,
 }
 
-/// One program to run: the language, its source, its input and its limits.
+/// One test case: its input, what the program should print, its arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TestCase {
+    /// A name to report it by.
+    pub name: Option<String>,
+    /// The case's stdin (closed after it).
+    pub stdin: Vec<u8>,
+    /// What the program should print on stdout, compared by the checker.
+    pub expected_output: Option<Vec<u8>>,
+    /// Arguments for this case instead of the request's.
+    pub args: Option<Vec<String>>,
+}
+
+/// One program to run: the language, its source, its input and its limits.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ExecutionRequest {
     /// A language id or alias from the registry (`python`, `golang`, `c++`).
     pub language: String,
@@ -69,4 +82,13 @@ pub struct ExecutionRequest {
     pub args: Vec<String>,
     /// Adjustments to the language's limits, within the server's maximums.
     pub limits: LimitsOverride,
+    /// Test cases: compiled once, each case run in turn in the same sandbox
+    /// with the run step's limits, nothing carried over between them.
+    pub tests: Vec<TestCase>,
+    /// What a plain execution (without `tests`) should print on stdout.
+    pub expected_output: Option<Vec<u8>>,
+    /// How outputs are compared with expected outputs (default: trim).
+    pub checker: Option<Checker>,
+    /// Skip the remaining cases once one fails.
+    pub stop_on_first_failure: bool,
 }

@@ -29,8 +29,10 @@ impl Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Ran and exited 0.
+    /// Ran and exited 0 (and, with an expected output, printed it).
     Ok,
+    /// Ran and exited 0, but its output is not the expected one.
+    WrongAnswer,
     /// The compile step failed.
     CompileError,
     /// Exited non-zero or was killed by a signal it caused.
@@ -45,21 +47,26 @@ pub enum Verdict {
     Cancelled,
     /// Monaco failed; the program is not to blame.
     InternalError,
+    /// A test case that did not run (`stopOnFirstFailure` after a failure,
+    /// or the execution's total time ran out).
+    Skipped,
 }
 
 impl Verdict {
     /// Precedence when several apply (higher wins): internal error,
     /// cancelled, output limit, time limit, memory limit, compile error,
-    /// runtime error, ok.
+    /// runtime error, wrong answer, skipped, ok.
     pub fn precedence(self) -> u8 {
         match self {
-            Verdict::InternalError => 8,
-            Verdict::Cancelled => 7,
-            Verdict::OutputLimitExceeded => 6,
-            Verdict::TimeLimitExceeded => 5,
-            Verdict::MemoryLimitExceeded => 4,
-            Verdict::CompileError => 3,
-            Verdict::RuntimeError => 2,
+            Verdict::InternalError => 10,
+            Verdict::Cancelled => 9,
+            Verdict::OutputLimitExceeded => 8,
+            Verdict::TimeLimitExceeded => 7,
+            Verdict::MemoryLimitExceeded => 6,
+            Verdict::CompileError => 5,
+            Verdict::RuntimeError => 4,
+            Verdict::WrongAnswer => 3,
+            Verdict::Skipped => 2,
             Verdict::Ok => 1,
         }
     }
@@ -71,6 +78,16 @@ impl Verdict {
             Verdict::InternalError | Verdict::Cancelled => Status::Failed,
             _ => Status::Completed,
         }
+    }
+
+    /// The verdict of an execution whose test cases ended so: the first
+    /// case that did not pass decides (`Ok` when every case passed).
+    pub fn of_cases(cases: &[CaseReport]) -> Verdict {
+        cases
+            .iter()
+            .filter_map(|c| c.report.verdict)
+            .find(|v| !matches!(v, Verdict::Ok | Verdict::Skipped))
+            .unwrap_or(Verdict::Ok)
     }
 
     /// The verdict that wins among `candidates`, `Ok` when there is none.
@@ -111,6 +128,25 @@ pub struct StepReport {
     pub truncated: bool,
 }
 
+/// How one test case ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CaseReport {
+    /// The case's index in the request's `tests`, from 0.
+    pub index: u32,
+    /// What the case's run did and measured; its verdict is the case's
+    /// (`wrong_answer` from the checker, `skipped` when it did not run).
+    pub report: StepReport,
+    /// The checker's first line of output, when a checker program judged it.
+    pub checker_message: Option<String>,
+}
+
+impl CaseReport {
+    /// Whether the case passed.
+    pub fn passed(&self) -> bool {
+        self.report.verdict == Some(Verdict::Ok)
+    }
+}
+
 /// The final result of an execution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionOutcome {
@@ -127,6 +163,10 @@ pub struct ExecutionOutcome {
     /// A stable dotted code for `internal_error` (`docker.unavailable`)
     /// and `cancelled`.
     pub error_code: Option<ErrorCode>,
+    /// Each test case, in order, for an execution with `tests` (then
+    /// `run` is `None`: each case has its own run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<CaseReport>,
 }
 
 impl ExecutionOutcome {
@@ -139,6 +179,7 @@ impl ExecutionOutcome {
             run: None,
             message: Some(message.into()),
             error_code: Some(code),
+            tests: Vec::new(),
         }
     }
 
@@ -151,6 +192,7 @@ impl ExecutionOutcome {
             run: None,
             message: Some("the execution was cancelled".into()),
             error_code: Some(ErrorCode::ExecutionCancelled),
+            tests: Vec::new(),
         }
     }
 }

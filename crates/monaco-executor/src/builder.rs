@@ -36,6 +36,7 @@ pub struct ExecutorBuilder {
     default_limits: Limits,
     max_limits: Limits,
     max_code_bytes: usize,
+    max_tests: usize,
     reap_strays: bool,
     pool: Option<PoolConfig>,
 }
@@ -49,6 +50,7 @@ impl Default for ExecutorBuilder {
             default_limits: Limits::default(),
             max_limits: default_max_limits(),
             max_code_bytes: MIB as usize,
+            max_tests: crate::DEFAULT_MAX_TESTS,
             reap_strays: true,
             pool: None,
         }
@@ -108,6 +110,13 @@ impl ExecutorBuilder {
     /// The largest code (main file plus extra files) accepted, bytes.
     pub fn max_code_bytes(mut self, n: usize) -> Self {
         self.max_code_bytes = n;
+        self
+    }
+
+    /// The most test cases one execution may have (`MONACO_MAX_TESTS`,
+    /// default 256).
+    pub fn max_tests(mut self, n: usize) -> Self {
+        self.max_tests = n;
         self
     }
 
@@ -171,6 +180,7 @@ impl ExecutorBuilder {
                 default_limits: self.default_limits,
                 max_limits: self.max_limits,
                 max_code_bytes: self.max_code_bytes,
+                max_tests: self.max_tests,
                 base_env: monaco_languages::base_env(),
             }),
         };

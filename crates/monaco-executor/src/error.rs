@@ -72,6 +72,12 @@ pub enum ExecutorError {
     /// Too much input is waiting for the execution to start.
     #[error("Too much input is waiting for the execution to start")]
     InputBufferFull,
+    /// The test cases cannot be run as given.
+    #[error("Invalid tests: {0}")]
+    InvalidTests(String),
+    /// The checker cannot be used as given.
+    #[error("Invalid checker: {0}")]
+    InvalidChecker(String),
 }
 
 impl ExecutorError {
@@ -94,6 +100,8 @@ impl ExecutorError {
             ExecutorError::NotFound => ErrorCode::ExecutionNotFound,
             ExecutorError::Finished => ErrorCode::ExecutionFinished,
             ExecutorError::InputBufferFull => ErrorCode::InputBufferFull,
+            ExecutorError::InvalidTests(_) => ErrorCode::RequestInvalidTests,
+            ExecutorError::InvalidChecker(_) => ErrorCode::RequestInvalidChecker,
         }
     }
 }

@@ -32,16 +32,21 @@ pub use monaco_core::{
 };
 // The limits table, for layers that list limits (the HTTP schema, say).
 pub use monaco_core::{LimitField, LimitScope, LimitTooWide, LimitUnit, MIN_MEMORY_BYTES};
+// Test cases and how their outputs are judged.
+pub use monaco_core::{CaseReport, Checker, Comparison, TestCase};
 pub use monaco_languages::{
     Language, Registry, MAX_FILE_NAME_BYTES, MAX_FILE_NAME_COMPONENTS,
     MAX_FILE_NAME_COMPONENT_BYTES,
 };
 pub use monaco_sandbox::{DockerConfig, DockerSandbox, InputCommand, PoolConfig, Sandbox};
-pub use monaco_scheduler::{EventSubscription, ExecutionMeta, ExecutionSnapshot, SchedulerConfig};
+pub use monaco_scheduler::{
+    CaseOutput, EventSubscription, ExecutionMeta, ExecutionSnapshot, SchedulerConfig,
+};
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use monaco_core::protocol::{JobCase, JobCases, JobChecker, JobFile};
 use monaco_sandbox::SandboxJob;
 use monaco_scheduler::Scheduler;
 
@@ -52,6 +57,9 @@ pub const MAX_ARGS: usize = 4096;
 /// limit for a single argument (`MAX_ARG_STRLEN`), and far below its limit
 /// for the whole argument list, so an accepted list always reaches the program.
 pub const MAX_ARGS_BYTES: usize = 128 * 1024;
+
+/// The most test cases of one execution unless the operator says otherwise.
+pub const DEFAULT_MAX_TESTS: usize = 256;
 
 /// Runs code executions: validates, queues, runs in the sandbox, streams.
 /// Cheap to clone.
@@ -78,6 +86,7 @@ struct Inner<S: Sandbox> {
     default_limits: Limits,
     max_limits: Limits,
     max_code_bytes: usize,
+    max_tests: usize,
     base_env: Vec<(String, String)>,
 }
 
@@ -246,6 +255,9 @@ impl<S: Sandbox> Executor<S> {
             });
         }
 
+        let cases = self.cases(&req, language, &main, &limits)?;
+        let checker = self.checker(&req)?;
+
         let mut files = Vec::with_capacity(req.files.len() + 1);
         files.push(SourceFile {
             name: main.clone(),
@@ -260,17 +272,114 @@ impl<S: Sandbox> Executor<S> {
             files,
             compile: language.compile_step(&main, &limits, &inner.base_env),
             run: language.run_step(&main, &req.args, &limits, &inner.base_env),
-            tty: language.tty(),
+            // Cases have their whole input up front: pipes, exact bytes.
+            tty: language.tty() && cases.is_none(),
             stdin: req.stdin.clone(),
             interactive: req.interactive,
             tmp_bytes: limits.tmp_bytes,
+            cases,
+            expected: req.expected_output.clone(),
+            checker,
         };
         let meta = ExecutionMeta {
             language: req.language,
             code: req.code,
             input: String::from_utf8_lossy(&req.stdin).into_owned(),
+            test_names: req.tests.iter().map(|c| c.name.clone()).collect(),
         };
         Ok((job, meta))
+    }
+}
+
+impl<S: Sandbox> Executor<S> {
+    /// The test cases as the sandbox runs them, or why they cannot run.
+    fn cases(
+        &self,
+        req: &ExecutionRequest,
+        language: &Language,
+        main: &str,
+        limits: &Limits,
+    ) -> Result<Option<JobCases>, ExecutorError> {
+        if req.tests.is_empty() {
+            return Ok(None);
+        }
+        let invalid = |message: String| Err(ExecutorError::InvalidTests(message));
+        if req.tests.len() > self.inner.max_tests {
+            return invalid(format!(
+                "{} test cases; at most {} are accepted",
+                req.tests.len(),
+                self.inner.max_tests
+            ));
+        }
+        if req.interactive {
+            return invalid(
+                "an execution with `tests` cannot be interactive: each case has its own input"
+                    .into(),
+            );
+        }
+        if !req.stdin.is_empty() || req.expected_output.is_some() {
+            return invalid(
+                "with `tests`, give each case its `input` and `expectedOutput` instead".into(),
+            );
+        }
+        let mut cases = Vec::with_capacity(req.tests.len());
+        for (index, case) in req.tests.iter().enumerate() {
+            let args = case.args.as_ref().unwrap_or(&req.args);
+            check_args(args)
+                .map_err(|e| ExecutorError::InvalidTests(format!("case {index}: {e}")))?;
+            let run = language.run_step(main, args, limits, &self.inner.base_env);
+            cases.push(JobCase {
+                argv: run.argv,
+                stdin: case.stdin.clone(),
+                expected: case.expected_output.clone(),
+            });
+        }
+        Ok(Some(JobCases {
+            cases,
+            stop_on_first_failure: req.stop_on_first_failure,
+            total_wall_ms: limits.total_wall_ms,
+        }))
+    }
+
+    /// How outputs are judged: the request's checker (trim by default)
+    /// when anything has an expected output.
+    fn checker(&self, req: &ExecutionRequest) -> Result<Option<JobChecker>, ExecutorError> {
+        let expects =
+            req.expected_output.is_some() || req.tests.iter().any(|c| c.expected_output.is_some());
+        let checker = req.checker.clone().unwrap_or_default();
+        if let Some(why) = checker.invalid() {
+            return Err(ExecutorError::InvalidChecker(why));
+        }
+        if !expects {
+            return Ok(None);
+        }
+        if let Some(comparison) = checker.comparison() {
+            return Ok(Some(JobChecker::Compare { comparison }));
+        }
+        let Checker::Program { language, code } = checker else {
+            unreachable!("every checker but a program is a comparison");
+        };
+        let inner = &self.inner;
+        let lang = inner.registry.get(&language).ok_or_else(|| {
+            ExecutorError::InvalidChecker(format!(
+                "unknown checker language {language:?}; known languages: {}",
+                inner.registry.ids().join(", ")
+            ))
+        })?;
+        // The checker is the grader's: it gets the language's own limits,
+        // not the request's.
+        let limits = inner.default_limits.with(lang.limits());
+        let main = lang.source_file_name(&code);
+        Ok(Some(JobChecker::Program {
+            compile: lang.compile_step(&main, &limits, &inner.base_env),
+            run: lang.run_step(&main, &[], &limits, &inner.base_env),
+            files: vec![JobFile {
+                path: main,
+                content: code,
+            }],
+            // The sandbox sets the checker's own uid.
+            uid: 0,
+        }))
     }
 }
 

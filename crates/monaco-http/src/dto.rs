@@ -6,7 +6,8 @@ use std::time::SystemTime;
 
 use base64::Engine;
 use monaco_executor::{
-    ExecutionOutcome, ExecutionRequest, ExecutionSnapshot, Language, SourceFile, Status, StepReport,
+    CaseReport, Checker, ExecutionOutcome, ExecutionRequest, ExecutionSnapshot, Language,
+    SourceFile, Status, StepReport, TestCase,
 };
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +77,50 @@ pub struct SubmitRequest {
     pub timeout: Option<f64>,
     /// Limits within the server's maximums.
     pub limits: Option<Object<LimitsDto>>,
+    /// Test cases: compiled once, each run in turn.
+    pub tests: Option<Vec<Object<TestCaseDto>>>,
+    /// What a plain execution should print on stdout.
+    pub expected_output: Option<String>,
+    /// How outputs are compared with expected outputs (default `trim`).
+    pub checker: Option<Checker>,
+    /// Skip the remaining cases once one fails.
+    pub stop_on_first_failure: Option<bool>,
+}
+
+/// One test case in a submission.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TestCaseDto {
+    /// A name to report it by.
+    pub name: Option<String>,
+    /// Its stdin as text.
+    pub input: Option<String>,
+    /// Its stdin in base64 (instead of `input`).
+    pub input_base64: Option<String>,
+    /// What it should print on stdout.
+    pub expected_output: Option<String>,
+    /// Arguments instead of the submission's.
+    pub args: Option<Vec<String>>,
+}
+
+/// Stdin from `input` or `inputBase64` (at most one of them).
+fn stdin_of(
+    input: Option<String>,
+    input_base64: Option<String>,
+    code: ErrorCode,
+    what: &str,
+) -> Result<Vec<u8>, ApiError> {
+    match (input, input_base64) {
+        (Some(_), Some(_)) => Err(ApiError::new(
+            code,
+            format!("{what}give either `input` or `inputBase64`, not both"),
+        )),
+        (Some(text), None) => Ok(text.into_bytes()),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64.as_bytes())
+            .map_err(|e| ApiError::new(code, format!("{what}`inputBase64`: {e}"))),
+        (None, None) => Ok(Vec::new()),
+    }
 }
 
 impl SubmitRequest {
@@ -89,24 +134,31 @@ impl SubmitRequest {
         let code = self
             .code
             .ok_or_else(|| ApiError::new(ErrorCode::RequestCodeMissing, "`code` is required"))?;
-        let stdin = match (self.input, self.input_base64) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::new(
-                    ErrorCode::RequestInvalidInput,
-                    "give either `input` or `inputBase64`, not both",
-                ))
-            }
-            (Some(text), None) => text.into_bytes(),
-            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
-                .decode(b64.as_bytes())
-                .map_err(|e| {
-                    ApiError::new(
-                        ErrorCode::RequestInvalidInput,
-                        format!("`inputBase64`: {e}"),
-                    )
-                })?,
-            (None, None) => Vec::new(),
-        };
+        let stdin = stdin_of(
+            self.input,
+            self.input_base64,
+            ErrorCode::RequestInvalidInput,
+            "",
+        )?;
+        let tests = self
+            .tests
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, Object(case))| {
+                Ok(TestCase {
+                    name: case.name,
+                    stdin: stdin_of(
+                        case.input,
+                        case.input_base64,
+                        ErrorCode::RequestInvalidTests,
+                        &format!("case {i}: "),
+                    )?,
+                    expected_output: case.expected_output.map(String::into_bytes),
+                    args: case.args,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
         let mut limits = self
             .limits
             .map(|Object(l)| l.into_override())
@@ -139,12 +191,18 @@ impl SubmitRequest {
                     content: f.content,
                 })
                 .collect(),
+            // Cases have their own input: never interactive unless asked
+            // (and then refused).
             interactive: self
                 .interactive
-                .unwrap_or(interactive_default && stdin.is_empty()),
+                .unwrap_or(interactive_default && stdin.is_empty() && tests.is_empty()),
             stdin,
             args: self.args.unwrap_or_default(),
             limits,
+            tests,
+            expected_output: self.expected_output.map(String::into_bytes),
+            checker: self.checker,
+            stop_on_first_failure: self.stop_on_first_failure.unwrap_or(false),
         })
     }
 }
@@ -219,10 +277,88 @@ pub struct ResultResponse {
     stderr_base64: Option<String>,
     compile: Option<StepDto>,
     run: Option<StepDto>,
+    /// Each test case, for an execution with `tests`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tests: Option<Vec<CaseResult>>,
+    /// How many cases passed, failed and were skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<Summary>,
     /// The verdict and measurements, as the WebSocket's final `status`
     /// frame has them.
     #[serde(flatten)]
     outcome: OutcomeFields,
+}
+
+/// One case's verdict and measurements: in its WebSocket `test` frame and
+/// in `/api/result`'s `tests`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseFields {
+    verdict: Option<monaco_executor::Verdict>,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    wall_ms: u64,
+    cpu_ms: u64,
+    memory_bytes: u64,
+    truncated: bool,
+    checker_message: Option<String>,
+}
+
+impl CaseFields {
+    /// The fields of one case's report.
+    pub fn of(c: &CaseReport) -> CaseFields {
+        CaseFields {
+            verdict: c.report.verdict,
+            exit_code: c.report.exit_code,
+            signal: c.report.signal,
+            wall_ms: c.report.wall_ms,
+            cpu_ms: c.report.cpu_ms,
+            memory_bytes: c.report.memory_bytes,
+            truncated: c.report.truncated,
+            checker_message: c.checker_message.clone(),
+        }
+    }
+}
+
+/// One entry of `/api/result`'s `tests`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaseResult {
+    index: u32,
+    name: Option<String>,
+    #[serde(flatten)]
+    fields: CaseFields,
+    stdout: String,
+    stderr: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stdout_base64: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stderr_base64: Option<String>,
+}
+
+/// `/api/result`'s `summary` of the cases.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    total: usize,
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+}
+
+impl Summary {
+    fn of(cases: &[CaseReport], total: usize) -> Summary {
+        let passed = cases.iter().filter(|c| c.passed()).count();
+        let skipped = cases
+            .iter()
+            .filter(|c| c.report.verdict == Some(monaco_executor::Verdict::Skipped))
+            .count();
+        Summary {
+            total,
+            passed,
+            skipped,
+            failed: cases.len() - passed - skipped,
+        }
+    }
 }
 
 /// How an execution ended, in the fields every surface reports it with
@@ -319,9 +455,37 @@ impl From<&ExecutionSnapshot> for ResultResponse {
             stderr_base64,
             compile: outcome.and_then(|o| o.compile.as_ref()).map(StepDto::from),
             run: outcome.and_then(|o| o.run.as_ref()).map(StepDto::from),
+            tests: (!s.meta.test_names.is_empty()).then(|| case_results(s)),
+            summary: (!s.meta.test_names.is_empty()).then(|| {
+                let done = outcome.map_or(&[][..], |o| &o.tests[..]);
+                Summary::of(done, s.meta.test_names.len())
+            }),
             outcome: OutcomeFields::of(outcome),
         }
     }
+}
+
+/// The cases that ended so far (all of them, once the execution has),
+/// with what each printed.
+fn case_results(s: &ExecutionSnapshot) -> Vec<CaseResult> {
+    let reports = s.outcome.as_ref().map_or(&[][..], |o| &o.tests[..]);
+    reports
+        .iter()
+        .map(|c| {
+            let output = s.cases.get(c.index as usize);
+            let (stdout, stdout_base64) = text_and_bytes(output.map_or(&[][..], |o| &o.stdout));
+            let (stderr, stderr_base64) = text_and_bytes(output.map_or(&[][..], |o| &o.stderr));
+            CaseResult {
+                index: c.index,
+                name: s.meta.test_names.get(c.index as usize).cloned().flatten(),
+                fields: CaseFields::of(c),
+                stdout,
+                stderr,
+                stdout_base64,
+                stderr_base64,
+            }
+        })
+        .collect()
 }
 
 /// One entry of `GET /api/languages`.

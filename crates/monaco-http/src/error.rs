@@ -32,6 +32,8 @@ pub fn http_status(code: ErrorCode) -> StatusCode {
         | RequestInvalidArgument
         | RequestInvalidFile
         | RequestInvalidInput
+        | RequestInvalidTests
+        | RequestInvalidChecker
         | RequestInvalidQuery
         | RequestBodyUnreadable
         | RequestRejected
@@ -52,7 +54,7 @@ pub fn http_status(code: ErrorCode) -> StatusCode {
         QueueFull | ServerShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         ExecutionCancelled | ExecutionDuplicateId | ServerError | DockerUnavailable
         | DockerAttach | DockerUpdate | SandboxLost | SandboxAgent | SandboxProtocol
-        | SandboxInvalidJob | SchedulerPanic | SchedulerAborted => {
+        | SandboxInvalidJob | SchedulerPanic | SchedulerAborted | CheckerFailed => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
     }

@@ -7,11 +7,11 @@
 
 use base64::Engine;
 use monaco_executor::{
-    ErrorCode, ExecutionEvent, ExecutionOutcome, OutputChunk, Status, StepKind, Stream,
+    ErrorCode, ExecutionEvent, ExecutionOutcome, OutputChunk, Status, StepKind, Stream, Verdict,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::dto::OutcomeFields;
+use crate::dto::{CaseFields, OutcomeFields};
 
 /// A frame the server sends.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,6 +25,8 @@ pub enum ServerFrame {
     Output(OutputContent),
     /// The program waits for input; the partial line it printed.
     InputPrompt(String),
+    /// A test case started (`status: running`) or ended (its result).
+    Test(TestContent),
     /// A client message could not be carried out.
     Error(ErrorContent),
 }
@@ -39,6 +41,19 @@ pub struct StatusContent {
     pub outcome: Option<OutcomeFields>,
 }
 
+/// The content of a `test` frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestContent {
+    /// The case's index in the request's `tests`.
+    pub index: u32,
+    /// `running`, then `completed` (or `skipped`) with the result.
+    pub status: &'static str,
+    /// The result, once the case ended.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub result: Option<CaseFields>,
+}
+
 /// The content of an `output` frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -49,6 +64,9 @@ pub struct OutputContent {
     pub is_error: bool,
     /// The step that printed them.
     pub step: StepKind,
+    /// The test case that printed them, in an execution with `tests`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<u32>,
     /// The exact bytes, when they are not UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base64: Option<String>,
@@ -93,7 +111,12 @@ impl ServerFrame {
                 StepKind::Compile => "compiling",
                 StepKind::Run => "running",
             }),
-            ExecutionEvent::Output(OutputChunk { step, stream, data }) => {
+            ExecutionEvent::Output(OutputChunk {
+                step,
+                stream,
+                data,
+                case,
+            }) => {
                 let slot = match stream {
                     Stream::Stdout => 0,
                     Stream::Stderr => 1,
@@ -106,10 +129,25 @@ impl ServerFrame {
                     text,
                     is_error: *stream == Stream::Stderr,
                     step: *step,
+                    test: *case,
                     base64: exact.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
                 })
             }
             ExecutionEvent::InputPrompt { prompt } => ServerFrame::InputPrompt(prompt.clone()),
+            ExecutionEvent::CaseStarted { index } => ServerFrame::Test(TestContent {
+                index: *index,
+                status: "running",
+                result: None,
+            }),
+            ExecutionEvent::CaseFinished(report) => ServerFrame::Test(TestContent {
+                index: report.index,
+                status: if report.report.verdict == Some(Verdict::Skipped) {
+                    "skipped"
+                } else {
+                    "completed"
+                },
+                result: Some(CaseFields::of(report)),
+            }),
             ExecutionEvent::Finished(outcome) => ServerFrame::finished(outcome),
         })
     }
@@ -220,6 +258,7 @@ mod tests {
             step: StepKind::Run,
             stream: Stream::Stderr,
             data: b"oops".to_vec(),
+            case: None,
         });
         assert_eq!(
             json_of(&chunk, &mut text),
@@ -254,6 +293,7 @@ mod tests {
             run: None,
             message: None,
             error_code: None,
+            tests: Vec::new(),
         };
         let frame = serde_json::to_value(ServerFrame::finished(&outcome)).unwrap();
         assert_eq!(

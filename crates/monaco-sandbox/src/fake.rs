@@ -379,6 +379,7 @@ fn out_event(stream: Stream, data: Vec<u8>) -> ExecutionEvent {
         step: StepKind::Run,
         stream,
         data,
+        case: None,
     })
 }
 
@@ -409,6 +410,7 @@ pub fn exited(code: i32) -> ExecutionOutcome {
         }),
         message: None,
         error_code: None,
+        tests: Vec::new(),
     }
 }
 
@@ -427,6 +429,7 @@ fn compile_error(message: Vec<u8>) -> Script {
             step: StepKind::Compile,
             stream: Stream::Stderr,
             data: [message, b"\n".to_vec()].concat(),
+            case: None,
         })),
         Act::Finish(ExecutionOutcome {
             status: Verdict::CompileError.final_status(),
@@ -435,6 +438,7 @@ fn compile_error(message: Vec<u8>) -> Script {
             run: None,
             message: None,
             error_code: None,
+            tests: Vec::new(),
         }),
     ])
 }
@@ -467,6 +471,9 @@ mod tests {
             stdin: stdin.to_vec(),
             interactive,
             tmp_bytes: 1024,
+            cases: None,
+            expected: None,
+            checker: None,
         }
     }
 

@@ -49,6 +49,14 @@ pub struct SandboxJob {
     pub interactive: bool,
     /// Size of the work directory and /tmp, bytes.
     pub tmp_bytes: u64,
+    /// Test cases to run instead of the plain run step (see
+    /// [`monaco_core::protocol::Job::cases`]).
+    pub cases: Option<monaco_core::protocol::JobCases>,
+    /// What a plain run's stdout should be.
+    pub expected: Option<Vec<u8>>,
+    /// How outputs are judged against expected ones (the checker program's
+    /// uid is the sandbox's to choose).
+    pub checker: Option<monaco_core::protocol::JobChecker>,
 }
 
 /// The sandbox could not start a job.

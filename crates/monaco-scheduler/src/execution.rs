@@ -37,6 +37,17 @@ pub struct ExecutionMeta {
     pub code: String,
     /// The input given with the submission.
     pub input: String,
+    /// The names of the test cases, in order (one entry per case).
+    pub test_names: Vec<Option<String>>,
+}
+
+/// What one test case printed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseOutput {
+    /// Its stdout.
+    pub stdout: Vec<u8>,
+    /// Its stderr.
+    pub stderr: Vec<u8>,
 }
 
 /// Everything known about an execution at one moment.
@@ -62,6 +73,9 @@ pub struct ExecutionSnapshot {
     pub stderr: Vec<u8>,
     /// What the compile step printed on both streams, in order.
     pub compile_output: Vec<u8>,
+    /// What each test case printed so far (its run output is not in
+    /// `stdout` and `stderr`), by case index.
+    pub cases: Vec<CaseOutput>,
 }
 
 #[derive(Debug)]
@@ -299,12 +313,23 @@ impl Execution {
     pub(crate) fn snapshot(&self) -> ExecutionSnapshot {
         let st = self.state();
         let (mut stdout, mut stderr, mut compile_output) = (Vec::new(), Vec::new(), Vec::new());
+        let mut cases: Vec<CaseOutput> = Vec::new();
         for event in &st.log {
             if let ExecutionEvent::Output(chunk) = event {
-                let sink = match (chunk.step, chunk.stream) {
-                    (StepKind::Compile, _) => &mut compile_output,
-                    (StepKind::Run, Stream::Stdout) => &mut stdout,
-                    (StepKind::Run, Stream::Stderr) => &mut stderr,
+                let sink = match (chunk.step, chunk.case, chunk.stream) {
+                    (StepKind::Compile, _, _) => &mut compile_output,
+                    (StepKind::Run, Some(i), stream) => {
+                        let i = i as usize;
+                        if cases.len() <= i {
+                            cases.resize_with(i + 1, CaseOutput::default);
+                        }
+                        match stream {
+                            Stream::Stdout => &mut cases[i].stdout,
+                            Stream::Stderr => &mut cases[i].stderr,
+                        }
+                    }
+                    (StepKind::Run, None, Stream::Stdout) => &mut stdout,
+                    (StepKind::Run, None, Stream::Stderr) => &mut stderr,
                 };
                 sink.extend_from_slice(&chunk.data);
             }
@@ -320,6 +345,7 @@ impl Execution {
             stdout,
             stderr,
             compile_output,
+            cases,
         }
     }
 

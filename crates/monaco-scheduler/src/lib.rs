@@ -20,6 +20,6 @@ mod retention;
 mod scheduler;
 
 pub use error::{CancelError, InputError, SubmitError};
-pub use execution::{EventSubscription, ExecutionMeta, ExecutionSnapshot};
+pub use execution::{CaseOutput, EventSubscription, ExecutionMeta, ExecutionSnapshot};
 pub use queue::{JobQueue, MemoryQueue, PushError};
 pub use scheduler::{Scheduler, SchedulerConfig};

@@ -163,6 +163,9 @@ pub(crate) mod tests {
             stdin: Vec::new(),
             interactive: true,
             tmp_bytes: 1024,
+            cases: None,
+            expected: None,
+            checker: None,
         }
     }
 

@@ -48,11 +48,7 @@ macro_rules! limit_table {
         impl Limits {
             /// Monaco's defaults: the table's `default` column.
             pub const DEFAULT: Limits = {
-                let mut l = Limits {
-                    compile: StepLimits::ZERO,
-                    run: StepLimits::ZERO,
-                    tmp_bytes: 0,
-                };
+                let mut l = Limits::ZERO;
                 $( l.$($slot).+ = $default; )+
                 $( l.$($fixed).+ = $fixed_default; )+
                 l
@@ -61,11 +57,7 @@ macro_rules! limit_table {
             /// The most a request may ask for unless the operator says
             /// otherwise: the table's `max` column.
             pub const DEFAULT_MAX: Limits = {
-                let mut l = Limits {
-                    compile: StepLimits::ZERO,
-                    run: StepLimits::ZERO,
-                    tmp_bytes: 0,
-                };
+                let mut l = Limits::ZERO;
                 $( l.$($slot).+ = $max; )+
                 $( l.$($fixed).+ = $fixed_max; )+
                 l

@@ -51,6 +51,9 @@ pub struct DockerConfig {
     pub agent_path: PathBuf,
     /// The uid and gid programs run as inside the sandbox.
     pub sandbox_uid: u32,
+    /// The uid and gid checker programs run as: not the program's, so the
+    /// program can neither write nor signal its checker.
+    pub checker_uid: u32,
     /// CPUs each sandbox may use (fractions allowed).
     pub cpus: f64,
     /// This server's instance name (default `default`). Strays are reaped
@@ -66,6 +69,7 @@ impl Default for DockerConfig {
         DockerConfig {
             agent_path: locate_agent(),
             sandbox_uid: 65534,
+            checker_uid: 65533,
             cpus: 1.0,
             instance: "default".into(),
             pool: PoolConfig::default(),
@@ -291,7 +295,7 @@ impl Sandbox for DockerSandbox {
             input_rx,
             killed,
             events_tx,
-            inner.config.sandbox_uid,
+            (inner.config.sandbox_uid, inner.config.checker_uid),
         ));
         Ok(ActiveExecution {
             input,

@@ -42,7 +42,7 @@ pub(super) async fn drive(
     mut input: mpsc::Receiver<InputCommand>,
     mut killed: watch::Receiver<bool>,
     events: mpsc::Sender<ExecutionEvent>,
-    uid: u32,
+    (uid, checker_uid): (u32, u32),
 ) {
     let Prepared {
         guard,
@@ -59,7 +59,7 @@ pub(super) async fn drive(
         // Armed by the session's first actions.
         deadline: Box::pin(tokio::time::sleep_until(Instant::now())),
     };
-    let (mut session, mut actions) = Session::start(&job, uid);
+    let (mut session, mut actions) = Session::start(&job, uid, checker_uid);
     let mut input_open = true;
     let ending = loop {
         if let Some(ending) = effects.perform(&mut session, actions).await {

@@ -125,6 +125,9 @@ impl Program {
             stdin: self.stdin.clone(),
             interactive: self.interactive,
             tmp_bytes: limits.tmp_bytes,
+            cases: None,
+            expected: None,
+            checker: None,
         }
     }
 }

@@ -16,6 +16,7 @@ fn out(step: StepKind, stream: Stream, data: &[u8]) -> ExecutionEvent {
         step,
         stream,
         data: data.to_vec(),
+        case: None,
     })
 }
 
@@ -36,6 +37,7 @@ fn meta() -> ExecutionMeta {
         language: "python".into(),
         code: "print(input())".into(),
         input: "world".into(),
+        test_names: Vec::new(),
     }
 }
 

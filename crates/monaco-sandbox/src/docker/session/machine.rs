@@ -6,9 +6,12 @@ use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use monaco_core::protocol::{self, AgentMessage, Frame, FrameDecoder, HostMessage, Job, JobFile};
+use monaco_core::protocol::{
+    self, AgentMessage, Frame, FrameDecoder, HostMessage, Job, JobChecker, JobFile,
+};
 use monaco_core::{
-    ErrorCode, ExecutionEvent, ExecutionOutcome, OutputChunk, StepKind, StepReport, Stream, Verdict,
+    CaseReport, ErrorCode, ExecutionEvent, ExecutionOutcome, OutputChunk, StepKind, StepReport,
+    Stream, Verdict,
 };
 
 use crate::{InputCommand, SandboxJob};
@@ -97,6 +100,10 @@ pub(crate) struct Session {
     decoder: FrameDecoder,
     /// The step that output belongs to.
     step: StepKind,
+    /// The test case that output belongs to, while one runs.
+    case: Option<u32>,
+    /// The test cases that ended, in order.
+    cases: Vec<CaseReport>,
     tail: PromptTail,
     compile: Option<StepReport>,
     run: Option<StepReport>,
@@ -109,7 +116,7 @@ pub(crate) struct Session {
 
 impl Session {
     /// A session for `job`, run as `uid`, and what to do first.
-    pub(crate) fn start(job: &SandboxJob, uid: u32) -> (Session, Vec<Action>) {
+    pub(crate) fn start(job: &SandboxJob, uid: u32, checker_uid: u32) -> (Session, Vec<Action>) {
         // The container was created with the larger of both steps' memory
         // and pids limits; the run step gets its own before it starts.
         // (Updating the memory alone let a compiled program's run step have
@@ -132,6 +139,23 @@ impl Session {
             tty: job.tty,
             pause_after_compile,
             uid,
+            cases: job.cases.clone(),
+            expected: job.expected.clone(),
+            checker: job.checker.clone().map(|c| match c {
+                // The checker runs as a uid of its own, never the program's.
+                JobChecker::Program {
+                    files,
+                    compile,
+                    run,
+                    ..
+                } => JobChecker::Program {
+                    files,
+                    compile,
+                    run,
+                    uid: checker_uid,
+                },
+                compare => compare,
+            }),
         };
         let mut stdin = StdinFlow::default();
         stdin.push(InputCommand::Bytes(job.stdin.clone()));
@@ -140,12 +164,25 @@ impl Session {
         }
         // The agent enforces the limits precisely; this is only a backstop
         // for an agent that stops answering.
-        let budget = Duration::from_millis(
-            job.compile.as_ref().map_or(0, |c| c.limits.wall_ms) + job.run.limits.wall_ms,
-        ) + HOST_GRACE;
+        let compile_ms = job.compile.as_ref().map_or(0, |c| c.limits.wall_ms);
+        let run_ms = match &job.cases {
+            // A checker program compiles once and runs after each case,
+            // within the cases' total (the agent counts its time there).
+            Some(cases) => cases.total_wall_ms,
+            None => job.run.limits.wall_ms,
+        };
+        let checker_ms = match &job.checker {
+            Some(JobChecker::Program { compile, run, .. }) => {
+                compile.as_ref().map_or(0, |c| c.limits.wall_ms) + run.limits.wall_ms
+            }
+            _ => 0,
+        };
+        let budget = Duration::from_millis(compile_ms + run_ms + checker_ms) + HOST_GRACE;
         let session = Session {
             decoder: FrameDecoder::new(),
             step: StepKind::Run,
+            case: None,
+            cases: Vec::new(),
             tail: PromptTail::default(),
             compile: None,
             run: None,
@@ -231,7 +268,7 @@ impl Session {
 
     /// The execution's outcome, once the session ended with `ending`.
     pub(crate) fn outcome(self, ending: Ending) -> ExecutionOutcome {
-        outcome(self.compile, self.run, ending)
+        outcome(self.compile, self.run, self.cases, ending)
     }
 
     fn on_agent_bytes(&mut self, bytes: &[u8], actions: &mut Vec<Action>) -> ControlFlow<Ending> {
@@ -247,6 +284,7 @@ impl Session {
                         step,
                         stream,
                         data,
+                        case: self.case,
                     })));
                 }
                 Ok(Frame::Control(json)) => match serde_json::from_slice(&json) {
@@ -299,6 +337,16 @@ impl Session {
                     actions.push(Action::SetRunLimits);
                 }
             }
+            AgentMessage::CaseStarted { index } => {
+                self.case = Some(index);
+                self.tail = PromptTail::default();
+                actions.push(Action::Emit(ExecutionEvent::CaseStarted { index }));
+            }
+            AgentMessage::CaseFinished(report) => {
+                self.case = None;
+                self.cases.push(report.clone());
+                actions.push(Action::Emit(ExecutionEvent::CaseFinished(report)));
+            }
             AgentMessage::StdinWritten { total } => self.stdin.acked = total,
             AgentMessage::Done => return ControlFlow::Break(self.agent_stopped(Ending::Done)),
             AgentMessage::Failed { message } => {
@@ -343,12 +391,15 @@ impl Session {
 pub(crate) fn outcome(
     compile: Option<StepReport>,
     run: Option<StepReport>,
+    tests: Vec<CaseReport>,
     ending: Ending,
 ) -> ExecutionOutcome {
     let step_verdict = |r: &Option<StepReport>| r.as_ref().and_then(|r| r.verdict);
     let reported = match (step_verdict(&compile), step_verdict(&run)) {
         (Some(v), _) if v != Verdict::Ok => Some(v),
         (_, Some(v)) => Some(v),
+        // Test cases: the first that did not pass decides.
+        (_, None) if !tests.is_empty() => Some(Verdict::of_cases(&tests)),
         _ => None,
     };
     let base = match (ending, reported) {
@@ -365,6 +416,7 @@ pub(crate) fn outcome(
     ExecutionOutcome {
         compile,
         run,
+        tests,
         ..base
     }
 }
@@ -378,6 +430,7 @@ fn reported_outcome(verdict: Verdict) -> ExecutionOutcome {
         run: None,
         message: None,
         error_code: None,
+        tests: Vec::new(),
     }
 }
 

@@ -33,6 +33,9 @@ fn job(stdin: &[u8]) -> SandboxJob {
         stdin: stdin.to_vec(),
         interactive: false,
         tmp_bytes: 1024 * 1024,
+        cases: None,
+        expected: None,
+        checker: None,
     }
 }
 
@@ -47,7 +50,7 @@ fn compiled_job() -> SandboxJob {
 }
 
 fn started(job: &SandboxJob) -> Session {
-    let (session, first) = Session::start(job, 65534);
+    let (session, first) = Session::start(job, 65534, 65533);
     assert!(matches!(
         first[..],
         [Action::ToAgent(_), Action::Deadline(_)]
@@ -99,23 +102,28 @@ fn compile_failure_wins_over_missing_run() {
         exit_code: Some(1),
         ..Default::default()
     };
-    let o = outcome(Some(c), None, Ending::Done);
+    let o = outcome(Some(c), None, Vec::new(), Ending::Done);
     assert_eq!(o.verdict, Verdict::CompileError);
     assert_eq!(o.status, Status::Completed);
 }
 
 #[test]
 fn no_report_is_an_internal_error() {
-    let o = outcome(None, None, Ending::Done);
+    let o = outcome(None, None, Vec::new(), Ending::Done);
     assert_eq!(o.verdict, Verdict::InternalError);
     assert_eq!(o.status, Status::Failed);
 }
 
 #[test]
 fn a_timeout_without_a_report_is_a_time_limit() {
-    let o = outcome(None, None, Ending::TimedOut);
+    let o = outcome(None, None, Vec::new(), Ending::TimedOut);
     assert_eq!(o.verdict, Verdict::TimeLimitExceeded);
-    let o = outcome(None, Some(report(Verdict::Ok)), Ending::TimedOut);
+    let o = outcome(
+        None,
+        Some(report(Verdict::Ok)),
+        Vec::new(),
+        Ending::TimedOut,
+    );
     assert_eq!(o.verdict, Verdict::Ok);
 }
 
@@ -134,6 +142,7 @@ fn output_belongs_to_the_step_that_started_last() {
             step: StepKind::Compile,
             stream: Stream::Stdout,
             data: b"warning".to_vec(),
+            case: None,
         }))]
     );
 }
