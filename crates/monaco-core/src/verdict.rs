@@ -183,6 +183,33 @@ impl ExecutionOutcome {
         }
     }
 
+    /// An execution whose test cases all ran (or were skipped) after its
+    /// compile step, if any, succeeded: the first case that did not pass
+    /// decides the verdict; a checker that failed makes it an internal error
+    /// with code `checker.failed` and the checker's message.
+    pub fn of_cases(compile: Option<StepReport>, tests: Vec<CaseReport>) -> Self {
+        let verdict = Verdict::of_cases(&tests);
+        let (error_code, message) = if verdict == Verdict::InternalError {
+            let why = tests
+                .iter()
+                .find(|c| c.report.verdict == Some(Verdict::InternalError))
+                .and_then(|c| c.checker_message.clone())
+                .unwrap_or_else(|| "the checker failed".into());
+            (Some(ErrorCode::CheckerFailed), Some(why))
+        } else {
+            (None, None)
+        };
+        ExecutionOutcome {
+            status: verdict.final_status(),
+            verdict,
+            compile,
+            run: None,
+            message,
+            error_code,
+            tests,
+        }
+    }
+
     /// An execution stopped on request before it finished.
     pub fn cancelled() -> Self {
         ExecutionOutcome {

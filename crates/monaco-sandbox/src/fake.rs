@@ -31,6 +31,9 @@ use monaco_core::{
 };
 use tokio::sync::{mpsc, Notify};
 
+use monaco_core::protocol::{JobCases, JobChecker};
+use monaco_core::{CaseReport, Comparison};
+
 use crate::{ActiveExecution, InputCommand, Sandbox, SandboxError, SandboxJob};
 
 /// How the fake answers `start`.
@@ -189,7 +192,9 @@ impl Sandbox for FakeSandbox {
         &self,
         job: SandboxJob,
     ) -> impl Future<Output = Result<ActiveExecution, SandboxError>> + Send {
-        let script = lock(&self.scripts).remove(&job.id).unwrap_or_else(|| {
+        let registered = lock(&self.scripts).remove(&job.id);
+        let scripted = registered.is_some();
+        let script = registered.unwrap_or_else(|| {
             Script::from_program(job.files.first().map_or("", |f| f.content.as_str()))
         });
         let started = lock(&self.started).clone();
@@ -218,7 +223,16 @@ impl Sandbox for FakeSandbox {
                 buffer: job.stdin.clone(),
                 eof: !job.interactive,
             };
-            tokio::spawn(player.play(script.acts));
+            match (job.cases, script.start) {
+                // Test cases: the program plays once per case (a scripted
+                // job plays its script as it is).
+                (Some(cases), Start::Ok) if !scripted => {
+                    tokio::spawn(player.play_cases(script.acts, cases, job.checker));
+                }
+                _ => {
+                    tokio::spawn(player.play(script.acts));
+                }
+            }
             Ok(ActiveExecution {
                 input: input.into(),
                 events,
@@ -275,6 +289,144 @@ impl Player {
             }
         }
         let _ = self.events.send(finished(end)).await;
+    }
+
+    /// Plays the program once per test case, as the agent runs cases: each
+    /// with its own stdin (closed after it), its output tagged with the
+    /// case, judged against its expected output by the job's comparison
+    /// (a checker program is judged as an exact comparison here).
+    async fn play_cases(mut self, acts: Vec<Act>, cases: JobCases, checker: Option<JobChecker>) {
+        let comparison = match checker {
+            Some(JobChecker::Compare { comparison }) => comparison,
+            _ => Comparison::Exact,
+        };
+        let (start, program) = match acts.split_first() {
+            Some((
+                first @ Act::Emit(ExecutionEvent::StepStarted {
+                    step: StepKind::Run,
+                }),
+                rest,
+            )) => (Some(first.clone()), rest.to_vec()),
+            _ => (None, acts),
+        };
+        if let Some(Act::Emit(event)) = start {
+            if self.emit(event).await.is_err() {
+                return;
+            }
+        }
+        // A compile error (no run step) ends before any case.
+        if program
+            .iter()
+            .any(|a| matches!(a, Act::Finish(o) if o.compile.is_some()))
+        {
+            return self.play(program).await;
+        }
+        let mut reports = Vec::new();
+        let mut failed = false;
+        for (index, case) in cases.cases.iter().enumerate() {
+            let index = index as u32;
+            if failed && cases.stop_on_first_failure {
+                let report = CaseReport {
+                    index,
+                    report: StepReport {
+                        verdict: Some(Verdict::Skipped),
+                        ..StepReport::default()
+                    },
+                    checker_message: None,
+                };
+                if self
+                    .emit(ExecutionEvent::CaseFinished(report.clone()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                reports.push(report);
+                continue;
+            }
+            if self
+                .emit(ExecutionEvent::CaseStarted { index })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            self.buffer = case.stdin.clone();
+            self.eof = true;
+            let mut printed = Vec::new();
+            let mut end = ok();
+            for act in &program {
+                let step = match act.clone() {
+                    Act::Emit(ExecutionEvent::Output(mut chunk)) => {
+                        chunk.case = Some(index);
+                        if chunk.stream == Stream::Stdout {
+                            printed.extend_from_slice(&chunk.data);
+                        }
+                        self.emit(ExecutionEvent::Output(chunk)).await
+                    }
+                    Act::Emit(event) => self.emit(event).await,
+                    Act::Gate(gate) => self.gate(&gate).await,
+                    Act::Echo => {
+                        printed.extend_from_slice(&self.buffer);
+                        self.echo_case(index).await
+                    }
+                    Act::ReadLine => self.read_line().await,
+                    Act::Finish(outcome) => {
+                        end = outcome;
+                        Ok(())
+                    }
+                    Act::Lose => return,
+                };
+                match step {
+                    Ok(()) => {}
+                    Err(Stop::Killed) => {
+                        let _ = self
+                            .events
+                            .send(finished(ExecutionOutcome::cancelled()))
+                            .await;
+                        return;
+                    }
+                    Err(Stop::Gone) => return,
+                }
+            }
+            let mut report = end.run.unwrap_or_default();
+            if report.verdict == Some(Verdict::Ok) {
+                if let Some(expected) = &case.expected {
+                    if !comparison.accepts(expected, &printed) {
+                        report.verdict = Some(Verdict::WrongAnswer);
+                    }
+                }
+            }
+            failed |= report.verdict != Some(Verdict::Ok);
+            let report = CaseReport {
+                index,
+                report,
+                checker_message: None,
+            };
+            if self
+                .emit(ExecutionEvent::CaseFinished(report.clone()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            reports.push(report);
+        }
+        let outcome = ExecutionOutcome::of_cases(None, reports);
+        let _ = self.events.send(finished(outcome)).await;
+    }
+
+    /// Echoes what is buffered for a case as its output.
+    async fn echo_case(&mut self, index: u32) -> Result<(), Stop> {
+        let data = std::mem::take(&mut self.buffer);
+        if data.is_empty() {
+            return Ok(());
+        }
+        let mut event = out_event(Stream::Stdout, data);
+        if let ExecutionEvent::Output(chunk) = &mut event {
+            chunk.case = Some(index);
+        }
+        self.emit(event).await
     }
 
     async fn emit(&self, event: ExecutionEvent) -> Result<(), Stop> {

@@ -4,7 +4,7 @@
 use super::*;
 
 /// Either end of the client's WebSocket.
-trait Socket:
+pub(crate) trait Socket:
     futures_util::Stream<Item = Result<ws::Frame, awc::error::WsProtocolError>>
     + futures_util::Sink<ws::Message, Error = awc::error::WsProtocolError>
     + Unpin
@@ -18,14 +18,14 @@ impl<T> Socket for T where
 {
 }
 
-async fn submit(server: &actix_test::TestServer, body: Value) -> String {
+pub(crate) async fn submit(server: &actix_test::TestServer, body: Value) -> String {
     let mut response = server.post("/api/submit").send_json(&body).await.unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let v: Value = response.json().await.unwrap();
     v["id"].as_str().unwrap().to_string()
 }
 
-async fn connect(server: &mut actix_test::TestServer, path: &str) -> impl Socket {
+pub(crate) async fn connect(server: &mut actix_test::TestServer, path: &str) -> impl Socket {
     server.ws_at(path).await.expect("the handshake succeeds")
 }
 
@@ -46,7 +46,7 @@ async fn next(socket: &mut impl Socket) -> Option<Value> {
 }
 
 /// Every frame until the server closes.
-async fn rest(socket: &mut impl Socket) -> Vec<Value> {
+pub(crate) async fn rest(socket: &mut impl Socket) -> Vec<Value> {
     let mut all = Vec::new();
     while let Some(frame) = next(socket).await {
         all.push(frame);
@@ -69,7 +69,7 @@ async fn until(socket: &mut impl Socket, kind: &str) -> Vec<Value> {
     }
 }
 
-fn server(executor: &Executor<Fake>) -> actix_test::TestServer {
+pub(crate) fn server(executor: &Executor<Fake>) -> actix_test::TestServer {
     let state = state(executor, 1 << 20);
     actix_test::start(move || app!(state.clone()))
 }

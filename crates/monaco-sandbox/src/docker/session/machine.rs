@@ -104,6 +104,8 @@ pub(crate) struct Session {
     case: Option<u32>,
     /// The test cases that ended, in order.
     cases: Vec<CaseReport>,
+    /// How many test cases the job has.
+    case_count: usize,
     tail: PromptTail,
     compile: Option<StepReport>,
     run: Option<StepReport>,
@@ -183,6 +185,7 @@ impl Session {
             step: StepKind::Run,
             case: None,
             cases: Vec::new(),
+            case_count: job.cases.as_ref().map_or(0, |c| c.cases.len()),
             tail: PromptTail::default(),
             compile: None,
             run: None,
@@ -268,7 +271,12 @@ impl Session {
 
     /// The execution's outcome, once the session ended with `ending`.
     pub(crate) fn outcome(self, ending: Ending) -> ExecutionOutcome {
-        outcome(self.compile, self.run, self.cases, ending)
+        outcome(
+            self.compile,
+            self.run,
+            (self.cases, self.case_count),
+            ending,
+        )
     }
 
     fn on_agent_bytes(&mut self, bytes: &[u8], actions: &mut Vec<Action>) -> ControlFlow<Ending> {
@@ -391,15 +399,18 @@ impl Session {
 pub(crate) fn outcome(
     compile: Option<StepReport>,
     run: Option<StepReport>,
-    tests: Vec<CaseReport>,
+    (tests, case_count): (Vec<CaseReport>, usize),
     ending: Ending,
 ) -> ExecutionOutcome {
     let step_verdict = |r: &Option<StepReport>| r.as_ref().and_then(|r| r.verdict);
+    let compiled = step_verdict(&compile).is_none_or(|v| v == Verdict::Ok);
+    // Every test case reported: they decide (a failed checker included).
+    if case_count > 0 && compiled && tests.len() == case_count && ending == Ending::Done {
+        return ExecutionOutcome::of_cases(compile, tests);
+    }
     let reported = match (step_verdict(&compile), step_verdict(&run)) {
         (Some(v), _) if v != Verdict::Ok => Some(v),
         (_, Some(v)) => Some(v),
-        // Test cases: the first that did not pass decides.
-        (_, None) if !tests.is_empty() => Some(Verdict::of_cases(&tests)),
         _ => None,
     };
     let base = match (ending, reported) {

@@ -102,26 +102,26 @@ fn compile_failure_wins_over_missing_run() {
         exit_code: Some(1),
         ..Default::default()
     };
-    let o = outcome(Some(c), None, Vec::new(), Ending::Done);
+    let o = outcome(Some(c), None, (Vec::new(), 0), Ending::Done);
     assert_eq!(o.verdict, Verdict::CompileError);
     assert_eq!(o.status, Status::Completed);
 }
 
 #[test]
 fn no_report_is_an_internal_error() {
-    let o = outcome(None, None, Vec::new(), Ending::Done);
+    let o = outcome(None, None, (Vec::new(), 0), Ending::Done);
     assert_eq!(o.verdict, Verdict::InternalError);
     assert_eq!(o.status, Status::Failed);
 }
 
 #[test]
 fn a_timeout_without_a_report_is_a_time_limit() {
-    let o = outcome(None, None, Vec::new(), Ending::TimedOut);
+    let o = outcome(None, None, (Vec::new(), 0), Ending::TimedOut);
     assert_eq!(o.verdict, Verdict::TimeLimitExceeded);
     let o = outcome(
         None,
         Some(report(Verdict::Ok)),
-        Vec::new(),
+        (Vec::new(), 0),
         Ending::TimedOut,
     );
     assert_eq!(o.verdict, Verdict::Ok);
@@ -436,4 +436,94 @@ fn a_full_buffer_takes_no_more_input() {
         },
     );
     assert!(s.takes_input());
+}
+
+/// A job with `n` test cases, judged by comparison.
+fn cases_job(n: usize) -> SandboxJob {
+    SandboxJob {
+        cases: Some(protocol::JobCases {
+            cases: (0..n)
+                .map(|i| protocol::JobCase {
+                    argv: vec!["run".into(), i.to_string()],
+                    stdin: Vec::new(),
+                    expected: Some(b"3\n".to_vec()),
+                })
+                .collect(),
+            stop_on_first_failure: false,
+            total_wall_ms: 1000,
+        }),
+        checker: Some(protocol::JobChecker::Compare {
+            comparison: monaco_core::Comparison::Trim,
+        }),
+        ..job(b"")
+    }
+}
+
+fn case(index: u32, verdict: Verdict, checker_message: Option<&str>) -> monaco_core::CaseReport {
+    monaco_core::CaseReport {
+        index,
+        report: report(verdict),
+        checker_message: checker_message.map(String::from),
+    }
+}
+
+#[test]
+fn case_output_is_tagged_and_the_first_failing_case_decides() {
+    let mut s = started(&cases_job(3));
+    assert_eq!(
+        agent(&mut s, &AgentMessage::CaseStarted { index: 0 }),
+        vec![Action::Emit(ExecutionEvent::CaseStarted { index: 0 })]
+    );
+    assert_eq!(
+        stdout(&mut s, "3\n"),
+        vec![Action::Emit(ExecutionEvent::Output(OutputChunk {
+            step: StepKind::Run,
+            stream: Stream::Stdout,
+            data: b"3\n".to_vec(),
+            case: Some(0),
+        }))]
+    );
+    let first = case(0, Verdict::Ok, None);
+    assert_eq!(
+        agent(&mut s, &AgentMessage::CaseFinished(first.clone())),
+        vec![Action::Emit(ExecutionEvent::CaseFinished(first))]
+    );
+    agent(&mut s, &AgentMessage::CaseStarted { index: 1 });
+    agent(
+        &mut s,
+        &AgentMessage::CaseFinished(case(1, Verdict::WrongAnswer, None)),
+    );
+    agent(&mut s, &AgentMessage::CaseStarted { index: 2 });
+    agent(
+        &mut s,
+        &AgentMessage::CaseFinished(case(2, Verdict::RuntimeError, None)),
+    );
+    agent(&mut s, &AgentMessage::Done);
+    let o = s.outcome(Ending::Done);
+    assert_eq!(o.verdict, Verdict::WrongAnswer);
+    assert_eq!(o.status, Status::Completed);
+    assert_eq!(o.tests.len(), 3);
+    assert!(o.run.is_none());
+}
+
+#[test]
+fn a_failed_checker_is_checker_failed_and_missing_cases_are_lost() {
+    let mut s = started(&cases_job(1));
+    agent(
+        &mut s,
+        &AgentMessage::CaseFinished(case(0, Verdict::InternalError, Some("checker crashed"))),
+    );
+    let o = s.outcome(Ending::Done);
+    assert_eq!(o.verdict, Verdict::InternalError);
+    assert_eq!(o.error_code, Some(ErrorCode::CheckerFailed));
+    assert_eq!(o.message.as_deref(), Some("checker crashed"));
+
+    let mut s = started(&cases_job(2));
+    agent(
+        &mut s,
+        &AgentMessage::CaseFinished(case(0, Verdict::Ok, None)),
+    );
+    let o = s.outcome(Ending::Done);
+    assert_eq!(o.error_code, Some(ErrorCode::SandboxLost), "{o:?}");
+    assert_eq!(o.tests.len(), 1, "the cases that ran are kept");
 }
