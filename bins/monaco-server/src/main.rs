@@ -58,6 +58,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .default_limits(settings.default_limits())
         .max_limits(settings.max_limits())
         .reap_strays(settings.reap_strays)
+        .max_tests(settings.max_tests)
         .build()
         .await?;
     let api = settings.api_config();

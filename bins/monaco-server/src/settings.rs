@@ -26,6 +26,8 @@ pub struct Settings {
     pub instance: String,
     pub cors_origins: String,
     pub max_body_bytes: usize,
+    /// Test cases one execution may have at most.
+    pub max_tests: usize,
     /// Seconds a finished result stays readable.
     pub result_ttl: u64,
     pub max_results: usize,
@@ -70,6 +72,7 @@ impl Settings {
             .set_default("instance", docker.instance.as_str())?
             .set_default("cors_origins", api.cors_origins.join(","))?
             .set_default("max_body_bytes", api.max_body_bytes as u64)?
+            .set_default("max_tests", monaco_executor::DEFAULT_MAX_TESTS as u64)?
             .set_default("result_ttl", scheduler.finished_ttl.as_secs())?
             .set_default("max_results", scheduler.max_finished as u64)?
             .set_default("shutdown_grace", 30)?

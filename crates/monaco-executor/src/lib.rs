@@ -186,6 +186,11 @@ impl<S: Sandbox> Executor<S> {
         self.inner.max_code_bytes
     }
 
+    /// The most test cases one execution may have.
+    pub fn max_tests(&self) -> usize {
+        self.inner.max_tests
+    }
+
     /// Whether Docker answers, and how busy the queue is.
     pub async fn health(&self) -> Health {
         Health {

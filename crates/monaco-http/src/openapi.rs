@@ -214,7 +214,15 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
                             "exclusiveMinimum": true, "minimum": 0, "maximum": timeout_max,
                             "description": "Run step wall time, seconds (the original service's knob); instead of `limits.wall_ms`."
                         },
-                        "limits": limits_schema(&defaults, &max)
+                        "limits": limits_schema(&defaults, &max),
+                        "tests": {
+                            "type": "array", "nullable": true, "maxItems": executor.max_tests(),
+                            "items": {"$ref": "#/components/schemas/TestCase"},
+                            "description": "Test cases: compiled once, each case run in turn in the same sandbox with the run step's limits, nothing carried over; `limits.total_wall_ms` bounds them all. Not with `interactive`, `input` or `expectedOutput` (400 `request.invalid_tests`)."
+                        },
+                        "expectedOutput": {"type": "string", "nullable": true, "description": "What a plain run should print on stdout; otherwise `wrong_answer`."},
+                        "checker": {"$ref": "#/components/schemas/Checker"},
+                        "stopOnFirstFailure": {"type": "boolean", "nullable": true, "description": "Skip the remaining cases once one fails (default false)."}
                     },
                     "allOf": [
                         {"not": {
@@ -230,8 +238,56 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
                         }}
                     ]
                 },
+                "TestCase": {
+                    "type": "object", "additionalProperties": false,
+                    "properties": {
+                        "name": {"type": "string", "nullable": true},
+                        "input": {"type": "string", "nullable": true},
+                        "inputBase64": {"type": "string", "format": "byte", "nullable": true},
+                        "expectedOutput": {"type": "string", "nullable": true},
+                        "args": {"type": "array", "nullable": true, "maxItems": MAX_ARGS,
+                            "items": {"type": "string", "maxLength": MAX_ARGS_BYTES - 1, "pattern": "^[^\\u0000]*$"}}
+                    },
+                    "not": {
+                        "required": ["input", "inputBase64"],
+                        "properties": {"input": {"type": "string"}, "inputBase64": {"type": "string"}}
+                    }
+                },
+                "Checker": {
+                    "nullable": true,
+                    "description": "How outputs are compared with expected ones; default `trim` (trailing whitespace of lines and trailing empty lines ignored).",
+                    "oneOf": [
+                        {"type": "object", "additionalProperties": false, "required": ["type"],
+                         "properties": {"type": {"type": "string", "enum": ["exact", "trim", "tokens"]}}},
+                        {"type": "object", "additionalProperties": false, "required": ["type"],
+                         "properties": {"type": {"type": "string", "enum": ["float"]},
+                            "absTolerance": {"type": "number", "minimum": 0, "nullable": true},
+                            "relTolerance": {"type": "number", "minimum": 0, "nullable": true}}},
+                        {"type": "object", "additionalProperties": false, "required": ["type", "language", "code"],
+                         "description": "A checker program, run in the sandbox with the paths of the input, the expected output and the output; exit 0 accepted, 1 or 2 wrong answer, else `checker.failed`.",
+                         "properties": {"type": {"type": "string", "enum": ["program"]},
+                            "language": {"type": "string"}, "code": {"type": "string", "minLength": 1}}}
+                    ]
+                },
+                "CaseResult": {"type": "object",
+                    "required": ["index", "name", "verdict", "exitCode", "signal", "wallMs", "cpuMs", "memoryBytes",
+                        "stdout", "stderr", "truncated", "checkerMessage"],
+                    "properties": {
+                        "index": {"type": "integer", "minimum": 0},
+                        "name": {"type": "string", "nullable": true},
+                        "verdict": {"$ref": "#/components/schemas/Verdict"},
+                        "exitCode": {"type": "integer", "nullable": true},
+                        "signal": {"type": "integer", "nullable": true},
+                        "wallMs": {"type": "integer", "minimum": 0}, "cpuMs": {"type": "integer", "minimum": 0},
+                        "memoryBytes": {"type": "integer", "minimum": 0},
+                        "stdout": {"type": "string"}, "stderr": {"type": "string"},
+                        "stdoutBase64": {"type": "string", "format": "byte"}, "stderrBase64": {"type": "string", "format": "byte"},
+                        "truncated": {"type": "boolean"},
+                        "checkerMessage": {"type": "string", "nullable": true}
+                    }
+                },
                 "Status": {"type": "string", "enum": ["queued", "running", "completed", "failed"]},
-                "Verdict": {"type": "string", "nullable": true, "enum": ["ok", "compile_error", "runtime_error", "time_limit_exceeded", "memory_limit_exceeded", "output_limit_exceeded", "cancelled", "internal_error", null]},
+                "Verdict": {"type": "string", "nullable": true, "enum": ["ok", "wrong_answer", "compile_error", "runtime_error", "time_limit_exceeded", "memory_limit_exceeded", "output_limit_exceeded", "cancelled", "internal_error", "skipped", null]},
                 "SubmitResponse": {"type": "object", "required": ["id", "status", "message"], "properties": {
                     "id": {"type": "string", "format": "uuid"}, "status": {"$ref": "#/components/schemas/Status"}, "message": {"type": "string"}
                 }},
@@ -272,6 +328,11 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
                         "truncated": {"type": "boolean"},
                         "compile": {"$ref": "#/components/schemas/Step"},
                         "run": {"$ref": "#/components/schemas/Step"},
+                        "tests": {"type": "array", "items": {"$ref": "#/components/schemas/CaseResult"},
+                            "description": "with `tests`: each case that ended, in order"},
+                        "summary": {"type": "object", "required": ["total", "passed", "failed", "skipped"], "properties": {
+                            "total": {"type": "integer"}, "passed": {"type": "integer"},
+                            "failed": {"type": "integer"}, "skipped": {"type": "integer"}}},
                         "error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
                             "description": "why Monaco could not run it (status `failed`)"}
                     }
