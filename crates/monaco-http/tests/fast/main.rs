@@ -97,5 +97,6 @@ fn uuid_like() -> String {
 }
 
 // After the macros above, which the test modules use.
+mod batch;
 mod http;
 mod terminal;
