@@ -3,8 +3,9 @@
 //! The routes of the original service (`/api/submit`, `/api/status/{id}`,
 //! `/api/result/{id}`, `/api/languages`, `/api/health`,
 //! `/api/ws/terminal/{id}`) with their JSON shapes, plus `/api/execute`,
-//! cancel, batches (`/api/batch`) and `/api/openapi.json`. This crate owns the wire: DTOs, request
-//! parsing, and mapping every failure to a status and a stable dotted code.
+//! cancel, batches (`/api/batch`) and `/api/openapi.json`. This crate owns
+//! the wire: DTOs, request parsing, and mapping every failure to a status
+//! and a stable dotted code.
 //! It must not run anything itself: all work goes through
 //! [`monaco_executor::Executor`].
 
