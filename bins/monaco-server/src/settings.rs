@@ -28,6 +28,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Test cases one execution may have at most.
     pub max_tests: usize,
+    /// Most submissions in one batch, and most ids read at once.
+    pub max_batch: usize,
     /// Seconds a finished result stays readable.
     pub result_ttl: u64,
     pub max_results: usize,
@@ -73,6 +75,7 @@ impl Settings {
             .set_default("cors_origins", api.cors_origins.join(","))?
             .set_default("max_body_bytes", api.max_body_bytes as u64)?
             .set_default("max_tests", monaco_executor::DEFAULT_MAX_TESTS as u64)?
+            .set_default("max_batch", api.max_batch as u64)?
             .set_default("result_ttl", scheduler.finished_ttl.as_secs())?
             .set_default("max_results", scheduler.max_finished as u64)?
             .set_default("shutdown_grace", 30)?
@@ -153,6 +156,7 @@ impl Settings {
     pub fn api_config(&self) -> monaco_http::ApiConfig {
         monaco_http::ApiConfig {
             max_body_bytes: self.max_body_bytes,
+            max_batch: self.max_batch,
             cors_origins: self
                 .cors_origins
                 .split(',')

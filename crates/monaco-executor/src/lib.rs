@@ -386,6 +386,45 @@ impl<S: Sandbox> Executor<S> {
             uid: 0,
         }))
     }
+
+    /// Validates every request, then queues them all, in order, or none:
+    /// an invalid request or a queue without room for them all refuses the
+    /// whole batch. Returns the ids in the order given.
+    pub fn submit_batch(
+        &self,
+        requests: Vec<ExecutionRequest>,
+    ) -> Result<Vec<ExecutionId>, BatchError> {
+        let prepared = requests
+            .into_iter()
+            .enumerate()
+            .map(|(index, request)| {
+                self.prepare(request)
+                    .map_err(|source| BatchError::Invalid { index, source })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.inner
+            .scheduler
+            .submit_all(prepared)
+            .map_err(|e| BatchError::Refused(e.into()))
+    }
+}
+
+/// Why [`Executor::submit_batch`] refused a batch; nothing of it was queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// The request at `index` is invalid.
+    #[error("Submission {index}: {source}")]
+    Invalid {
+        /// Where the request is in the batch, from 0.
+        index: usize,
+        /// What is wrong with it.
+        #[source]
+        source: ExecutorError,
+    },
+    /// The requests are valid but cannot all be queued (the queue is full,
+    /// the server is shutting down).
+    #[error("{0}")]
+    Refused(#[source] ExecutorError),
 }
 
 /// Refuses arguments that `execve` would refuse (the program would never

@@ -6,7 +6,7 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
-use monaco_executor::{ErrorCode, ExecutorError};
+use monaco_executor::{BatchError, ErrorCode, ExecutorError};
 use serde_json::{json, Value};
 
 /// An API error: status, code, message and optional details.
@@ -15,7 +15,7 @@ pub struct ApiError {
     status: StatusCode,
     code: ErrorCode,
     message: String,
-    details: Option<(&'static str, Value)>,
+    details: Vec<(&'static str, Value)>,
 }
 
 /// The HTTP status every error code is answered with. Codes that only
@@ -67,7 +67,7 @@ impl ApiError {
             status: http_status(code),
             code,
             message: message.into(),
-            details: None,
+            details: Vec::new(),
         }
     }
 
@@ -80,8 +80,22 @@ impl ApiError {
 
     /// The same error with one more field in its body.
     pub fn with(mut self, key: &'static str, value: Value) -> Self {
-        self.details = Some((key, value));
+        self.details.push((key, value));
         self
+    }
+
+    /// This error, met in item `index` of a batch, as the refusal of the
+    /// whole batch: `request.invalid` naming the item (`index`), with the
+    /// item's own code as `itemCode` and its message and fields kept.
+    pub(crate) fn in_item(self, index: usize) -> Self {
+        let mut batch = ApiError::new(
+            ErrorCode::RequestInvalid,
+            format!("Submission {index}: {}", self.message),
+        )
+        .with("index", json!(index))
+        .with("itemCode", json!(self.code));
+        batch.details.extend(self.details);
+        batch
     }
 
     /// `404` for an unknown execution.
@@ -108,7 +122,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some((key, value)) = &self.details {
+        for (key, value) in &self.details {
             error[*key] = value.clone();
         }
         let mut response = HttpResponse::build(self.status);
@@ -125,6 +139,15 @@ impl From<ExecutorError> for ApiError {
         match &e {
             ExecutorError::LanguageUnknown { known, .. } => err.with("known", json!(known)),
             _ => err,
+        }
+    }
+}
+
+impl From<BatchError> for ApiError {
+    fn from(e: BatchError) -> Self {
+        match e {
+            BatchError::Invalid { index, source } => ApiError::from(source).in_item(index),
+            BatchError::Refused(source) => source.into(),
         }
     }
 }

@@ -3,14 +3,16 @@
 //! The routes of the original service (`/api/submit`, `/api/status/{id}`,
 //! `/api/result/{id}`, `/api/languages`, `/api/health`,
 //! `/api/ws/terminal/{id}`) with their JSON shapes, plus `/api/execute`,
-//! cancel, and `/api/openapi.json`. This crate owns the wire: DTOs, request
-//! parsing, and mapping every failure to a status and a stable dotted code.
+//! cancel, batches (`/api/batch`) and `/api/openapi.json`. This crate owns
+//! the wire: DTOs, request parsing, and mapping every failure to a status
+//! and a stable dotted code.
 //! It must not run anything itself: all work goes through
 //! [`monaco_executor::Executor`].
 
 // The OpenAPI document is one large `json!` literal.
 #![recursion_limit = "256"]
 
+mod batch;
 mod dto;
 mod error;
 pub mod frames;
@@ -39,6 +41,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Origins allowed by CORS; `*` allows any (the original's behaviour).
     pub cors_origins: Vec<String>,
+    /// Most submissions in one batch, and most ids read at once.
+    pub max_batch: usize,
 }
 
 impl Default for ApiConfig {
@@ -46,6 +50,7 @@ impl Default for ApiConfig {
         ApiConfig {
             max_body_bytes: 2 * 1024 * 1024,
             cors_origins: vec!["*".into()],
+            max_batch: 20,
         }
     }
 }
@@ -90,6 +95,11 @@ pub fn routes<S: Sandbox>(state: AppState<S>) -> impl FnOnce(&mut web::ServiceCo
                 web::scope("/api")
                     .service(resource("/submit", "POST").route(web::post().to(submit::<S>)))
                     .service(resource("/execute", "POST").route(web::post().to(execute::<S>)))
+                    .service(
+                        resource("/batch", "GET, POST")
+                            .route(web::get().to(batch::results::<S>))
+                            .route(web::post().to(batch::submit::<S>)),
+                    )
                     .service(resource("/status/{id}", "GET").route(web::get().to(status::<S>)))
                     .service(resource("/result/{id}", "GET").route(web::get().to(result::<S>)))
                     .service(
@@ -170,12 +180,12 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
     ))
 }
 
-/// Reads the body up to the limit and parses it.
-async fn read_submit<S: Sandbox>(
+/// Reads the body up to the limit and parses it as a JSON object.
+async fn read_json<S: Sandbox, T: serde::de::DeserializeOwned>(
     state: &AppState<S>,
     req: &HttpRequest,
     mut payload: web::Payload,
-) -> Result<SubmitRequest, ApiError> {
+) -> Result<T, ApiError> {
     check_content_type(req)?;
     let max = state.config.max_body_bytes;
     let too_large = || {
@@ -212,20 +222,21 @@ async fn read_submit<S: Sandbox>(
             format!("Malformed JSON: nested deeper than {MAX_DEPTH} levels"),
         ));
     }
-    serde_json::from_slice::<dto::Object<SubmitRequest>>(&body)
+    serde_json::from_slice::<dto::Object<T>>(&body)
         .map(|dto::Object(request)| request)
-        .map_err(|e| {
-            use serde_json::error::Category;
-            match e.classify() {
-                Category::Data => {
-                    ApiError::new(ErrorCode::RequestInvalid, format!("Invalid request: {e}"))
-                }
-                _ => ApiError::new(
-                    ErrorCode::RequestMalformedJson,
-                    format!("Malformed JSON: {e}"),
-                ),
-            }
-        })
+        .map_err(json_error)
+}
+
+/// A body that is not JSON is malformed; JSON of the wrong shape is invalid.
+fn json_error(e: serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => ApiError::new(ErrorCode::RequestInvalid, format!("Invalid request: {e}")),
+        _ => ApiError::new(
+            ErrorCode::RequestMalformedJson,
+            format!("Malformed JSON: {e}"),
+        ),
+    }
 }
 
 /// Deepest nesting of arrays and objects accepted in a body; a submission
@@ -305,7 +316,7 @@ async fn submit<S: Sandbox>(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let request = read_submit(&state, &req, payload)
+    let request = read_json::<S, SubmitRequest>(&state, &req, payload)
         .await?
         .into_request(true)?;
     let id = state.executor.submit(request)?;
@@ -321,7 +332,7 @@ async fn execute<S: Sandbox>(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let request = read_submit(&state, &req, payload)
+    let request = read_json::<S, SubmitRequest>(&state, &req, payload)
         .await?
         .into_request(false)?;
     let snapshot = state.executor.run(request).await?;

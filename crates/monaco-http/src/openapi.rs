@@ -105,6 +105,34 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
                     "400": error, "413": error, "415": error, "503": unavailable
                 }
             }},
+            "/api/batch": {
+                "post": {
+                    "operationId": "submitBatch",
+                    "summary": "Queue many executions, all or none",
+                    "description": "Each item is exactly a `/api/submit` body. An invalid item refuses the whole batch (400 `request.invalid` with the item's `index` and its own code as `itemCode`), and so does a queue without room for every item (503 `queue.full`): nothing is queued. The body limit applies to the whole batch.",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}}}},
+                    "responses": {
+                        "202": {"description": "Accepted, in order", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchResponse"}}}},
+                        "400": error, "413": error, "415": error, "503": unavailable
+                    }
+                },
+                "get": {
+                    "operationId": "results",
+                    "summary": "Many executions' results (so far), in order",
+                    "parameters": [{
+                        "name": "ids", "in": "query", "required": true,
+                        "schema": {"type": "string"},
+                        "description": format!(
+                            "Execution ids separated by commas, at most {} (400 `request.invalid_query`)",
+                            config.max_batch
+                        )
+                    }],
+                    "responses": {
+                        "200": {"description": "Each id's result, `null` for an unknown or malformed id", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchResults"}}}},
+                        "400": error
+                    }
+                }
+            },
             "/api/status/{id}": {"get": {
                 "operationId": "status",
                 "summary": "An execution's status",
@@ -184,7 +212,9 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
                     "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
                         "code": {"type": "string", "pattern": "^[a-z_]+(\\.[a-z_]+)+$", "example": "language.unknown"},
                         "message": {"type": "string", "minLength": 1},
-                        "known": {"type": "array", "items": {"type": "string"}, "description": "with `language.unknown`: the language ids"}
+                        "known": {"type": "array", "items": {"type": "string"}, "description": "with `language.unknown`: the language ids"},
+                        "index": {"type": "integer", "minimum": 0, "description": "for a refused batch: the invalid item, from 0"},
+                        "itemCode": {"type": "string", "description": "for a refused batch: the invalid item's own code"}
                     }}}
                 },
                 "SubmitRequest": {
@@ -286,6 +316,21 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
                         "checkerMessage": {"type": "string", "nullable": true}
                     }
                 },
+                "BatchRequest": {
+                    "type": "object", "additionalProperties": false, "required": ["submissions"],
+                    "properties": {"submissions": {
+                        "type": "array", "minItems": 1, "maxItems": config.max_batch,
+                        "items": {"$ref": "#/components/schemas/SubmitRequest"}
+                    }}
+                },
+                "BatchResponse": {"type": "object", "required": ["submissions"], "properties": {
+                    "submissions": {"type": "array", "items": {"type": "object", "required": ["id", "status"], "properties": {
+                        "id": {"type": "string", "format": "uuid"}, "status": {"$ref": "#/components/schemas/Status"}
+                    }}}
+                }},
+                "BatchResults": {"type": "object", "required": ["submissions"], "properties": {
+                    "submissions": {"type": "array", "items": {"nullable": true, "allOf": [{"$ref": "#/components/schemas/Result"}]}}
+                }},
                 "Status": {"type": "string", "enum": ["queued", "running", "completed", "failed"]},
                 "Verdict": {"type": "string", "nullable": true, "enum": ["ok", "wrong_answer", "compile_error", "runtime_error", "time_limit_exceeded", "memory_limit_exceeded", "output_limit_exceeded", "cancelled", "internal_error", "skipped", null]},
                 "SubmitResponse": {"type": "object", "required": ["id", "status", "message"], "properties": {

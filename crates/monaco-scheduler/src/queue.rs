@@ -28,7 +28,13 @@ pub enum PushError {
 /// First-in, first-out storage of jobs waiting for a worker.
 pub trait JobQueue: Send + Sync + 'static {
     /// Adds a job at the back, without waiting.
-    fn push(&self, job: SandboxJob) -> Result<(), PushError>;
+    fn push(&self, job: SandboxJob) -> Result<(), PushError> {
+        self.push_all(vec![job])
+    }
+
+    /// Adds the jobs at the back in order, all or none: either the queue
+    /// has room for every one of them, or it takes none.
+    fn push_all(&self, jobs: Vec<SandboxJob>) -> Result<(), PushError>;
 
     /// Waits for the job at the front; `None` once the queue is closed.
     fn pop(&self) -> impl Future<Output = Option<SandboxJob>> + Send;
@@ -80,17 +86,24 @@ impl MemoryQueue {
 }
 
 impl JobQueue for MemoryQueue {
-    fn push(&self, job: SandboxJob) -> Result<(), PushError> {
+    fn push_all(&self, jobs: Vec<SandboxJob>) -> Result<(), PushError> {
         {
+            // One lock for the check and the pushes, so that no other push
+            // takes the room in between.
             let mut state = self.state();
             if state.closed {
                 return Err(PushError::Closed);
             }
-            if state.jobs.len() >= self.capacity {
+            if jobs.len() > self.capacity.saturating_sub(state.jobs.len()) {
                 return Err(PushError::Full);
             }
-            state.jobs.push_back(job);
+            if jobs.is_empty() {
+                return Ok(());
+            }
+            state.jobs.extend(jobs);
         }
+        // One wake-up is enough: a worker that pops passes the turn on
+        // while jobs remain.
         self.wake.notify_one();
         Ok(())
     }
@@ -180,6 +193,27 @@ pub(crate) mod tests {
         assert_eq!(q.pop().await.map(|j| j.id), Some(a));
         assert_eq!(q.pop().await.map(|j| j.id), Some(b));
         assert!(q.is_empty());
+    }
+
+    #[tokio::test]
+    async fn push_all_takes_every_job_or_none() {
+        let q = MemoryQueue::new(3);
+        let waiting = ExecutionId::new();
+        q.push(job(waiting)).unwrap();
+        let three = [ExecutionId::new(), ExecutionId::new(), ExecutionId::new()];
+        assert_eq!(
+            q.push_all(three.iter().map(|&id| job(id)).collect()),
+            Err(PushError::Full)
+        );
+        assert_eq!(q.len(), 1, "nothing of a batch that does not fit is queued");
+        q.push_all(three[..2].iter().map(|&id| job(id)).collect())
+            .unwrap();
+        assert_eq!(q.push(job(ExecutionId::new())), Err(PushError::Full));
+        for want in [waiting, three[0], three[1]] {
+            assert_eq!(q.pop().await.map(|j| j.id), Some(want));
+        }
+        q.close();
+        assert_eq!(q.push_all(Vec::new()), Err(PushError::Closed));
     }
 
     #[tokio::test]

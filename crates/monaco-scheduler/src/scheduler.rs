@@ -157,28 +157,53 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
 
     /// Queues `job` without waiting; its `id` becomes the execution's id.
     pub fn submit(&self, job: SandboxJob, meta: ExecutionMeta) -> Result<ExecutionId, SubmitError> {
+        let ids = self.submit_all(vec![(job, meta)])?;
+        Ok(ids[0])
+    }
+
+    /// Queues every job, in order, or none of them: when one is refused
+    /// (a duplicate id, no room for them all), nothing of the batch is
+    /// queued or registered. Returns the ids in the order given.
+    pub fn submit_all(
+        &self,
+        batch: Vec<(SandboxJob, ExecutionMeta)>,
+    ) -> Result<Vec<ExecutionId>, SubmitError> {
         let core = self.core();
         if !core.accepting.load(Ordering::SeqCst) {
             return Err(SubmitError::ShuttingDown);
         }
-        let id = job.id;
-        let execution = Execution::new(id, meta);
-        match core.registry.entry(id) {
-            Entry::Occupied(_) => return Err(SubmitError::DuplicateId(id)),
-            Entry::Vacant(slot) => {
-                slot.insert(Arc::clone(&execution));
+        let mut registered = Vec::with_capacity(batch.len());
+        let mut jobs = Vec::with_capacity(batch.len());
+        for (job, meta) in batch {
+            let id = job.id;
+            let execution = Execution::new(id, meta);
+            // The entry locks its shard; it is dropped before `forget`.
+            let clash = match core.registry.entry(id) {
+                Entry::Occupied(_) => true,
+                Entry::Vacant(slot) => {
+                    slot.insert(Arc::clone(&execution));
+                    false
+                }
+            };
+            if clash {
+                core.forget_all(&registered);
+                return Err(SubmitError::DuplicateId(id));
             }
+            registered.push(execution);
+            jobs.push(job);
         }
-        // Registered before it is queued, so that a worker always finds it.
-        if let Err(err) = core.queue.push(job) {
-            core.forget(&execution);
+        // Registered before they are queued, so that a worker always finds them.
+        if let Err(err) = core.queue.push_all(jobs) {
+            core.forget_all(&registered);
             return Err(match err {
                 PushError::Full => SubmitError::QueueFull,
                 PushError::Closed => SubmitError::ShuttingDown,
             });
         }
-        debug!(%id, "execution queued");
-        Ok(id)
+        for execution in &registered {
+            debug!(id = %execution.id, "execution queued");
+        }
+        Ok(registered.iter().map(|e| e.id).collect())
     }
 
     /// Where the execution is in its life, without collecting its output.
@@ -339,6 +364,13 @@ impl<S: Sandbox, Q: JobQueue> Core<S, Q> {
             .remove_if(&execution.id, |_, e| Arc::ptr_eq(e, execution));
         execution.evict();
         debug!(id = %execution.id, "execution forgotten");
+    }
+
+    /// Forgets executions registered for a submission that was refused.
+    fn forget_all(&self, executions: &[Arc<Execution>]) {
+        for execution in executions {
+            self.forget(execution);
+        }
     }
 }
 

@@ -97,6 +97,7 @@ fn uuid_like() -> String {
 }
 
 // After the macros above, which the test modules use.
+mod batch;
 mod graders;
 mod http;
 mod terminal;

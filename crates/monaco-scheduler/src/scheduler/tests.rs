@@ -157,6 +157,40 @@ async fn a_duplicate_id_is_refused() {
 }
 
 #[tokio::test]
+async fn a_batch_is_queued_whole_or_not_at_all() {
+    let (fake, mut starts) = FakeSandbox::with_starts();
+    let fake = Arc::new(fake);
+    let s = Scheduler::new(Arc::clone(&fake), config(1, 3));
+    let (gate, blocking) = gated();
+    let running = submit(&s, &fake, blocking);
+    assert_eq!(starts.recv().await, Some(running));
+    let batch = |ids: &[ExecutionId]| ids.iter().map(|&id| (job(id), meta())).collect();
+
+    let four: Vec<_> = (0..4).map(|_| ExecutionId::new()).collect();
+    assert_eq!(s.submit_all(batch(&four)), Err(SubmitError::QueueFull));
+    let clashing = [ExecutionId::new(), running];
+    assert_eq!(
+        s.submit_all(batch(&clashing)),
+        Err(SubmitError::DuplicateId(running))
+    );
+    assert_eq!(s.queue_depth(), 0);
+    for id in four.iter().chain(&clashing[..1]) {
+        assert!(
+            s.snapshot(*id).is_none(),
+            "nothing of a refused batch is kept"
+        );
+    }
+
+    let three = &four[..3];
+    assert_eq!(s.submit_all(batch(three)), Ok(three.to_vec()));
+    assert_eq!(s.queue_depth(), 3);
+    gate.notify_one();
+    for &id in [running].iter().chain(three) {
+        assert_eq!(outcome_of(&s, id).await, ok());
+    }
+}
+
+#[tokio::test]
 async fn a_late_subscriber_replays_the_whole_log_from_any_index() {
     let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
