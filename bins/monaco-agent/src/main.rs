@@ -6,29 +6,35 @@
 //! writes its files into the work directory, runs the compile step and the
 //! run step as an unprivileged user with limits, streams their output,
 //! forwards input, reports when the program waits for input, and reports
-//! each step with exact measurements. Then it exits, and Monaco removes the
-//! container: one container, one job.
+//! each step with exact measurements. A job with test cases compiles once
+//! and runs each case on a fresh copy of the work directory (`cases`);
+//! outputs with an expected output are judged in the sandbox (`judge`).
+//! Then it exits, and Monaco removes the container: one container, one job.
 //!
 //! It must stay small and self-contained (a static binary, no runtime), and
 //! it must never trust the program: the program runs under another uid, with
 //! no capabilities, and cannot signal, trace or impersonate the agent.
 
+mod cases;
 mod cgroup;
+mod files;
+mod judge;
 mod link;
+mod process;
 mod prompt;
 mod pty;
+mod snapshot;
 mod step;
 
-use std::fs;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use monaco_core::protocol::{self, AgentMessage, Job, WORK_DIR};
 use monaco_core::{StepKind, Verdict};
 
+use judge::Judge;
 use link::{Command, HostWriter, Shared};
-use step::StdinMode;
+use step::{Launch, StdinMode};
 
 fn main() {
     // SAFETY: setting the file mode mask has no memory effects.
@@ -59,18 +65,30 @@ fn run_job(
     host: &HostWriter,
     commands: &std::sync::mpsc::Receiver<Command>,
 ) -> Result<(), String> {
-    write_files(job)?;
+    files::write_files(Path::new(WORK_DIR), &job.files, job.uid)?;
     let cgroup = cgroup::Cgroup::detect();
+    // Before anything of the program runs, so that nothing it does can
+    // reach the checker (and with the compile step's larger limits).
+    let judge = job
+        .checker
+        .as_ref()
+        .map(|c| Judge::prepare(c, shared, host, &cgroup));
     if let Some(compile) = &job.compile {
         let report = step::run(
-            StepKind::Compile,
-            compile,
-            StdinMode::Null,
-            job.uid,
+            Launch {
+                kind: StepKind::Compile,
+                step: compile,
+                uid: job.uid,
+                dir: WORK_DIR,
+                stdin: StdinMode::Null,
+                stream: true,
+                capture: false,
+            },
             shared,
             host,
             &cgroup,
-        );
+        )
+        .report;
         let ok = report.verdict == Some(Verdict::Ok);
         host.control(&AgentMessage::StepFinished {
             step: StepKind::Compile,
@@ -86,63 +104,37 @@ fn run_job(
             }
         }
     }
+    if let Some(cases) = &job.cases {
+        return cases::run(job, cases, judge.as_ref(), shared, host, &cgroup);
+    }
     let stdin = if job.tty {
         StdinMode::Tty
     } else {
         StdinMode::Pipe
     };
-    let report = step::run(
-        StepKind::Run,
-        &job.run,
-        stdin,
-        job.uid,
+    let judged = job.expected.as_deref().zip(judge.as_ref());
+    let ran = step::run(
+        Launch {
+            kind: StepKind::Run,
+            step: &job.run,
+            uid: job.uid,
+            dir: WORK_DIR,
+            stdin,
+            stream: true,
+            capture: judged.is_some(),
+        },
         shared,
         host,
         &cgroup,
     );
+    let mut report = ran.report;
+    if let (Some(Verdict::Ok), Some((expected, judge))) = (report.verdict, judged) {
+        let judgement = judge.judge(&ran.stdin, expected, &ran.stdout, shared, host, &cgroup);
+        report.verdict = Some(judgement.verdict);
+    }
     host.control(&AgentMessage::StepFinished {
         step: StepKind::Run,
         report,
     });
-    Ok(())
-}
-
-/// Writes the job's files and hands the work directory to the sandbox user.
-fn write_files(job: &Job) -> Result<(), String> {
-    let work = Path::new(WORK_DIR);
-    for file in &job.files {
-        let rel = Path::new(&file.path);
-        // The host validated the names; refuse anything that could leave the
-        // work directory all the same.
-        if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(format!("refusing file name {:?}", file.path));
-        }
-        let path: PathBuf = work.join(rel);
-        if let Some(parent) = path.parent() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-        }
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, file.content.as_bytes()))
-            .map_err(|e| format!("cannot write {}: {e}", file.path))?;
-    }
-    chown_tree(work, job.uid).map_err(|e| format!("cannot prepare the work directory: {e}"))
-}
-
-fn chown_tree(path: &Path, uid: u32) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(path, Some(uid), Some(uid))?;
-    if fs::symlink_metadata(path)?.is_dir() {
-        for entry in fs::read_dir(path)? {
-            chown_tree(&entry?.path(), uid)?;
-        }
-    }
     Ok(())
 }

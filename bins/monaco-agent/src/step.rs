@@ -12,19 +12,22 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use monaco_core::protocol::{AgentMessage, JobStep, WORK_DIR};
-use monaco_core::{StepKind, StepLimits, StepReport, Stream, Verdict};
+use monaco_core::protocol::{AgentMessage, JobStep};
+use monaco_core::{StepKind, StepReport, Stream, Verdict};
 
 use crate::cgroup::Cgroup;
 use crate::link::{HostWriter, Shared, StdinItem};
+use crate::process::{
+    child_setup, kill_all, kill_and_reap_all, pidfd_open, pipe, poll_in, reap, wait_readable, Usage,
+};
 use crate::prompt::{self, StdinIdentity};
 use crate::pty::Pty;
 
@@ -41,6 +44,40 @@ pub enum StdinMode {
     Pipe,
     /// The host's input through a terminal, which is also stdout.
     Tty,
+    /// These bytes through a pipe, then end-of-file (a test case's input).
+    Bytes(Vec<u8>),
+}
+
+/// One step to run: what, as whom, where, and what becomes of its output.
+pub struct Launch<'a> {
+    /// Which step it is (decides the verdict of a failed start or exit).
+    pub kind: StepKind,
+    /// The command, its environment and limits.
+    pub step: &'a JobStep,
+    /// The uid and gid it runs as.
+    pub uid: u32,
+    /// Its working directory.
+    pub dir: &'a str,
+    /// Where its stdin comes from.
+    pub stdin: StdinMode,
+    /// Send its output to the host as it prints (a checker's is not).
+    pub stream: bool,
+    /// Keep its output (up to the output limit) and the stdin it was given,
+    /// for a judge.
+    pub capture: bool,
+}
+
+/// What a step did, with what was kept of its stdin and stdout.
+pub struct Ran {
+    /// The step's report.
+    pub report: StepReport,
+    /// Its stdout up to the output limit, when captured.
+    pub stdout: Vec<u8>,
+    /// Its stderr up to the output limit, when captured.
+    pub stderr: Vec<u8>,
+    /// The host's input written to it, when captured (not a case's bytes,
+    /// which the caller has).
+    pub stdin: Vec<u8>,
 }
 
 /// Output bookkeeping shared by the reader threads and the supervisor.
@@ -58,6 +95,10 @@ struct OutputState {
     in_flight: AtomicU64,
     /// Every process of the step is gone: nothing can print any more.
     step_over: AtomicBool,
+    /// Whether output goes to the host.
+    stream: bool,
+    /// Stdout and stderr kept for a judge, when they are kept.
+    captured: Option<[Mutex<Vec<u8>>; 2]>,
 }
 
 impl OutputState {
@@ -93,41 +134,47 @@ enum Stop {
     Cancel,
 }
 
-/// Runs one step to its end and returns its report.
-pub fn run(
-    kind: StepKind,
-    step: &JobStep,
-    stdin_mode: StdinMode,
-    uid: u32,
-    shared: &Arc<Shared>,
-    host: &HostWriter,
-    cgroup: &Cgroup,
-) -> StepReport {
-    match run_inner(kind, step, stdin_mode, uid, shared, host, cgroup) {
-        Ok(report) => report,
+/// Runs one step to its end and returns its report (and what it kept).
+pub fn run(launch: Launch, shared: &Arc<Shared>, host: &HostWriter, cgroup: &Cgroup) -> Ran {
+    let (kind, stream) = (launch.kind, launch.stream);
+    match run_inner(launch, shared, host, cgroup) {
+        Ok(ran) => ran,
         Err(message) => {
-            host.output(Stream::Stderr, format!("monaco: {message}\n").as_bytes());
-            StepReport {
-                verdict: Some(match kind {
-                    StepKind::Compile => Verdict::CompileError,
-                    StepKind::Run => Verdict::RuntimeError,
-                }),
-                exit_code: Some(127),
-                ..StepReport::default()
+            if stream {
+                host.output(Stream::Stderr, format!("monaco: {message}\n").as_bytes());
+            }
+            Ran {
+                report: StepReport {
+                    verdict: Some(match kind {
+                        StepKind::Compile => Verdict::CompileError,
+                        StepKind::Run => Verdict::RuntimeError,
+                    }),
+                    exit_code: Some(127),
+                    ..StepReport::default()
+                },
+                stdout: Vec::new(),
+                stderr: message.into_bytes(),
+                stdin: Vec::new(),
             }
         }
     }
 }
 
 fn run_inner(
-    kind: StepKind,
-    step: &JobStep,
-    stdin_mode: StdinMode,
-    uid: u32,
+    launch: Launch,
     shared: &Arc<Shared>,
     host: &HostWriter,
     cgroup: &Cgroup,
-) -> Result<StepReport, String> {
+) -> Result<Ran, String> {
+    let Launch {
+        kind,
+        step,
+        uid,
+        dir,
+        stdin: stdin_mode,
+        stream,
+        capture,
+    } = launch;
     let limits = step.limits;
     let (program, args) = step
         .argv
@@ -142,13 +189,16 @@ fn run_inner(
         read_ends: std::sync::Mutex::new(Vec::new()),
         in_flight: AtomicU64::new(0),
         step_over: AtomicBool::new(false),
+        stream,
+        captured: capture.then(|| [Mutex::new(Vec::new()), Mutex::new(Vec::new())]),
     });
+    let stdin_kept = capture.then(|| Arc::new(Mutex::new(Vec::new())));
 
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env_clear()
         .envs(step.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(WORK_DIR)
+        .current_dir(dir)
         .uid(uid)
         .gid(uid);
 
@@ -170,7 +220,16 @@ fn run_inner(
             let (in_r, in_w) = pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
             readers.push(spawn_reader(out_r, Stream::Stdout, &output, host, false));
             stdin_identity = StdinIdentity::of_fd(in_r.as_raw_fd());
-            spawn_stdin_writer(File::from(in_w), None, shared, host);
+            spawn_stdin_writer(File::from(in_w), None, shared, host, stdin_kept.clone());
+            cmd.stdin(Stdio::from(in_r)).stdout(Stdio::from(out_w));
+        }
+        StdinMode::Bytes(bytes) => {
+            let (out_r, out_w) = pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+            let (in_r, in_w) = pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+            readers.push(spawn_reader(out_r, Stream::Stdout, &output, host, false));
+            // Joined with the readers: it ends when everything is written
+            // or the program's end of the pipe is gone.
+            readers.push(spawn_bytes_writer(File::from(in_w), bytes));
             cmd.stdin(Stdio::from(in_r)).stdout(Stdio::from(out_w));
         }
         StdinMode::Tty => {
@@ -181,7 +240,13 @@ fn run_inner(
             stdin_identity = StdinIdentity::of_fd(pty.slave.as_raw_fd());
             readers.push(spawn_reader(master_r, Stream::Stdout, &output, host, true));
             let slave_for_eof = pty.slave.try_clone().map_err(|e| e.to_string())?;
-            spawn_stdin_writer(File::from(pty.master), Some(slave_for_eof), shared, host);
+            spawn_stdin_writer(
+                File::from(pty.master),
+                Some(slave_for_eof),
+                shared,
+                host,
+                stdin_kept.clone(),
+            );
             cmd.stdin(Stdio::from(slave_in))
                 .stdout(Stdio::from(slave_out));
             pty_slave_copy = Some(pty.slave);
@@ -340,7 +405,7 @@ fn run_inner(
     } else {
         cpu_used_ms(cgroup, cpu_start).unwrap_or(0)
     };
-    Ok(StepReport {
+    let report = StepReport {
         verdict: Some(verdict),
         exit_code,
         signal,
@@ -352,51 +417,17 @@ fn run_inner(
             memory_bytes
         },
         truncated: output.truncated.load(Ordering::SeqCst),
-    })
-}
-
-/// In the child, after the switch to the sandbox user, before exec.
-fn child_setup(tty: bool, cpu_s: u64, limits: &StepLimits) -> std::io::Result<()> {
-    // SAFETY: plain system calls on this process; no memory is shared.
-    unsafe {
-        // Keep /proc/<pid> readable by the agent after the uid change.
-        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        if libc::setsid() < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if tty && libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        set_rlimit(libc::RLIMIT_CPU, cpu_s, cpu_s + 1)?;
-        set_rlimit(
-            libc::RLIMIT_FSIZE,
-            limits.file_size_bytes,
-            limits.file_size_bytes,
-        )?;
-        let nofile = u64::from(limits.open_files);
-        set_rlimit(libc::RLIMIT_NOFILE, nofile, nofile)?;
-        set_rlimit(libc::RLIMIT_CORE, 0, 0)?;
-        // The program, not the agent, is what the OOM killer should pick.
-        let fd = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY);
-        if fd >= 0 {
-            libc::write(fd, b"1000".as_ptr().cast(), 4);
-            libc::close(fd);
-        }
-    }
-    Ok(())
-}
-
-fn set_rlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> std::io::Result<()> {
-    let rl = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
     };
-    // SAFETY: `rl` is a valid rlimit for the duration of the call.
-    if unsafe { libc::setrlimit(resource, &rl) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    let taken = |kept: Option<&Mutex<Vec<u8>>>| {
+        kept.map(|m| std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner())))
+            .unwrap_or_default()
+    };
+    Ok(Ran {
+        report,
+        stdout: taken(output.captured.as_ref().map(|c| &c[0])),
+        stderr: taken(output.captured.as_ref().map(|c| &c[1])),
+        stdin: taken(stdin_kept.as_deref()),
+    })
 }
 
 fn spawn_reader(
@@ -449,7 +480,15 @@ fn spawn_reader(
                 let room = output.cap.saturating_sub(sent) as usize;
                 let keep = n.min(room);
                 if keep > 0 {
-                    host.output(stream, &buf[..keep]);
+                    if output.stream {
+                        host.output(stream, &buf[..keep]);
+                    }
+                    if let Some(kept) = &output.captured {
+                        kept[OutputState::index(stream)]
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .extend_from_slice(&buf[..keep]);
+                    }
                     slot.fetch_add(keep as u64, Ordering::SeqCst);
                 }
                 if keep < n {
@@ -469,6 +508,7 @@ fn spawn_stdin_writer(
     tty_slave: Option<OwnedFd>,
     shared: &Arc<Shared>,
     host: &HostWriter,
+    kept: Option<Arc<Mutex<Vec<u8>>>>,
 ) {
     let shared = shared.clone();
     let host = host.clone();
@@ -483,6 +523,11 @@ fn spawn_stdin_writer(
                         if !broken && sink.write_all(&bytes).is_err() {
                             // The program closed its stdin; discard the rest.
                             broken = true;
+                        }
+                        if let Some(kept) = &kept {
+                            kept.lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .extend_from_slice(&bytes);
                         }
                         // The host sends more only as this goes up.
                         total += bytes.len() as u64;
@@ -501,126 +546,21 @@ fn spawn_stdin_writer(
         .expect("spawn stdin writer");
 }
 
+/// Writes a test case's input, then closes the pipe (end-of-file).
+fn spawn_bytes_writer(mut sink: File, bytes: Vec<u8>) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("case-stdin".into())
+        // A program that exits without reading it all breaks the pipe.
+        .spawn(move || drop(sink.write_all(&bytes)))
+        .expect("spawn case stdin writer")
+}
+
 fn join_all(readers: Vec<JoinHandle<()>>) {
     for r in readers {
         let _ = r.join();
     }
 }
 
-/// Resource usage summed over every process reaped during the step.
-#[derive(Default)]
-struct Usage {
-    cpu_us: u64,
-    maxrss_bytes: u64,
-}
-
-impl Usage {
-    fn add(&mut self, ru: &libc::rusage) {
-        let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-        self.cpu_us += tv(ru.ru_utime) + tv(ru.ru_stime);
-        self.maxrss_bytes = self.maxrss_bytes.max(ru.ru_maxrss as u64 * 1024);
-    }
-
-    fn cpu_ms(&self) -> u64 {
-        self.cpu_us / 1000
-    }
-}
-
-/// Reaps every exited process without blocking; records the main child's
-/// status when it is among them.
-fn reap(child: libc::pid_t, status: &mut Option<libc::c_int>, usage: &mut Usage) {
-    loop {
-        let mut st = 0;
-        // SAFETY: rusage is plain data the kernel fills in.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointers to locals.
-        let pid = unsafe { libc::wait4(-1, &mut st, libc::WNOHANG | libc::__WALL, &mut ru) };
-        if pid <= 0 {
-            return;
-        }
-        usage.add(&ru);
-        if pid == child {
-            *status = Some(st);
-        }
-    }
-}
-
-/// SIGKILL to every process in the sandbox but the agent (PID 1).
-fn kill_all() {
-    // SAFETY: kill(-1) from PID 1 of a PID namespace signals every other
-    // process in it; the agent itself is never signalled.
-    unsafe {
-        libc::kill(-1, libc::SIGKILL);
-    }
-}
-
-fn kill_and_reap_all(usage: &mut Usage) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        kill_all();
-        let mut st = 0;
-        // SAFETY: rusage is plain data the kernel fills in.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointers to locals.
-        let pid = unsafe { libc::wait4(-1, &mut st, libc::WNOHANG | libc::__WALL, &mut ru) };
-        if pid > 0 {
-            usage.add(&ru);
-            continue;
-        }
-        if pid < 0 || Instant::now() >= deadline {
-            // ECHILD: nothing is left.
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 fn cpu_used_ms(cgroup: &Cgroup, start: Option<u64>) -> Option<u64> {
     Some(cgroup.cpu_usec()?.saturating_sub(start?) / 1000)
-}
-
-fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by us.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: a non-negative result is a descriptor we own.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-/// Whether `fd` has something to read (or hung up) within `timeout_ms`.
-fn poll_in(fd: i32, timeout_ms: i32) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(&mut p, 1, timeout_ms) > 0 }
-}
-
-/// Sleeps until the child exits or `timeout` passes.
-fn wait_readable(fd: Option<&OwnedFd>, timeout: Duration) {
-    match fd {
-        Some(fd) => {
-            let mut p = libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            unsafe {
-                libc::poll(&mut p, 1, timeout.as_millis() as i32);
-            }
-        }
-        None => std::thread::sleep(timeout),
-    }
 }
