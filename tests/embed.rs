@@ -38,4 +38,13 @@ async fn embed_example_runs_hello_world() {
         stdout.lines().any(|l| l == "verdict: Ok"),
         "stdout:\n{stdout}"
     );
+    // The grader part: two cases pass, the third's expected output is wrong.
+    for line in [
+        "case 0: Ok",
+        "case 1: Ok",
+        "case 2: WrongAnswer",
+        "graded: WrongAnswer",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "{line} in:\n{stdout}");
+    }
 }
