@@ -514,3 +514,25 @@ int main(void) {
     assert!(!stderr.contains("LEAK"), "{stderr}");
     h.finish().await;
 }
+
+/// A plain run's output is judged by a checker program too, with the
+/// input the run was given.
+#[tokio::test]
+async fn a_checker_program_judges_a_plain_run() {
+    let Some(h) = docker_or_skip().await else {
+        return;
+    };
+    let program = Program::new("c", C_SUM)
+        .stdin("2 3\n")
+        .checker(CheckerSpec::Program {
+            language: "cpp",
+            code: CPP_CHECKER.into(),
+        });
+    let r = h.run(&program.clone().expected("5")).await;
+    assert_eq!(r.run().verdict, Some(Verdict::Ok), "{r:#?}");
+    let r = h.run(&program.expected("6")).await;
+    assert_eq!(r.run().verdict, Some(Verdict::WrongAnswer), "{r:#?}");
+    assert_eq!(compile_steps(&r.events), 1);
+    assert_eq!(r.stdout_text(), "5\n");
+    h.finish().await;
+}
