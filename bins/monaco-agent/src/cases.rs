@@ -2,7 +2,7 @@
 //! in turn on a fresh copy of the work directory, judged as it ends.
 //!
 //! ```text
-//! snapshot /work ── for each case ─┬─ CaseStarted
+//! snapshot /work, StepStarted(run) ── for each case ─┬─ CaseStarted
 //!                                  ├─ restore /work, empty /tmp
 //!                                  ├─ run (stdin = the case's bytes, then EOF)
 //!                                  ├─ judge, if it ran ok and expects output
@@ -37,6 +37,12 @@ pub fn run(
     cgroup: &Cgroup,
 ) -> Result<(), String> {
     let snapshot = Snapshot::take(Path::new(WORK_DIR))?;
+    // The cases are the run step: their output is the run step's, each
+    // chunk also marked with its case. No `StepFinished` for it follows;
+    // each case has its own report.
+    host.control(&AgentMessage::StepStarted {
+        step: StepKind::Run,
+    });
     let deadline = Instant::now() + Duration::from_millis(cases.total_wall_ms);
     let mut skipping = false;
     for (index, case) in cases.cases.iter().enumerate() {

@@ -35,12 +35,13 @@ pub fn write_files(dir: &Path, files: &[JobFile], uid: u32) -> Result<(), String
     chown_tree(dir, uid).map_err(|e| format!("cannot prepare {}: {e}", dir.display()))
 }
 
+/// Children first: once a directory is `uid`'s the agent (no
+/// `CAP_DAC_OVERRIDE`) may no longer look inside it.
 fn chown_tree(path: &Path, uid: u32) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(path, Some(uid), Some(uid))?;
     if fs::symlink_metadata(path)?.is_dir() {
         for entry in fs::read_dir(path)? {
             chown_tree(&entry?.path(), uid)?;
         }
     }
-    Ok(())
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid))
 }

@@ -17,9 +17,10 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use bollard::container::ListContainersOptions;
+use monaco_core::protocol::{JobCase, JobCases, JobChecker, JobFile};
 use monaco_core::{
-    ExecutionEvent, ExecutionId, ExecutionOutcome, Limits, LimitsOverride, SourceFile, StepKind,
-    StepReport, Stream,
+    CaseReport, Comparison, ExecutionEvent, ExecutionId, ExecutionOutcome, Limits, LimitsOverride,
+    SourceFile, StepKind, StepReport, Stream,
 };
 use monaco_languages::Registry;
 use monaco_sandbox::{
@@ -61,6 +62,57 @@ pub struct Program {
     pub interactive: bool,
     pub args: Vec<String>,
     pub limits: LimitsOverride,
+    /// Test cases, when the program is run as cases.
+    pub cases: Option<Vec<Case>>,
+    pub stop_on_first_failure: bool,
+    /// What a plain run should print.
+    pub expected: Option<Vec<u8>>,
+    pub checker: Option<CheckerSpec>,
+}
+
+/// One test case of a [`Program`].
+#[derive(Debug, Clone, Default)]
+pub struct Case {
+    pub stdin: Vec<u8>,
+    pub expected: Option<Vec<u8>>,
+    pub args: Option<Vec<String>>,
+}
+
+impl Case {
+    /// A case with `stdin` that should print `expected`.
+    pub fn new(stdin: impl Into<Vec<u8>>, expected: impl Into<Vec<u8>>) -> Case {
+        Case {
+            stdin: stdin.into(),
+            expected: Some(expected.into()),
+            args: None,
+        }
+    }
+
+    /// A case with `stdin` whose output is not judged.
+    pub fn unjudged(stdin: impl Into<Vec<u8>>) -> Case {
+        Case {
+            stdin: stdin.into(),
+            ..Case::default()
+        }
+    }
+
+    /// Arguments of this case's run command.
+    pub fn args(mut self, args: &[&str]) -> Case {
+        self.args = Some(args.iter().map(|a| a.to_string()).collect());
+        self
+    }
+}
+
+/// How a [`Program`]'s outputs are judged.
+#[derive(Debug, Clone)]
+pub enum CheckerSpec {
+    /// A built-in comparison.
+    Compare(Comparison),
+    /// A checker program in a language of `languages.toml`.
+    Program {
+        language: &'static str,
+        code: String,
+    },
 }
 
 impl Program {
@@ -73,7 +125,35 @@ impl Program {
             interactive: false,
             args: Vec::new(),
             limits: LimitsOverride::default(),
+            cases: None,
+            stop_on_first_failure: false,
+            expected: None,
+            checker: None,
         }
+    }
+
+    /// Runs the program once per case instead of once.
+    pub fn cases(mut self, cases: Vec<Case>) -> Program {
+        self.cases = Some(cases);
+        self
+    }
+
+    /// Skips the cases after the first that does not pass.
+    pub fn stop_on_first_failure(mut self) -> Program {
+        self.stop_on_first_failure = true;
+        self
+    }
+
+    /// What a plain run should print.
+    pub fn expected(mut self, bytes: impl Into<Vec<u8>>) -> Program {
+        self.expected = Some(bytes.into());
+        self
+    }
+
+    /// Judges outputs with `checker` (the trim comparison otherwise).
+    pub fn checker(mut self, checker: CheckerSpec) -> Program {
+        self.checker = Some(checker);
+        self
     }
 
     /// Bytes given to stdin before it is closed.
@@ -125,9 +205,52 @@ impl Program {
             stdin: self.stdin.clone(),
             interactive: self.interactive,
             tmp_bytes: limits.tmp_bytes,
-            cases: None,
-            expected: None,
-            checker: None,
+            cases: self.cases.as_ref().map(|cases| JobCases {
+                cases: cases
+                    .iter()
+                    .map(|c| JobCase {
+                        argv: lang
+                            .run_step(&file, c.args.as_ref().unwrap_or(&self.args), &limits, &env)
+                            .argv,
+                        stdin: c.stdin.clone(),
+                        expected: c.expected.clone(),
+                    })
+                    .collect(),
+                stop_on_first_failure: self.stop_on_first_failure,
+                total_wall_ms: limits.total_wall_ms,
+            }),
+            expected: self.expected.clone(),
+            checker: self.judged().then(|| self.job_checker(&env)),
+        }
+    }
+
+    /// Whether anything has an expected output (as the service decides).
+    fn judged(&self) -> bool {
+        self.expected.is_some() || self.cases.iter().flatten().any(|c| c.expected.is_some())
+    }
+
+    /// The checker as the service builds it: a program gets its language's
+    /// own limits.
+    fn job_checker(&self, env: &[(String, String)]) -> JobChecker {
+        match self.checker.clone() {
+            None => JobChecker::Compare {
+                comparison: Comparison::Trim,
+            },
+            Some(CheckerSpec::Compare(comparison)) => JobChecker::Compare { comparison },
+            Some(CheckerSpec::Program { language, code }) => {
+                let lang = registry().get(language).expect("checker language");
+                let limits = Limits::default().with(lang.limits());
+                let main = lang.source_file_name(&code);
+                JobChecker::Program {
+                    compile: lang.compile_step(&main, &limits, env),
+                    run: lang.run_step(&main, &[], &limits, env),
+                    files: vec![JobFile {
+                        path: main,
+                        content: code,
+                    }],
+                    uid: 0,
+                }
+            }
         }
     }
 }
@@ -419,6 +542,44 @@ impl Collected {
             .run
             .as_ref()
             .unwrap_or_else(|| panic!("no run step report: {self:#?}"))
+    }
+
+    /// What test case `index` printed on stdout.
+    pub fn case_stdout(&self, index: u32) -> String {
+        let bytes: Vec<u8> = self
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                ExecutionEvent::Output(c)
+                    if c.case == Some(index) && c.stream == Stream::Stdout =>
+                {
+                    Some(c.data.as_slice())
+                }
+                _ => None,
+            })
+            .flatten()
+            .copied()
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The report of test case `index`; panics (showing everything) when
+    /// there is none.
+    pub fn case(&self, index: u32) -> &CaseReport {
+        self.outcome
+            .tests
+            .iter()
+            .find(|c| c.index == index)
+            .unwrap_or_else(|| panic!("no report of case {index}: {self:#?}"))
+    }
+
+    /// Each case's verdict, in order.
+    pub fn case_verdicts(&self) -> Vec<Option<monaco_core::Verdict>> {
+        self.outcome
+            .tests
+            .iter()
+            .map(|c| c.report.verdict)
+            .collect()
     }
 
     /// Whether a step of this kind started.
