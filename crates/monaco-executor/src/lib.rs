@@ -261,7 +261,7 @@ impl<S: Sandbox> Executor<S> {
         }
 
         let cases = self.cases(&req, language, &main, &limits)?;
-        let checker = self.checker(&req)?;
+        let checker = self.checker(&req, language)?;
 
         let mut files = Vec::with_capacity(req.files.len() + 1);
         files.push(SourceFile {
@@ -348,7 +348,11 @@ impl<S: Sandbox> Executor<S> {
 
     /// How outputs are judged: the request's checker (trim by default)
     /// when anything has an expected output.
-    fn checker(&self, req: &ExecutionRequest) -> Result<Option<JobChecker>, ExecutorError> {
+    fn checker(
+        &self,
+        req: &ExecutionRequest,
+        program: &Language,
+    ) -> Result<Option<JobChecker>, ExecutorError> {
         let expects =
             req.expected_output.is_some() || req.tests.iter().any(|c| c.expected_output.is_some());
         let checker = req.checker.clone().unwrap_or_default();
@@ -371,6 +375,24 @@ impl<S: Sandbox> Executor<S> {
                 inner.registry.ids().join(", ")
             ))
         })?;
+        // The checker runs in the program's sandbox (as a uid of its own),
+        // so its toolchain must be in the program's image.
+        if lang.image() != program.image() {
+            let sharing: Vec<&str> = inner
+                .registry
+                .languages()
+                .iter()
+                .filter(|l| l.image() == program.image())
+                .map(|l| l.id())
+                .collect();
+            return Err(ExecutorError::InvalidChecker(format!(
+                "a {} checker cannot judge a {} program: the checker runs in the program's \
+                 sandbox, whose image has the toolchains of {}",
+                lang.id(),
+                program.id(),
+                sharing.join(", ")
+            )));
+        }
         // The checker is the grader's: it gets the language's own limits,
         // not the request's.
         let limits = inner.default_limits.with(lang.limits());

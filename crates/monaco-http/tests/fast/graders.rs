@@ -162,6 +162,13 @@ async fn unusable_tests_and_checkers_are_refused() {
             "request.invalid",
         ),
         (
+            "a checker whose toolchain is not in the program's image",
+            json!({"language": "python", "code": "echo",
+            "tests": [{"expectedOutput": "1"}],
+            "checker": {"type": "program", "language": "cpp", "code": "int main(){}"}}),
+            "request.invalid_checker",
+        ),
+        (
             "unknown checker language",
             json!({"language": "c", "code": "echo",
             "tests": [{"expectedOutput": "1"}],
