@@ -11,8 +11,9 @@ use support::Server;
 
 /// Given `dirty`, leaves all it can behind: a daemon in a session of its
 /// own, files in `/tmp` until it is full, a marker in the work directory,
-/// and no binary. Given `check`, prints `clean` when none of that is there
-/// (else what it found) and whether `/tmp` is writable again.
+/// and no binary; it prints `dirty` when it managed all four. Given
+/// `check`, prints `clean` when none of that is there and `/tmp` has room,
+/// else what it found. Given `both`, does the one then the other.
 const DIRTY_OR_CHECK: &str = r#"#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +24,7 @@ const DIRTY_OR_CHECK: &str = r#"#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void fill_tmp(void) {
+static int fill_tmp(void) {
     static char block[1 << 16];
     memset(block, 'x', sizeof block);
     /* Past the file size limit a write fails with EFBIG: start another
@@ -33,29 +34,34 @@ static void fill_tmp(void) {
         char path[64];
         snprintf(path, sizeof path, "/tmp/fill-%d", i);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0) return;
+        if (fd < 0) return 0;
         while (write(fd, block, sizeof block) > 0) {}
         int full = errno == ENOSPC;
         close(fd);
-        if (full) return;
+        if (full) return 1;
     }
+    return 0;
 }
 
 static void dirty(void) {
-    if (fork() == 0) {
+    int left = 0;
+    pid_t daemon = fork();
+    if (daemon == 0) {
         setsid();
         if (fork() == 0) {
             for (;;) pause();
         }
         _exit(0);
     }
-    fill_tmp();
+    left += daemon > 0;
+    left += fill_tmp();
     FILE *marker = fopen("marker", "w");
-    if (marker) { fputs("left by the last case\n", marker); fclose(marker); }
+    if (marker) { fputs("left by the last case\n", marker); left += fclose(marker) == 0; }
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) { self[n] = 0; unlink(self); }
-    printf("dirty\n");
+    if (n > 0) { self[n] = 0; left += unlink(self) == 0; }
+    /* All four, or the next case proves nothing. */
+    printf(left == 4 ? "dirty\n" : "left only %d of 4\n", left);
 }
 
 static void check(void) {
@@ -90,25 +96,32 @@ static void check(void) {
 int main(void) {
     char mode[16] = "";
     if (scanf("%15s", mode) != 1) return 2;
-    if (strcmp(mode, "dirty") == 0) dirty(); else check();
+    if (strcmp(mode, "dirty") == 0 || strcmp(mode, "both") == 0) dirty();
+    if (strcmp(mode, "dirty") != 0) check();
     return 0;
 }
 "#;
 
 /// The same in Python: the source it deletes is what the next case runs.
-const DIRTY_OR_CHECK_PYTHON: &str = r#"import os, subprocess, sys
-if input() == "dirty":
+const DIRTY_OR_CHECK_PYTHON: &str = r#"import errno, os, subprocess, sys
+mode = input()
+if mode in ("dirty", "both"):
     subprocess.Popen(["sleep", "600"], start_new_session=True)
-    try:
-        with open("/tmp/fill", "wb") as f:
-            while True:
-                f.write(b"x" * 65536)
-    except OSError:
-        pass
+    full = False
+    # Past the file size limit a write fails with EFBIG: start another file.
+    for i in range(1024):
+        try:
+            with open(f"/tmp/fill-{i}", "wb") as f:
+                while True:
+                    f.write(b"x" * 65536)
+        except OSError as e:
+            full = e.errno == errno.ENOSPC
+        if full:
+            break
     open("marker", "w").write("left by the last case\n")
     os.unlink(os.path.abspath(sys.argv[0]))
-    print("dirty")
-else:
+    print("dirty" if full else "/tmp was not filled")
+if mode in ("check", "both"):
     found = [f"in /tmp: {n}" for n in os.listdir("/tmp")]
     if os.path.exists("marker"):
         found.append("a marker")
@@ -118,17 +131,21 @@ else:
     print("\n".join(found) if found else "clean")
 "#;
 
-/// Alternating dirty and checking cases.
+/// Alternating dirty and checking cases, then one that checks right after
+/// dirtying: the check sees what a case leaves when nothing cleans up.
 fn dirty_then_check() -> Value {
     json!([
         {"input": "dirty", "expectedOutput": "dirty"},
         {"input": "check", "expectedOutput": "clean"},
         {"input": "dirty", "expectedOutput": "dirty"},
         {"input": "check", "expectedOutput": "clean"},
+        {"input": "both"},
     ])
 }
 
-async fn nothing_carries_over(language: &str, code: &str) {
+/// Runs `code` on [`dirty_then_check`]; `seen` is what the last case must
+/// find of what it left itself.
+async fn nothing_carries_over(language: &str, code: &str, seen: &[&str]) {
     if !support::docker_or_skip() {
         return;
     }
@@ -143,22 +160,36 @@ async fn nothing_carries_over(language: &str, code: &str) {
     });
     let result = server.execute(&body).await;
     let tests = result["tests"].as_array().expect("a list");
+    assert_eq!(tests.len(), 5, "{result}");
     for case in tests {
         assert_eq!(case["verdict"], "ok", "{case}\nin {result}");
     }
     assert_eq!(tests[1]["stdout"], "clean\n", "{result}");
+    assert_eq!(tests[3]["stdout"], "clean\n", "{result}");
+    let found = tests[4]["stdout"].as_str().expect("stdout");
+    assert!(found.starts_with("dirty\n"), "{found}");
+    for what in seen {
+        assert!(found.contains(what), "{what:?} in {found}");
+    }
     assert_eq!(result["verdict"], "ok", "{result}");
     server.stop().await;
 }
 
 #[tokio::test]
 async fn nothing_of_a_c_case_carries_over_to_the_next() {
-    nothing_carries_over("c", DIRTY_OR_CHECK).await;
+    let seen = [
+        "in /tmp: fill-0",
+        "a marker",
+        "a process of mine",
+        "/tmp is full",
+    ];
+    nothing_carries_over("c", DIRTY_OR_CHECK, &seen).await;
 }
 
 #[tokio::test]
 async fn nothing_of_a_python_case_carries_over_to_the_next() {
-    nothing_carries_over("python", DIRTY_OR_CHECK_PYTHON).await;
+    let seen = ["in /tmp: fill-0", "a marker", "a process of mine"];
+    nothing_carries_over("python", DIRTY_OR_CHECK_PYTHON, &seen).await;
 }
 
 /// Adds two numbers, or misbehaves as its input says.

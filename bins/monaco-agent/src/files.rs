@@ -36,11 +36,12 @@ pub fn write_files(dir: &Path, files: &[JobFile], uid: u32) -> Result<(), String
 }
 
 fn chown_tree(path: &Path, uid: u32) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(path, Some(uid), Some(uid))?;
+    // Children first: the agent has no CAP_DAC_OVERRIDE, so once a
+    // directory of mode 0700 (the checker's) is `uid`'s it cannot list it.
     if fs::symlink_metadata(path)?.is_dir() {
         for entry in fs::read_dir(path)? {
             chown_tree(&entry?.path(), uid)?;
         }
     }
-    Ok(())
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid))
 }

@@ -265,7 +265,11 @@ fn run_inner(
     let cpu_start = cgroup.cpu_usec();
     let mem_start = cgroup.memory_bytes().unwrap_or(0);
     let oom_start = cgroup.oom_kills();
-    host.control(&AgentMessage::StepStarted { step: kind });
+    // A step that is not streamed (a checker's) is not the program's: the
+    // host hears nothing of it, not even that it began.
+    if stream {
+        host.control(&AgentMessage::StepStarted { step: kind });
+    }
     let started = Instant::now();
     let child = match cmd.spawn() {
         Ok(child) => child,
