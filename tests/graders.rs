@@ -138,6 +138,12 @@ async fn a_plus_b_is_compiled_once_and_judged_per_case(language: &str) {
     let printed: String = transcript.stdout();
     assert_eq!(printed, "3\n42\n4\n", "every case's output, live");
     assert_eq!(transcript.final_status()["verdict"], "wrong_answer");
+
+    // Joining after the end replays the same cases.
+    let id = result["id"].as_str().expect("an id");
+    let replay = server.terminal(id).await.finish().await;
+    assert_eq!(case_frames(&replay, 3), ended, "the replay's cases");
+    assert_eq!(replay.stdout(), printed);
     server.stop().await;
 }
 
@@ -521,7 +527,7 @@ async fn stop_on_first_failure_and_the_total_time_skip_the_rest() {
     let timed = json!({
         "language": "python",
         "code": sleepy,
-        "limits": {"total_wall_ms": 3000},
+        "limits": {"total_wall_ms": 5000},
         "tests": [
             {"input": "1 2", "expectedOutput": "3"},
             {"input": "sleep", "expectedOutput": ""},
