@@ -544,12 +544,12 @@ async fn stop_on_first_failure_and_the_total_time_skip_the_rest() {
     server.stop().await;
 }
 
-// The sandbox runs the checker in the solution's own container (as a uid
-// of its own), so a checker's toolchain must be in the solution's image: a
-// Python checker for a C solution is refused up front, saying why, and one
-// for a Python solution judges.
+// A checker whose toolchain is in the solution's image runs in the
+// solution's sandbox, as a uid of its own; one of another image (a Python
+// checker for a C solution: the C image has no Python) judges in a sandbox
+// of its own, after the cases. Both judge alike.
 #[tokio::test]
-async fn a_checker_must_share_the_solutions_image() {
+async fn a_checker_of_another_image_judges_too() {
     if !support::docker_or_skip() {
         return;
     }
@@ -558,19 +558,23 @@ async fn a_checker_must_share_the_solutions_image() {
         {"input": "1 2", "expectedOutput": "3"},
         {"input": "2 2", "expectedOutput": "5"},
     ]);
-    let refused = json!({
+    let other_image = json!({
         "language": "c",
         "code": a_plus_b("c"),
         "checker": {"type": "program", "language": "python", "code": PYTHON_CHECKER},
         "tests": cases,
     });
-    let r = server.post_raw("/api/execute", refused.to_string()).await;
-    let v = expect_error(r, StatusCode::BAD_REQUEST, "request.invalid_checker").await;
-    let message = v["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("c, cpp"),
-        "names the languages that can: {v}"
+    let result = server.execute(&other_image).await;
+    assert_eq!(verdicts(&result), ["ok", "wrong_answer"], "{result}");
+    assert_eq!(
+        result["tests"][0]["checkerMessage"],
+        "python checker: accepted"
     );
+    assert_eq!(
+        result["tests"][1]["checkerMessage"],
+        "python checker: rejected"
+    );
+    assert_eq!(result["verdict"], "wrong_answer", "{result}");
 
     let judged = json!({
         "language": "python",

@@ -177,5 +177,6 @@ fn sandbox_job(language: &Language, program: &Program) -> SandboxJob {
         cases: None,
         expected: None,
         checker: None,
+        separate_checker: None,
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use monaco_core::Limits;
 use monaco_languages::{Registry, RegistryError};
-use monaco_sandbox::{DockerConfig, DockerSandbox, PoolConfig, Sandbox, SandboxError};
+use monaco_sandbox::{DockerConfig, DockerSandbox, Judged, PoolConfig, Sandbox, SandboxError};
 use monaco_scheduler::{Scheduler, SchedulerConfig};
 
 use crate::{Executor, Inner};
@@ -171,7 +171,7 @@ impl ExecutorBuilder {
 
     fn assemble<S: Sandbox>(self, registry: Registry, sandbox: S) -> Executor<S> {
         let sandbox = Arc::new(sandbox);
-        let scheduler = Scheduler::new(Arc::clone(&sandbox), self.scheduler);
+        let scheduler = Scheduler::new(Arc::new(Judged(Arc::clone(&sandbox))), self.scheduler);
         let executor = Executor {
             inner: Arc::new(Inner {
                 registry,

@@ -47,7 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use monaco_core::protocol::{JobCase, JobCases, JobChecker, JobFile};
-use monaco_sandbox::SandboxJob;
+use monaco_sandbox::{Judged, SandboxJob, SeparateChecker};
 use monaco_scheduler::Scheduler;
 
 /// Most program arguments one request may give (`request.args_too_large`).
@@ -81,7 +81,8 @@ impl<S: Sandbox> Clone for Executor<S> {
 
 struct Inner<S: Sandbox> {
     registry: Registry,
-    scheduler: Scheduler<S>,
+    /// Runs jobs over the sandbox, checker programs of other images included.
+    scheduler: Scheduler<Judged<Arc<S>>>,
     sandbox: Arc<S>,
     default_limits: Limits,
     max_limits: Limits,
@@ -261,7 +262,7 @@ impl<S: Sandbox> Executor<S> {
         }
 
         let cases = self.cases(&req, language, &main, &limits)?;
-        let checker = self.checker(&req, language)?;
+        let (checker, separate_checker) = self.checker(&req, language)?;
 
         let mut files = Vec::with_capacity(req.files.len() + 1);
         files.push(SourceFile {
@@ -285,6 +286,7 @@ impl<S: Sandbox> Executor<S> {
             cases,
             expected: req.expected_output.clone(),
             checker,
+            separate_checker,
         };
         let meta = ExecutionMeta {
             language: req.language,
@@ -347,12 +349,16 @@ impl<S: Sandbox> Executor<S> {
     }
 
     /// How outputs are judged: the request's checker (trim by default)
-    /// when anything has an expected output.
+    /// when anything has an expected output. A checker program whose
+    /// toolchain shares the program's image runs in the program's sandbox
+    /// (as a uid of its own, judging each case as it ends); one whose
+    /// language lives in another image judges in a sandbox of its own,
+    /// after the cases ([`monaco_sandbox::Judged`]).
     fn checker(
         &self,
         req: &ExecutionRequest,
         program: &Language,
-    ) -> Result<Option<JobChecker>, ExecutorError> {
+    ) -> Result<(Option<JobChecker>, Option<SeparateChecker>), ExecutorError> {
         let expects =
             req.expected_output.is_some() || req.tests.iter().any(|c| c.expected_output.is_some());
         let checker = req.checker.clone().unwrap_or_default();
@@ -360,10 +366,10 @@ impl<S: Sandbox> Executor<S> {
             return Err(ExecutorError::InvalidChecker(why));
         }
         if !expects {
-            return Ok(None);
+            return Ok((None, None));
         }
         if let Some(comparison) = checker.comparison() {
-            return Ok(Some(JobChecker::Compare { comparison }));
+            return Ok((Some(JobChecker::Compare { comparison }), None));
         }
         let Checker::Program { language, code } = checker else {
             unreachable!("every checker but a program is a comparison");
@@ -375,38 +381,49 @@ impl<S: Sandbox> Executor<S> {
                 inner.registry.ids().join(", ")
             ))
         })?;
-        // The checker runs in the program's sandbox (as a uid of its own),
-        // so its toolchain must be in the program's image.
-        if lang.image() != program.image() {
-            let sharing: Vec<&str> = inner
-                .registry
-                .languages()
-                .iter()
-                .filter(|l| l.image() == program.image())
-                .map(|l| l.id())
-                .collect();
-            return Err(ExecutorError::InvalidChecker(format!(
-                "a {} checker cannot judge a {} program: the checker runs in the program's \
-                 sandbox, whose image has the toolchains of {}",
-                lang.id(),
-                program.id(),
-                sharing.join(", ")
-            )));
-        }
         // The checker is the grader's: it gets the language's own limits,
         // not the request's.
         let limits = inner.default_limits.with(lang.limits());
         let main = lang.source_file_name(&code);
-        Ok(Some(JobChecker::Program {
-            compile: lang.compile_step(&main, &limits, &inner.base_env),
-            run: lang.run_step(&main, &[], &limits, &inner.base_env),
-            files: vec![JobFile {
-                path: main,
-                content: code,
-            }],
-            // The sandbox sets the checker's own uid.
-            uid: 0,
-        }))
+        let compile = lang.compile_step(&main, &limits, &inner.base_env);
+        let run = lang.run_step(&main, &[], &limits, &inner.base_env);
+        if lang.image() == program.image() {
+            return Ok((
+                Some(JobChecker::Program {
+                    compile,
+                    run,
+                    files: vec![JobFile {
+                        path: main,
+                        content: code,
+                    }],
+                    // The sandbox sets the checker's own uid.
+                    uid: 0,
+                }),
+                None,
+            ));
+        }
+        if req.expected_output.is_some() {
+            return Err(ExecutorError::InvalidChecker(format!(
+                "a {} checker cannot judge a plain {} run (their toolchains are in different \
+                 images): give the input and expected output as a case in `tests`",
+                lang.id(),
+                program.id()
+            )));
+        }
+        Ok((
+            None,
+            Some(SeparateChecker {
+                language: lang.id().to_string(),
+                image: lang.image().to_string(),
+                files: vec![SourceFile {
+                    name: main,
+                    content: code,
+                }],
+                compile,
+                run,
+                tmp_bytes: limits.tmp_bytes,
+            }),
+        ))
     }
 
     /// Validates every request, then queues them all, in order, or none:

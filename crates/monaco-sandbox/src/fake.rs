@@ -626,6 +626,7 @@ mod tests {
             cases: None,
             expected: None,
             checker: None,
+            separate_checker: None,
         }
     }
 

@@ -13,11 +13,13 @@ mod active;
 mod docker;
 #[cfg(feature = "fake")]
 pub mod fake;
+mod judged;
 mod pool;
 mod spec;
 
 pub use active::{ActiveExecution, InputCommand, InputSender};
 pub use docker::{locate_agent, DockerConfig, DockerSandbox};
+pub use judged::Judged;
 pub use pool::PoolConfig;
 pub use spec::ContainerSpec;
 
@@ -57,6 +59,28 @@ pub struct SandboxJob {
     /// How outputs are judged against expected ones (the checker program's
     /// uid is the sandbox's to choose).
     pub checker: Option<monaco_core::protocol::JobChecker>,
+    /// A checker program whose toolchain is in another image: it judges the
+    /// cases after they ran, in a sandbox of its own ([`Judged`]).
+    pub separate_checker: Option<SeparateChecker>,
+}
+
+/// A checker program that runs in a sandbox of its own (its language's
+/// image), after the program's cases, with the paths of each case's input,
+/// expected output and output as arguments.
+#[derive(Debug, Clone)]
+pub struct SeparateChecker {
+    /// The checker's language id.
+    pub language: String,
+    /// The image with its toolchain.
+    pub image: String,
+    /// Its source files.
+    pub files: Vec<SourceFile>,
+    /// Its compile step, if its language has one.
+    pub compile: Option<JobStep>,
+    /// Its run step; the three paths are appended per case.
+    pub run: JobStep,
+    /// Size of its work directory and /tmp, bytes.
+    pub tmp_bytes: u64,
 }
 
 /// The sandbox could not start a job.

@@ -179,6 +179,7 @@ pub(crate) mod tests {
             cases: None,
             expected: None,
             checker: None,
+            separate_checker: None,
         }
     }
 

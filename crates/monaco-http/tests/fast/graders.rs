@@ -162,13 +162,6 @@ async fn unusable_tests_and_checkers_are_refused() {
             "request.invalid",
         ),
         (
-            "a checker whose toolchain is not in the program's image",
-            json!({"language": "python", "code": "echo",
-            "tests": [{"expectedOutput": "1"}],
-            "checker": {"type": "program", "language": "cpp", "code": "int main(){}"}}),
-            "request.invalid_checker",
-        ),
-        (
             "unknown checker language",
             json!({"language": "c", "code": "echo",
             "tests": [{"expectedOutput": "1"}],
@@ -233,4 +226,46 @@ async fn the_terminal_shows_each_case_start_result_and_output() {
     assert_eq!(outputs[1]["content"]["text"], "2\n");
     let last = frames.last().unwrap();
     assert_eq!(last["content"]["verdict"], "wrong_answer", "{last}");
+}
+
+#[actix_web::test]
+async fn a_checker_of_another_image_judges_in_a_sandbox_of_its_own() {
+    let fake = Fake::default();
+    let executor = executor(&fake, 1, 10).await;
+    let service = test::init_service(app!(state(&executor, 1 << 20))).await;
+    // The fake plays the checker's source as a program too, once per case.
+    let judged = |checker: &str| {
+        execute(json!({"language": "python", "code": "echo",
+            "tests": [{"input": "1", "expectedOutput": "1"}, {"input": "2"}],
+            "checker": {"type": "program", "language": "cpp", "code": checker}}))
+    };
+    let (_, rejected, _) = call!(service, judged("print judged\\sby cpp\nexit 1"));
+    assert_eq!(rejected["verdict"], "wrong_answer", "{rejected}");
+    assert_eq!(
+        rejected["tests"][0]["checkerMessage"], "judged by cpp",
+        "{rejected}"
+    );
+    assert_eq!(
+        rejected["tests"][1]["verdict"], "ok",
+        "a case without an expected output is not judged"
+    );
+    let (_, accepted, _) = call!(service, judged("print fine"));
+    assert_eq!(accepted["verdict"], "ok", "{accepted}");
+    let (_, failed, _) = call!(service, judged("exit 3"));
+    assert_eq!(failed["verdict"], "internal_error", "{failed}");
+    assert_eq!(failed["error"]["code"], "checker.failed", "{failed}");
+    let (status, plain, _) = call!(
+        service,
+        execute(
+            json!({"language": "python", "code": "echo", "input": "1", "expectedOutput": "1",
+            "checker": {"type": "program", "language": "cpp", "code": "print x"}})
+        )
+    );
+    assert_error(
+        status,
+        &plain,
+        StatusCode::BAD_REQUEST,
+        "request.invalid_checker",
+        "a plain run with a checker of another image",
+    );
 }

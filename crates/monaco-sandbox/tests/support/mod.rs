@@ -221,6 +221,7 @@ impl Program {
             }),
             expected: self.expected.clone(),
             checker: self.judged().then(|| self.job_checker(&env)),
+            separate_checker: None,
         }
     }
 

@@ -36,6 +36,7 @@ fn job(stdin: &[u8]) -> SandboxJob {
         cases: None,
         expected: None,
         checker: None,
+        separate_checker: None,
     }
 }
 
