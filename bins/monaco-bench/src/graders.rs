@@ -249,7 +249,8 @@ async fn with_tests(server: &Server, program: &Program, cases: &[Case]) -> Resul
         .await?;
     let mut round = Round::new();
     round.total = started.elapsed();
-    if result["compile"]["verdict"] != "ok" {
+    // `compile` is null for a language without a compile step (Python).
+    if !result["compile"].is_null() && result["compile"]["verdict"] != "ok" {
         return Err(format!("compile: {}", result["compile"]));
     }
     round.compile = result["compile"]["wallMs"]
