@@ -61,6 +61,16 @@ impl Program {
         }
     }
 
+    /// The compile step's argv, if the language has one.
+    pub fn compile_argv(&self) -> Option<&[String]> {
+        self.compile.as_deref()
+    }
+
+    /// The run step's argv (no arguments).
+    pub fn run_argv(&self) -> &[String] {
+        &self.run
+    }
+
     /// Every argv: the compile step's, if any, then the run step's.
     fn commands(&self) -> impl Iterator<Item = &Vec<String>> {
         self.compile.iter().chain(std::iter::once(&self.run))
@@ -198,6 +208,22 @@ impl NativeTools {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    /// `argv` of `program` as the host runs it in `dir`: `argv[0]` is the
+    /// host's tool, or a program the compile step built in `dir`; the
+    /// language's own variables are added to the host's environment.
+    pub fn command(&self, program: &Program, argv: &[String], dir: &Path) -> Command {
+        let executable = match self.paths.iter().find(|(n, _)| *n == argv[0]) {
+            Some((_, path)) => path.clone(),
+            None => dir.join(&argv[0]),
+        };
+        let mut command = Command::new(executable);
+        command
+            .args(&argv[1..])
+            .current_dir(dir)
+            .envs(program.language_env.iter().cloned());
+        command
+    }
 }
 
 /// The first `name` on `PATH`.
@@ -262,16 +288,9 @@ async fn write_compile_run(
         .map_err(|e| format!("could not write the source: {e}"))?;
     let mut stdout = Vec::new();
     for argv in program.commands() {
-        let executable = match tools.paths.iter().find(|(n, _)| *n == argv[0]) {
-            Some((_, path)) => path.clone(),
-            None => dir.join(&argv[0]),
-        };
-        let mut command = Command::new(executable);
-        command
-            .args(&argv[1..])
-            .current_dir(dir)
-            .envs(program.language_env.iter().cloned());
-        stdout = run(&mut command, b"").await?.stdout;
+        stdout = run(&mut tools.command(program, argv, dir), b"")
+            .await?
+            .stdout;
     }
     Ok(stdout)
 }
@@ -280,7 +299,7 @@ async fn write_compile_run(
 
 /// Runs `command` with `stdin`, waits at most [`TIMEOUT`] (then kills it),
 /// and requires exit code 0.
-async fn run(command: &mut Command, stdin: &[u8]) -> Result<Output, String> {
+pub async fn run(command: &mut Command, stdin: &[u8]) -> Result<Output, String> {
     let program = command
         .as_std()
         .get_program()

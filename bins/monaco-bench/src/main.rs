@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release -p monaco-server -p monaco-bench
 //! MONACO_AGENT=$(scripts/build-agent.sh) target/release/monaco-bench \
-//!     [--sections latency,throughput,memory,driver] [--iterations 20] \
+//!     [--sections latency,throughput,memory,driver,graders] [--iterations 20] \
 //!     [--throughput-count 40] [--languages python,javascript,c,cpp,java,go] \
 //!     [--server target/release/monaco-server]
 //! ```
@@ -42,6 +42,10 @@
 //!    latency section it separates what the server adds from what the
 //!    driver costs. It is left out of the default run, which measures the
 //!    service as clients see it; it needs no server binary.
+//! 6. **Graders** ([`graders`], opt-in: `--sections graders`): a+b in C
+//!    and Python with 100 test cases, as one execution with `tests`, as 100
+//!    separate executions, and natively, in the same rounds: what running
+//!    the cases in one sandbox after one compile saves a grader.
 //!
 //! A final table ([`report`]) puts the ratios (Monaco ÷ native, Monaco −
 //! native, Monaco ÷ docker-run, throughput ÷ ceiling) beside the targets of
@@ -67,6 +71,7 @@
 mod baseline;
 mod driver;
 mod engine;
+mod graders;
 mod latency;
 mod memory;
 mod options;
@@ -206,6 +211,15 @@ async fn run(setup: &Setup, options: &Options) -> bool {
             Ok(rows) => report::print_driver(&rows),
             Err(e) => {
                 report::print_section_failed("driver", &e);
+                complete = false;
+            }
+        }
+    }
+    if options.sections.graders {
+        match graders::measure(launch, engine, registry, options.graders_rounds).await {
+            Ok(rows) => graders::print(&rows),
+            Err(e) => {
+                report::print_section_failed("graders", &e);
                 complete = false;
             }
         }

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::graders;
+
 /// Languages measured when `--languages` is not given.
 const DEFAULT_LANGUAGES: &[&str] = &["python", "javascript", "c", "cpp", "java", "go"];
 /// Timed executions per language and mode when `--iterations` is not given.
@@ -14,7 +16,7 @@ const MAX_ITERATIONS: usize = 1_000;
 const MAX_THROUGHPUT_COUNT: usize = 10_000;
 
 pub const USAGE: &str = "\
-usage: monaco-bench [--sections latency,throughput,memory,driver] [--iterations N]
+usage: monaco-bench [--sections latency,throughput,memory,driver,graders] [--iterations N]
                     [--throughput-count N] [--languages python,c,...]
                     [--server PATH]
 
@@ -25,7 +27,10 @@ usage: monaco-bench [--sections latency,throughput,memory,driver] [--iterations 
                         memory      the server's resident set
                         driver      hello world through the sandbox driver alone
                                     (no server), beside the same baselines
-  --iterations, -n    timed executions per language and mode (default 20)
+                        graders     a+b in C and Python with 100 test cases: one
+                                    execution with `tests`, 100 separate ones, native
+  --iterations, -n    timed executions per language and mode (default 20);
+                      graders: rounds of the three modes (default 3)
   --throughput-count  timed executions per concurrency level (default 40)
   --languages, -l     languages of the latency and driver sections
                       (default python,javascript,c,cpp,java,go)
@@ -40,6 +45,8 @@ pub struct Sections {
     pub memory: bool,
     /// Opt-in: the sandbox driver alone.
     pub driver: bool,
+    /// Opt-in: 100 test cases in one execution, in 100, and natively.
+    pub graders: bool,
 }
 
 /// Command-line options.
@@ -47,6 +54,8 @@ pub struct Sections {
 pub struct Options {
     pub sections: Sections,
     pub iterations: usize,
+    /// Rounds of the graders section (`--iterations` sets it too).
+    pub graders_rounds: usize,
     pub throughput_count: usize,
     pub languages: Vec<String>,
     pub server: Option<PathBuf>,
@@ -61,8 +70,10 @@ impl Options {
                 throughput: true,
                 memory: true,
                 driver: false,
+                graders: false,
             },
             iterations: DEFAULT_ITERATIONS,
+            graders_rounds: graders::DEFAULT_ROUNDS,
             throughput_count: DEFAULT_THROUGHPUT_COUNT,
             languages: DEFAULT_LANGUAGES.iter().map(|s| s.to_string()).collect(),
             server: None,
@@ -81,7 +92,8 @@ impl Options {
             match name.as_str() {
                 "--sections" | "-s" => options.sections = parse_sections(&value()?)?,
                 "--iterations" | "-n" => {
-                    options.iterations = parse_count(&name, &value()?, MAX_ITERATIONS)?
+                    options.iterations = parse_count(&name, &value()?, MAX_ITERATIONS)?;
+                    options.graders_rounds = options.iterations;
                 }
                 "--throughput-count" => {
                     options.throughput_count = parse_count(&name, &value()?, MAX_THROUGHPUT_COUNT)?
@@ -110,11 +122,12 @@ impl Sections {
         throughput: false,
         memory: false,
         driver: false,
+        graders: false,
     };
 
     /// Whether a chosen section starts a server (the driver section does not).
     pub fn need_server(&self) -> bool {
-        self.latency || self.throughput || self.memory
+        self.latency || self.throughput || self.memory || self.graders
     }
 }
 
@@ -126,9 +139,11 @@ fn parse_sections(list: &str) -> Result<Sections, String> {
             "throughput" => sections.throughput = true,
             "memory" => sections.memory = true,
             "driver" => sections.driver = true,
+            "graders" => sections.graders = true,
             other => {
                 return Err(format!(
-                    "--sections: unknown section {other:?} (latency, throughput, memory, driver)"
+                    "--sections: unknown section {other:?} \
+                     (latency, throughput, memory, driver, graders)"
                 ))
             }
         }
@@ -168,6 +183,8 @@ mod tests {
         let o = parse(&[]).unwrap();
         assert!(o.sections.latency && o.sections.throughput && o.sections.memory);
         assert!(!o.sections.driver, "the driver section is opt-in");
+        assert!(!o.sections.graders, "the graders section is opt-in");
+        assert_eq!(o.graders_rounds, 3);
         assert!(o.sections.need_server());
         assert_eq!(o.iterations, 20);
         assert_eq!(o.throughput_count, 40);
@@ -193,9 +210,14 @@ mod tests {
                 throughput: false,
                 memory: true,
                 driver: false,
+                graders: false,
             }
         );
         assert_eq!(o.iterations, 5);
+        assert_eq!(
+            o.graders_rounds, 5,
+            "--iterations sets the graders' rounds too"
+        );
         assert_eq!(o.throughput_count, 16);
         assert_eq!(o.languages, ["python", "c"]);
     }
@@ -207,6 +229,13 @@ mod tests {
         assert!(!o.sections.need_server());
         let o = parse(&["--sections", "driver,memory"]).unwrap();
         assert!(o.sections.driver && o.sections.need_server());
+    }
+
+    #[test]
+    fn the_graders_section_is_opt_in_and_needs_a_server() {
+        let o = parse(&["--sections", "graders"]).unwrap();
+        assert!(o.sections.graders && !o.sections.latency && !o.sections.driver);
+        assert!(o.sections.need_server());
     }
 
     #[test]

@@ -102,6 +102,13 @@ pub async fn print_context(launch: &Launch, engine: &Engine, options: &Options) 
             options.languages.join(", ")
         ));
     }
+    if s.graders {
+        sections.push(format!(
+            "graders ({} rounds after 1 warm-up request; c, python; {} cases)",
+            options.graders_rounds,
+            crate::graders::CASES
+        ));
+    }
     if s.throughput {
         sections.push(format!(
             "throughput ({} executions per level and side)",
@@ -473,7 +480,7 @@ pub fn print_summary(figures: &Figures) {
 }
 
 /// `met` when `value ≤ target`, else by how much it missed.
-fn at_most(value: Option<f64>, target: f64, unit: &str) -> String {
+pub(crate) fn at_most(value: Option<f64>, target: f64, unit: &str) -> String {
     match value {
         None => "not measured".into(),
         Some(v) if v <= target => "met".into(),
@@ -482,7 +489,7 @@ fn at_most(value: Option<f64>, target: f64, unit: &str) -> String {
 }
 
 /// `met` when `value ≥ target`, else by how much it missed.
-fn at_least(value: Option<f64>, target: f64, unit: &str) -> String {
+pub(crate) fn at_least(value: Option<f64>, target: f64, unit: &str) -> String {
     match value {
         None => "not measured".into(),
         Some(v) if v >= target => "met".into(),
@@ -490,7 +497,8 @@ fn at_least(value: Option<f64>, target: f64, unit: &str) -> String {
     }
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+/// `a ÷ b`, when both were measured and `b` is not zero.
+pub(crate) fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
@@ -501,11 +509,13 @@ fn share(part: Option<f64>, whole: Option<f64>) -> Option<f64> {
     ratio(part, whole)
 }
 
-fn fmt_ms(value: Option<f64>) -> String {
+/// Milliseconds with one decimal, or `n/a`.
+pub(crate) fn fmt_ms(value: Option<f64>) -> String {
     value.map_or("n/a".into(), |v| format!("{v:.1}"))
 }
 
-fn fmt_times(value: Option<f64>) -> String {
+/// A ratio as `2.50×`, or `n/a`.
+pub(crate) fn fmt_times(value: Option<f64>) -> String {
     value.map_or("n/a".into(), |v| format!("{v:.2}×"))
 }
 
