@@ -222,6 +222,8 @@ impl Sandbox for FakeSandbox {
                 inputs,
                 buffer: job.stdin.clone(),
                 eof: !job.interactive,
+                case: None,
+                printed: Vec::new(),
             };
             match (job.cases, script.start) {
                 // Test cases: the program plays once per case (a scripted
@@ -255,6 +257,10 @@ struct Player {
     buffer: Vec<u8>,
     /// Stdin is closed once `buffer` is read.
     eof: bool,
+    /// The test case playing now: its output is tagged with it.
+    case: Option<u32>,
+    /// What the current case printed on stdout, for its judgement.
+    printed: Vec<u8>,
 }
 
 /// Why a job stopped before the end of its script.
@@ -262,33 +268,40 @@ enum Stop {
     Killed,
     /// The caller dropped the events or the input (the job is abandoned).
     Gone,
+    /// The script ends the stream without an outcome ([`Act::Lose`]).
+    Lost,
 }
 
 impl Player {
-    async fn play(mut self, acts: Vec<Act>) {
+    /// Plays `acts` to their outcome: `ok` unless they finish otherwise.
+    async fn play_acts(&mut self, acts: &[Act]) -> Result<ExecutionOutcome, Stop> {
         let mut end = ok();
         for act in acts {
-            let step = match act {
-                Act::Emit(event) => self.emit(event).await,
-                Act::Gate(gate) => self.gate(&gate).await,
-                Act::Echo => self.echo().await,
-                Act::ReadLine => self.read_line().await,
-                Act::Finish(outcome) => {
-                    end = outcome;
-                    Ok(())
-                }
-                Act::Lose => return,
-            };
-            match step {
-                Ok(()) => {}
-                Err(Stop::Killed) => {
-                    end = ExecutionOutcome::cancelled();
-                    break;
-                }
-                Err(Stop::Gone) => return,
+            match act.clone() {
+                Act::Emit(event) => self.emit(event).await?,
+                Act::Gate(gate) => self.gate(&gate).await?,
+                Act::Echo => self.echo().await?,
+                Act::ReadLine => self.read_line().await?,
+                Act::Finish(outcome) => end = outcome,
+                Act::Lose => return Err(Stop::Lost),
             }
         }
+        Ok(end)
+    }
+
+    /// Sends the job's last event, as `acts` ended.
+    async fn finish(&self, played: Result<ExecutionOutcome, Stop>) {
+        let end = match played {
+            Ok(outcome) => outcome,
+            Err(Stop::Killed) => ExecutionOutcome::cancelled(),
+            Err(Stop::Gone | Stop::Lost) => return,
+        };
         let _ = self.events.send(finished(end)).await;
+    }
+
+    async fn play(mut self, acts: Vec<Act>) {
+        let played = self.play_acts(&acts).await;
+        self.finish(played).await;
     }
 
     /// Plays the program once per test case, as the agent runs cases: each
@@ -325,83 +338,46 @@ impl Player {
         let mut failed = false;
         for (index, case) in cases.cases.iter().enumerate() {
             let index = index as u32;
-            if failed && cases.stop_on_first_failure {
-                let report = CaseReport {
+            let report = if failed && cases.stop_on_first_failure {
+                CaseReport {
                     index,
                     report: StepReport {
                         verdict: Some(Verdict::Skipped),
                         ..StepReport::default()
                     },
                     checker_message: None,
-                };
+                }
+            } else {
                 if self
-                    .emit(ExecutionEvent::CaseFinished(report.clone()))
+                    .emit(ExecutionEvent::CaseStarted { index })
                     .await
                     .is_err()
                 {
                     return;
                 }
-                reports.push(report);
-                continue;
-            }
-            if self
-                .emit(ExecutionEvent::CaseStarted { index })
-                .await
-                .is_err()
-            {
-                return;
-            }
-            self.buffer = case.stdin.clone();
-            self.eof = true;
-            let mut printed = Vec::new();
-            let mut end = ok();
-            for act in &program {
-                let step = match act.clone() {
-                    Act::Emit(ExecutionEvent::Output(mut chunk)) => {
-                        chunk.case = Some(index);
-                        if chunk.stream == Stream::Stdout {
-                            printed.extend_from_slice(&chunk.data);
-                        }
-                        self.emit(ExecutionEvent::Output(chunk)).await
-                    }
-                    Act::Emit(event) => self.emit(event).await,
-                    Act::Gate(gate) => self.gate(&gate).await,
-                    Act::Echo => {
-                        printed.extend_from_slice(&self.buffer);
-                        self.echo_case(index).await
-                    }
-                    Act::ReadLine => self.read_line().await,
-                    Act::Finish(outcome) => {
-                        end = outcome;
-                        Ok(())
-                    }
-                    Act::Lose => return,
+                self.buffer = case.stdin.clone();
+                self.eof = true;
+                self.case = Some(index);
+                self.printed.clear();
+                let end = match self.play_acts(&program).await {
+                    Ok(end) => end,
+                    stopped => return self.finish(stopped).await,
                 };
-                match step {
-                    Ok(()) => {}
-                    Err(Stop::Killed) => {
-                        let _ = self
-                            .events
-                            .send(finished(ExecutionOutcome::cancelled()))
-                            .await;
-                        return;
-                    }
-                    Err(Stop::Gone) => return,
+                self.case = None;
+                let mut report = end.run.unwrap_or_default();
+                let wrong = case
+                    .expected
+                    .as_ref()
+                    .is_some_and(|expected| !comparison.accepts(expected, &self.printed));
+                if report.verdict == Some(Verdict::Ok) && wrong {
+                    report.verdict = Some(Verdict::WrongAnswer);
                 }
-            }
-            let mut report = end.run.unwrap_or_default();
-            if report.verdict == Some(Verdict::Ok) {
-                if let Some(expected) = &case.expected {
-                    if !comparison.accepts(expected, &printed) {
-                        report.verdict = Some(Verdict::WrongAnswer);
-                    }
+                failed |= report.verdict != Some(Verdict::Ok);
+                CaseReport {
+                    index,
+                    report,
+                    checker_message: None,
                 }
-            }
-            failed |= report.verdict != Some(Verdict::Ok);
-            let report = CaseReport {
-                index,
-                report,
-                checker_message: None,
             };
             if self
                 .emit(ExecutionEvent::CaseFinished(report.clone()))
@@ -416,20 +392,14 @@ impl Player {
         let _ = self.events.send(finished(outcome)).await;
     }
 
-    /// Echoes what is buffered for a case as its output.
-    async fn echo_case(&mut self, index: u32) -> Result<(), Stop> {
-        let data = std::mem::take(&mut self.buffer);
-        if data.is_empty() {
-            return Ok(());
-        }
-        let mut event = out_event(Stream::Stdout, data);
+    /// Reports an event; output belongs to the case playing now.
+    async fn emit(&mut self, mut event: ExecutionEvent) -> Result<(), Stop> {
         if let ExecutionEvent::Output(chunk) = &mut event {
-            chunk.case = Some(index);
+            chunk.case = self.case;
+            if self.case.is_some() && chunk.stream == Stream::Stdout {
+                self.printed.extend_from_slice(&chunk.data);
+            }
         }
-        self.emit(event).await
-    }
-
-    async fn emit(&self, event: ExecutionEvent) -> Result<(), Stop> {
         self.events.send(event).await.map_err(|_| Stop::Gone)
     }
 
