@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use monaco_core::protocol::{JobChecker, JobFile, JobStep};
-use monaco_core::{Comparison, StepKind, StepReport, Verdict};
+use monaco_core::{checker_message, testlib_verdict, Comparison, StepKind, StepReport, Verdict};
 
 use crate::cgroup::Cgroup;
 use crate::files::write_files;
@@ -29,8 +29,6 @@ pub const CHECKER_DIR_NAME: &str = ".monaco-checker";
 const CHECKER_DIR: &str = "/tmp/.monaco-checker";
 /// Where the case's files go, inside the checker's directory.
 const CASE_DIR: &str = "/tmp/.monaco-checker/.case";
-/// The most of the checker's first line kept as its message.
-const MESSAGE_BYTES: usize = 1024;
 
 /// How outputs are judged.
 pub enum Judge {
@@ -154,7 +152,7 @@ fn prepare_program(
             cgroup,
         );
         if ran.report.verdict != Some(Verdict::Ok) {
-            let said = first_line(&ran.stderr).or_else(|| first_line(&ran.stdout));
+            let said = checker_message(&ran.stderr).or_else(|| checker_message(&ran.stdout));
             return Err(format!(
                 "the checker did not compile ({}){}",
                 ended(&ran.report),
@@ -209,13 +207,10 @@ fn run_program(
         host,
         cgroup,
     );
-    let message = first_line(&ran.stdout);
-    // testlib's exit codes: 0 accepted, 1 wrong answer, 2 presentation error.
-    let verdict = match (ran.report.verdict, ran.report.exit_code) {
-        (Some(Verdict::Ok), _) => Verdict::Ok,
-        (Some(Verdict::RuntimeError), Some(1 | 2)) => Verdict::WrongAnswer,
-        (Some(Verdict::Cancelled), _) => Verdict::Cancelled,
-        _ => {
+    let message = checker_message(&ran.stdout);
+    let verdict = match testlib_verdict(&ran.report) {
+        Some(verdict) => verdict,
+        None => {
             let why = format!("the checker failed ({})", ended(&ran.report));
             return Ok(internal(match message {
                 Some(said) => format!("{why}: {said}"),
@@ -250,37 +245,9 @@ fn ended(report: &StepReport) -> String {
     }
 }
 
-/// The first line of `text`, trimmed, at most [`MESSAGE_BYTES`].
-fn first_line(text: &[u8]) -> Option<String> {
-    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut line = line.trim();
-    if line.len() > MESSAGE_BYTES {
-        let mut end = MESSAGE_BYTES;
-        while !line.is_char_boundary(end) {
-            end -= 1;
-        }
-        line = &line[..end];
-    }
-    (!line.is_empty()).then(|| line.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_message_is_the_first_line_trimmed_and_capped() {
-        assert_eq!(
-            first_line(b"  ok 3 numbers \nmore"),
-            Some("ok 3 numbers".into())
-        );
-        assert_eq!(first_line(b"\nsecond"), None);
-        let long = "é".repeat(1000);
-        let cut = first_line(long.as_bytes()).unwrap();
-        assert!(cut.len() <= MESSAGE_BYTES && cut.len() >= MESSAGE_BYTES - 1);
-        assert!(cut.chars().all(|c| c == 'é'));
-    }
 
     #[test]
     fn a_comparison_judges_without_running_anything() {

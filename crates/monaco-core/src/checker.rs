@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::{StepReport, Verdict};
+
 /// A checker as a client asks for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -142,6 +144,40 @@ impl Comparison {
     }
 }
 
+/// Most bytes of a checker program's first line kept as a case's
+/// `checkerMessage`.
+pub const CHECKER_MESSAGE_BYTES: usize = 1024;
+
+/// A checker program's verdict from how its run ended, by testlib's exit
+/// codes: 0 accepted, 1 wrong answer, 2 presentation error (a wrong
+/// answer too); a cancel stays a cancel. `None`: the checker itself failed
+/// (another exit code, a signal, a limit).
+pub fn testlib_verdict(run: &StepReport) -> Option<Verdict> {
+    match (run.verdict, run.exit_code) {
+        (Some(Verdict::Ok), _) => Some(Verdict::Ok),
+        (Some(Verdict::RuntimeError), Some(1 | 2)) => Some(Verdict::WrongAnswer),
+        (Some(Verdict::Cancelled), _) => Some(Verdict::Cancelled),
+        _ => None,
+    }
+}
+
+/// A checker's message: the first line of what it printed, trimmed, at
+/// most [`CHECKER_MESSAGE_BYTES`] (cut at a character boundary); `None`
+/// when that line is empty.
+pub fn checker_message(text: &[u8]) -> Option<String> {
+    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut line = line.trim();
+    if line.len() > CHECKER_MESSAGE_BYTES {
+        let mut end = CHECKER_MESSAGE_BYTES;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line = &line[..end];
+    }
+    (!line.is_empty()).then(|| line.to_string())
+}
+
 /// Lines without trailing whitespace, without the trailing empty ones.
 fn trimmed_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
     let lines: Vec<&[u8]> = text
@@ -244,6 +280,48 @@ mod tests {
         assert!(
             !float(None, None).accepts(b"1 2", b"1"),
             "token counts must match"
+        );
+    }
+
+    #[test]
+    fn the_message_is_the_first_line_trimmed_and_capped() {
+        assert_eq!(
+            checker_message(b"  ok 3 numbers \nmore"),
+            Some("ok 3 numbers".into())
+        );
+        assert_eq!(checker_message(b"\nsecond"), None);
+        let long = "é".repeat(1000);
+        let cut = checker_message(long.as_bytes()).unwrap();
+        assert!(cut.len() <= CHECKER_MESSAGE_BYTES && cut.len() >= CHECKER_MESSAGE_BYTES - 1);
+        assert!(cut.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn testlib_exit_codes() {
+        let ran = |verdict, exit_code| StepReport {
+            verdict: Some(verdict),
+            exit_code,
+            ..StepReport::default()
+        };
+        assert_eq!(
+            testlib_verdict(&ran(Verdict::Ok, Some(0))),
+            Some(Verdict::Ok)
+        );
+        for code in [1, 2] {
+            assert_eq!(
+                testlib_verdict(&ran(Verdict::RuntimeError, Some(code))),
+                Some(Verdict::WrongAnswer)
+            );
+        }
+        assert_eq!(testlib_verdict(&ran(Verdict::RuntimeError, Some(3))), None);
+        assert_eq!(testlib_verdict(&ran(Verdict::RuntimeError, None)), None);
+        assert_eq!(
+            testlib_verdict(&ran(Verdict::TimeLimitExceeded, None)),
+            None
+        );
+        assert_eq!(
+            testlib_verdict(&ran(Verdict::Cancelled, None)),
+            Some(Verdict::Cancelled)
         );
     }
 

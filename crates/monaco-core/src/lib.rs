@@ -18,7 +18,10 @@ pub mod protocol;
 mod request;
 mod verdict;
 
-pub use checker::{Checker, Comparison, DEFAULT_ABS_TOLERANCE};
+pub use checker::{
+    checker_message, testlib_verdict, Checker, Comparison, CHECKER_MESSAGE_BYTES,
+    DEFAULT_ABS_TOLERANCE,
+};
 pub use error_code::{ErrorCode, UnknownErrorCode};
 pub use event::{ExecutionEvent, OutputChunk, Stream};
 pub use limits::{

@@ -23,8 +23,8 @@ use std::future::Future;
 
 use monaco_core::protocol::{JobCase, JobCases, JobStep};
 use monaco_core::{
-    CaseReport, ExecutionEvent, ExecutionId, ExecutionOutcome, SourceFile, StepKind, StepReport,
-    Stream, Verdict,
+    checker_message, testlib_verdict, CaseReport, ExecutionEvent, ExecutionId, ExecutionOutcome,
+    SourceFile, StepKind, Stream, Verdict, CHECKER_MESSAGE_BYTES,
 };
 use tokio::sync::mpsc;
 
@@ -32,8 +32,6 @@ use crate::{ActiveExecution, Sandbox, SandboxError, SandboxJob, SeparateChecker}
 
 /// Where each case's files are in the checker's work directory.
 const CASES_DIR: &str = "cases";
-/// Most bytes of a checker's first line kept as the case's message.
-const MESSAGE_BYTES: usize = 1024;
 
 /// A sandbox that also runs [`SeparateChecker`]s (see the module docs).
 #[derive(Debug, Clone)]
@@ -279,7 +277,7 @@ impl<S: Sandbox> Relay<S> {
                     (StepKind::Compile, _) => compile_output.extend_from_slice(&chunk.data),
                     (StepKind::Run, Some(k)) if chunk.stream == Stream::Stdout => {
                         if let Some(line) = first_lines.get_mut(k as usize) {
-                            if line.len() < MESSAGE_BYTES && !line.contains(&b'\n') {
+                            if line.len() < CHECKER_MESSAGE_BYTES && !line.contains(&b'\n') {
                                 line.extend_from_slice(&chunk.data);
                             }
                         }
@@ -292,7 +290,7 @@ impl<S: Sandbox> Relay<S> {
         if outcome.verdict == Verdict::CompileError {
             return Err(format!(
                 "the checker did not compile: {}",
-                first_line(&compile_output)
+                checker_message(&compile_output).unwrap_or_default()
             ));
         }
         if outcome.tests.len() != judged.len() {
@@ -304,26 +302,14 @@ impl<S: Sandbox> Relay<S> {
             .tests
             .iter()
             .map(|t| {
-                let message =
-                    Some(first_line(&first_lines[t.index as usize])).filter(|m| !m.is_empty());
-                (judgement(&t.report), message)
+                let message = checker_message(&first_lines[t.index as usize]);
+                // A checker that failed, or was stopped, judged nothing.
+                let verdict = match testlib_verdict(&t.report) {
+                    Some(Verdict::Cancelled) | None => Verdict::InternalError,
+                    Some(verdict) => verdict,
+                };
+                (verdict, message)
             })
             .collect())
     }
-}
-
-/// testlib's exit codes: 0 accepted, 1 wrong answer, 2 presentation error;
-/// anything else (or a limit, or a signal) is the checker's failure.
-fn judgement(run: &StepReport) -> Verdict {
-    match (run.verdict, run.exit_code) {
-        (Some(Verdict::Ok), _) => Verdict::Ok,
-        (Some(Verdict::RuntimeError), Some(1 | 2)) => Verdict::WrongAnswer,
-        _ => Verdict::InternalError,
-    }
-}
-
-fn first_line(bytes: &[u8]) -> String {
-    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = &line[..line.len().min(MESSAGE_BYTES)];
-    String::from_utf8_lossy(line).trim().to_string()
 }
