@@ -558,39 +558,30 @@ async fn a_checker_of_another_image_judges_too() {
         {"input": "1 2", "expectedOutput": "3"},
         {"input": "2 2", "expectedOutput": "5"},
     ]);
-    let other_image = json!({
-        "language": "c",
-        "code": a_plus_b("c"),
-        "checker": {"type": "program", "language": "python", "code": PYTHON_CHECKER},
-        "tests": cases,
-    });
-    let result = server.execute(&other_image).await;
-    assert_eq!(verdicts(&result), ["ok", "wrong_answer"], "{result}");
-    assert_eq!(
-        result["tests"][0]["checkerMessage"],
-        "python checker: accepted"
-    );
-    assert_eq!(
-        result["tests"][1]["checkerMessage"],
-        "python checker: rejected"
-    );
-    assert_eq!(result["verdict"], "wrong_answer", "{result}");
-
-    let judged = json!({
-        "language": "python",
-        "code": a_plus_b("python"),
-        "checker": {"type": "program", "language": "python", "code": PYTHON_CHECKER},
-        "tests": cases,
-    });
-    let result = server.execute(&judged).await;
-    assert_eq!(verdicts(&result), ["ok", "wrong_answer"], "{result}");
-    assert_eq!(
-        result["tests"][0]["checkerMessage"],
-        "python checker: accepted"
-    );
-    assert_eq!(
-        result["tests"][1]["checkerMessage"],
-        "python checker: rejected"
-    );
+    // C: the checker judges in a sandbox of its own; Python: in the
+    // program's sandbox, as a uid of its own.
+    for language in ["c", "python"] {
+        let body = json!({
+            "language": language,
+            "code": a_plus_b(language),
+            "checker": {"type": "program", "language": "python", "code": PYTHON_CHECKER},
+            "tests": cases,
+        });
+        let result = server.execute(&body).await;
+        assert_eq!(
+            verdicts(&result),
+            ["ok", "wrong_answer"],
+            "{language}: {result}"
+        );
+        assert_eq!(
+            result["tests"][0]["checkerMessage"],
+            "python checker: accepted"
+        );
+        assert_eq!(
+            result["tests"][1]["checkerMessage"],
+            "python checker: rejected"
+        );
+        assert_eq!(result["verdict"], "wrong_answer", "{language}: {result}");
+    }
     server.stop().await;
 }
