@@ -131,12 +131,25 @@ async fn unknown_executions_and_routes() {
     }
     for (method, path) in [
         (Method::GET, "/api/nope"),
-        (Method::GET, "/"),
+        (Method::GET, "/nowhere"),
+        (Method::GET, "/assets/missing.js"),
         (Method::POST, "/api/status"),
     ] {
         let r = server.request(method, path, None).await;
         expect_error(r, StatusCode::NOT_FOUND, "route.not_found").await;
     }
+    // `/` is the playground page (or, not built, how to build it): HTML.
+    let r = server.request(Method::GET, "/", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let r = server.request(Method::DELETE, "/", None).await;
+    expect_error(
+        r,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "route.method_not_allowed",
+    )
+    .await;
 
     // The terminal refuses the handshake with the same error.
     for id in [unknown.as_str(), "not-a-uuid"] {

@@ -1,7 +1,7 @@
 //! `monaco-server`: runs Monaco's HTTP + WebSocket API.
 //!
 //! Thin glue: read the configuration (environment, optional file), set up
-//! logging, build the executor, serve, and on SIGTERM/SIGINT shut down
+//! logging, build the executor, serve the API and the playground page, and on SIGTERM/SIGINT shut down
 //! gracefully: stop accepting, let running executions finish within the
 //! grace period, cancel the rest, remove every container, exit.
 
@@ -63,12 +63,15 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let api = settings.api_config();
     let state = monaco_http::AppState::new(executor.clone(), api.clone());
+    let web_dir = std::path::PathBuf::from(&settings.web_dir);
+    tracing::info!(dir = %web_dir.display(), "the playground page is served from here");
     let server = HttpServer::new(move || {
         App::new()
             .wrap(monaco_http::cors(&api))
             .wrap(monaco_http::json_errors())
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms"))
             .configure(monaco_http::routes(state.clone()))
+            .configure(monaco_http::page(web_dir.clone()))
     })
     .disable_signals()
     .shutdown_timeout(settings.shutdown_grace + 5)

@@ -45,6 +45,8 @@ pub struct Settings {
     /// Seconds without use before a language keeps no warm container.
     pub pool_idle: u64,
     pub log_format: String,
+    /// The built playground page (`npm run build` in `web/`), served at `/`.
+    pub web_dir: String,
     /// Remove every `monaco.managed` container at start (strays of a crashed
     /// server). Turn off when several servers share one Docker engine: each
     /// would otherwise kill the others' running sandboxes as it starts.
@@ -85,6 +87,7 @@ impl Settings {
             .set_default("pool_max_age", pool.max_age.as_secs())?
             .set_default("pool_idle", pool.idle_after.as_secs())?
             .set_default("log_format", "text")?
+            .set_default("web_dir", default_web_dir())?
             .set_default("reap_strays", true)?;
         if let Ok(path) = std::env::var("MONACO_CONFIG") {
             builder = builder.add_source(config::File::with_name(&path).required(true));
@@ -165,4 +168,13 @@ impl Settings {
                 .collect(),
         }
     }
+}
+
+/// The page of the source tree this server was built from: `web/dist`
+/// beside the workspace root.
+fn default_web_dir() -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../web/dist")
+        .to_string_lossy()
+        .into_owned()
 }
