@@ -457,7 +457,7 @@ async function start() {
     ...languages.map((l) => {
       const option = document.createElement('option');
       option.value = l.id;
-      option.textContent = l.version ? `${l.name} — ${l.version}` : l.name;
+      option.textContent = l.version && !l.name.includes(l.version) ? `${l.name} — ${l.version}` : l.name;
       return option;
     }),
   );
