@@ -31,6 +31,8 @@ if [ ! -x "$chromium" ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 scripts/build-web.sh --e2e
+# The page's pure parts (line discipline, shareable address) first.
+(cd web && npm test --silent)
 [ -x "$server_bin" ] || {
     log "$server_bin is missing: run \`cargo build -p monaco-server\` first"
     exit 1

@@ -175,6 +175,39 @@ test('an infinite loop stopped with Stop is cancelled', async () => {
   assert.equal(await waitForVerdict(), 'cancelled');
   assert.equal(await byId('run').isEnabled(), true, 'Run is back');
   assert.equal(await byId('stop').isEnabled(), false);
+  // Ctrl-C in the terminal stops it too.
+  await byId('run').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="verdict"]')?.textContent === '');
+  await waitForTerminal('looping');
+  await byId('terminal').click();
+  await page.keyboard.press('Control+C');
+  assert.equal(await waitForVerdict(), 'cancelled');
+  await waitForTerminal('^C');
+});
+
+test('the API key is kept and sent as a bearer token', async () => {
+  await open();
+  await byId('api-key').fill('mk_test_key');
+  const submitted = page.waitForRequest((r) => r.url().endsWith('/api/submit'));
+  await byId('language').selectOption('python');
+  await setCode('print("keyed")\n');
+  await byId('run').click();
+  assert.equal((await submitted).headers().authorization, 'Bearer mk_test_key');
+  assert.equal(await waitForVerdict(), 'ok');
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await byId('api-key').inputValue(), 'mk_test_key');
+});
+
+test('light and dark follow the system', async () => {
+  await open();
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.waitForSelector('[data-testid="editor"] .monaco-editor.vs');
+  const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.waitForSelector('[data-testid="editor"] .monaco-editor.vs-dark');
+  const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.notEqual(light, dark);
 });
 
 test('Ctrl-D ends the input; stderr is told apart; Ctrl/Cmd-Enter runs', async () => {

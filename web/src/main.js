@@ -441,13 +441,20 @@ ui.share.onclick = async () => {
 };
 ui.apiKey.value = localStorage.getItem(STORE_KEY) ?? '';
 ui.apiKey.oninput = () => localStorage.setItem(STORE_KEY, ui.apiKey.value);
+// A server with API keys may refuse the languages until a key is given.
+ui.apiKey.onchange = () => {
+  if (!languages.length) start();
+};
 
 async function start() {
   setPhase('loading languages…', 'idle');
   try {
     const response = await fetch('/api/languages', { headers: headers(false) });
     const list = await response.json();
-    if (!response.ok) throw new Error(list?.error?.message ?? `HTTP ${response.status}`);
+    if (!response.ok) {
+      const hint = response.status === 401 ? ' — set an API key' : '';
+      throw new Error(`${list?.error?.message ?? `HTTP ${response.status}`}${hint}`);
+    }
     languages = list;
   } catch (e) {
     showError('no languages', null, `Could not read /api/languages: ${e.message}`);
