@@ -15,16 +15,21 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
+# The playground page: Debian's nodejs and npm, `npm ci` from the lockfile.
 RUN agent="$(scripts/build-agent.sh)" \
+ && scripts/build-web.sh \
  && cargo build --release --locked -p monaco-server \
  && mkdir -p /out \
- && cp target/release/monaco-server "$agent" languages.toml /out/
+ && cp target/release/monaco-server "$agent" languages.toml /out/ \
+ && cp -r web/dist /out/web
 
 FROM debian:bookworm-slim AS runtime
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin monaco
 COPY --from=build /out/monaco-server /out/monaco-agent /usr/local/bin/
 COPY --from=build /out/languages.toml /etc/monaco/languages.toml
+COPY --from=build /out/web /usr/share/monaco/web
 ENV MONACO_LANGUAGES=/etc/monaco/languages.toml \
+    MONACO_WEB_DIR=/usr/share/monaco/web \
     MONACO_AGENT=/usr/local/bin/monaco-agent \
     PORT=8080
 USER monaco

@@ -18,6 +18,8 @@ else
     # The debug build the test suite already made is enough to prove the image.
     cargo build --quiet -p monaco-server
     cp target/debug/monaco-server languages.toml "$ctx/"
+    scripts/build-web.sh
+    cp -r web/dist "$ctx/web"
     sed -n '/^FROM debian:bookworm-slim AS runtime/,$p' Dockerfile \
         | sed -e '/^COPY --from=build/s#--from=build ##' -e '/^COPY /s#/out/##g' >"$ctx/Dockerfile"
     docker build -q -t "$tag" "$ctx" >/dev/null
@@ -46,3 +48,8 @@ r = json.load(sys.stdin)
 assert r["verdict"] == "ok" and r["stdout"] == "Hello, World!\n", r
 '
 log "hello world through the image: ok (server uid $user)"
+curl -fsS "http://127.0.0.1:$port/" | grep -q '<title>Monaco playground</title>' || {
+    log "FAIL: the image does not serve the playground page at /"
+    exit 1
+}
+log "the playground page through the image: ok"
