@@ -95,10 +95,14 @@ const line = new LineDiscipline({
   },
 });
 term.onData((data) => {
-  if (current && !current.done) {
-    line.feed(data);
-    if (data.includes('\r') || data.includes('\x04')) setWaiting(false);
+  if (!current || current.done) return;
+  if (!current.interactive) {
+    // Its stdin is given: the keyboard can only interrupt it.
+    if (data.includes('\x03')) line.feed('\x03');
+    return;
   }
+  line.feed(data);
+  if (data.includes('\r') || data.includes('\x04')) setWaiting(false);
 });
 
 function headers(json) {
@@ -142,6 +146,8 @@ function setPhase(text, state = 'running') {
 }
 
 function setWaiting(on) {
+  // Answered: the program runs again.
+  if (!on && !ui.waiting.hidden && current && !current.done) setPhase('running');
   ui.waiting.hidden = !on;
   document.body.classList.toggle('waiting-input', on);
 }
@@ -303,6 +309,8 @@ async function run() {
   exec.id = answer.id;
   setPhase('queued');
   attach(exec, answer.terminalToken);
+  // Stop pressed while the submission was on its way.
+  if (exec.stopRequested) stop();
   if (exec.interactive) term.focus();
 }
 
@@ -401,7 +409,10 @@ function onFrame(exec, frame) {
 async function stop() {
   const exec = current;
   if (!exec || exec.done) return;
-  if (!exec.id) return;
+  if (!exec.id) {
+    exec.stopRequested = true;
+    return;
+  }
   setPhase('stopping…');
   try {
     await fetch(`/api/executions/${exec.id}`, { method: 'DELETE', headers: headers(false) });
