@@ -60,7 +60,6 @@ fn command(url: &str) -> std::process::Command {
     let mut c = std::process::Command::new(cli_binary());
     c.env("MONACO_URL", url)
         .env_remove("MONACO_API_KEY")
-        .env_remove("MONACO_TERMINAL_TOKEN")
         .env("NO_COLOR", "1");
     c
 }

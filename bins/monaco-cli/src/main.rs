@@ -106,7 +106,7 @@ enum Command {
         /// The execution id.
         id: String,
         /// The execution's terminal token, where the server requires one.
-        #[arg(long, env = "MONACO_TERMINAL_TOKEN", hide_env_values = true)]
+        #[arg(long)]
         token: Option<String>,
         /// No verdict line and no spinner on stderr.
         #[arg(short, long)]
@@ -223,19 +223,20 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
                 return Ok(0);
             }
             let languages = client.languages().await?;
-            let rows: Vec<[String; 4]> = languages
+            let rows: Vec<[String; 5]> = languages
                 .iter()
                 .map(|l| {
                     let ext: Vec<String> = l.extensions.iter().map(|e| format!(".{e}")).collect();
                     [
                         l.id.clone(),
-                        format!("{} {}", l.name, l.version),
+                        l.name.clone(),
+                        l.version.clone(),
                         l.aliases.join(", "),
                         ext.join(" "),
                     ]
                 })
                 .collect();
-            print_table(&["id", "name", "aliases", "extensions"], &rows);
+            print_table(&["id", "name", "version", "aliases", "extensions"], &rows);
             Ok(0)
         }
         Command::Submit { program, json } => {

@@ -220,6 +220,38 @@ mod tests {
         assert_eq!(exit_of(json!({"verdict": "something_new"})), 70);
     }
 
+    /// The README's table of exit codes says what [`Outcome::exit_code`]
+    /// does, for every verdict row, and the client's own codes.
+    #[test]
+    fn the_readme_table_matches() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
+        let mut verdicts = 0;
+        for line in readme.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let [_, code, when, ..] = cells[..] else {
+                continue;
+            };
+            let Ok(code) = code.parse::<i32>() else {
+                continue;
+            };
+            if let Some(verdict) = when.strip_prefix('`').and_then(|w| w.split('`').next()) {
+                let o = Outcome::of(&json!({ "verdict": verdict }));
+                assert_eq!(o.exit_code(), code, "README: {line}");
+                verdicts += 1;
+            } else if when.starts_with("the command line") {
+                assert_eq!(code, EXIT_USAGE, "{line}");
+            } else if when.starts_with("the server refused") {
+                assert_eq!(code, EXIT_REFUSED, "{line}");
+            } else if when.starts_with("the server could not") {
+                assert_eq!(code, EXIT_UNREACHABLE, "{line}");
+            }
+        }
+        assert_eq!(
+            verdicts, 7,
+            "a README row for each verdict with a code of its own"
+        );
+    }
+
     #[test]
     fn the_summary_names_the_verdict_and_measurements() {
         let o = Outcome::of(&json!({
