@@ -482,3 +482,106 @@ async fn errors_are_clear_and_exit_non_zero() {
         );
     }
 }
+
+/// An HTTP server on loopback that answers one request per connection,
+/// in turn with each `(status, JSON body)` of `answers`, and records each
+/// request's head; the heads, once every answer was given.
+async fn answer(
+    answers: Vec<(&'static str, String)>,
+) -> (String, tokio::task::JoinHandle<Vec<String>>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut heads = Vec::new();
+        for (status, body) in answers {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the client closed before its request ended");
+                head.extend_from_slice(&buf[..n]);
+            }
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(response.as_bytes()).await.unwrap();
+            heads.push(String::from_utf8_lossy(&head).to_ascii_lowercase());
+        }
+        heads
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_key_is_a_bearer_token_and_never_printed() {
+    let refusal = r#"{"error":{"code":"auth.invalid_key","message":"The API key is not valid"}}"#;
+    let (url, heads) = answer(vec![("401 Unauthorized", refusal.to_string())]).await;
+    let mut c = tokio::process::Command::from(command(&url));
+    let out = c
+        .env("MONACO_API_KEY", "s3cret-key")
+        .arg("languages")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run monaco");
+    let head = &heads.await.unwrap()[0];
+    assert!(head.starts_with("get /api/languages "), "{head}");
+    assert!(
+        head.contains("\r\nauthorization: bearer s3cret-key\r\n"),
+        "{head}"
+    );
+    let (stdout, stderr) = expect_exit(&out, 65);
+    assert_eq!(
+        stderr, "monaco: The API key is not valid (auth.invalid_key)\n",
+        "the server's message and code"
+    );
+    assert!(!stdout.contains("s3cret") && !stderr.contains("s3cret"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_terminal_token_of_the_submit_answer_goes_to_the_terminal() {
+    let accepted = r#"{"id":"e1","status":"queued","message":"queued","terminalToken":"t/k+1"}"#;
+    let refusal =
+        r#"{"error":{"code":"auth.invalid_token","message":"The terminal token is not valid"}}"#;
+    let (url, heads) = answer(vec![
+        ("202 Accepted", accepted.to_string()),
+        ("403 Forbidden", refusal.to_string()),
+    ])
+    .await;
+    let dir = scratch();
+    let file = source(&dir, "hello.py", "print('hi')\n");
+    let mut c = tokio::process::Command::from(command(&url));
+    let out = c
+        .env("MONACO_API_KEY", "k3y")
+        .args(["run", "-l", "python", file.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run monaco");
+    let heads = heads.await.unwrap();
+    assert!(heads[0].starts_with("post /api/submit "), "{}", heads[0]);
+    assert!(
+        heads[1].starts_with("get /api/ws/terminal/e1?token=t%2fk%2b1 "),
+        "{}",
+        heads[1]
+    );
+    assert!(
+        heads[1].contains("\r\nupgrade: websocket\r\n"),
+        "{}",
+        heads[1]
+    );
+    assert!(
+        heads[1].contains("\r\nauthorization: bearer k3y\r\n"),
+        "{}",
+        heads[1]
+    );
+    let (_, stderr) = expect_exit(&out, 65);
+    assert!(
+        stderr.contains("The terminal token is not valid (auth.invalid_token)"),
+        "{stderr}"
+    );
+}
