@@ -142,6 +142,13 @@ impl Screen {
     }
 }
 
+impl Drop for Screen {
+    /// On every way out (an error too), no spinner is left on the screen.
+    fn drop(&mut self) {
+        self.stop_waiting();
+    }
+}
+
 /// Reads stdin on a thread of its own (a blocking read cannot be
 /// cancelled; the process exits without waiting for it).
 fn read_stdin() -> mpsc::UnboundedReceiver<Option<Vec<u8>>> {
