@@ -496,6 +496,8 @@ pub struct LanguageDto {
     name: String,
     version: String,
     aliases: Vec<String>,
+    /// File extensions of its sources, without the dot (`py`).
+    extensions: Vec<String>,
     compiled: bool,
     hello_world: String,
 }
@@ -507,6 +509,7 @@ impl From<&Language> for LanguageDto {
             name: l.name().to_string(),
             version: l.version().to_string(),
             aliases: l.aliases().to_vec(),
+            extensions: l.extensions().to_vec(),
             compiled: l.compiles(),
             hello_world: l.hello().to_string(),
         }

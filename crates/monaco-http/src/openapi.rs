@@ -382,9 +382,10 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
                             "description": "why Monaco could not run it (status `failed`)"}
                     }
                 },
-                "Language": {"type": "object", "required": ["id", "name", "version", "aliases", "compiled", "helloWorld"], "properties": {
+                "Language": {"type": "object", "required": ["id", "name", "version", "aliases", "extensions", "compiled", "helloWorld"], "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"}, "version": {"type": "string"},
                     "aliases": {"type": "array", "items": {"type": "string"}},
+                    "extensions": {"type": "array", "items": {"type": "string"}, "description": "file extensions of its sources, without the dot"},
                     "compiled": {"type": "boolean"}, "helloWorld": {"type": "string"}
                 }},
                 "Health": {"type": "object", "required": ["status", "docker", "queueDepth", "running"], "properties": {

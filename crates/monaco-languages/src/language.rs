@@ -28,6 +28,7 @@ pub struct Language {
     pub(crate) name: String,
     pub(crate) version: String,
     pub(crate) aliases: Vec<String>,
+    pub(crate) extensions: Vec<String>,
     pub(crate) image: String,
     pub(crate) source: String,
     pub(crate) source_name: SourceName,
@@ -60,6 +61,13 @@ impl Language {
     /// Other names that find this language (`py`, `python3`), lower case.
     pub fn aliases(&self) -> &[String] {
         &self.aliases
+    }
+
+    /// File extensions (without the dot, lower case) of this language's
+    /// source files, for clients that pick the language of a file: the
+    /// `source` file's own first, then those `extensions` lists.
+    pub fn extensions(&self) -> &[String] {
+        &self.extensions
     }
 
     /// The Docker image the program runs in.

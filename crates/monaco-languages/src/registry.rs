@@ -12,6 +12,8 @@ use crate::template::{parse_element, Element, Piece, Placeholder};
 
 /// Longest accepted id or alias, in bytes.
 const MAX_NAME_BYTES: usize = 64;
+/// The longest file extension `extensions` may list.
+const MAX_EXTENSION_BYTES: usize = 16;
 
 /// The languages Monaco can run, in file order, with lookup by id or alias.
 #[derive(Debug, Clone)]
@@ -88,13 +90,28 @@ impl Registry {
         }
         let mut languages = Vec::with_capacity(file.language.len());
         let mut index = HashMap::new();
+        // Extensions a language lists, and the language that listed them.
+        let mut listed: HashMap<String, String> = HashMap::new();
         for (i, table) in file.language.into_iter().enumerate() {
             let lang_ref = match table.get("id") {
                 Some(toml::Value::String(id)) if !id.is_empty() => LanguageRef::Id(id.clone()),
                 _ => LanguageRef::Index(i + 1),
             };
             let raw = deserialize(table, &lang_ref)?;
+            let own = raw.extensions.clone();
+            for extension in &own {
+                if let Some(other) = listed.get(extension) {
+                    return Err(invalid(
+                        &lang_ref,
+                        "extensions",
+                        format!("{extension:?} is already listed by language {other:?}"),
+                    ));
+                }
+            }
             let lang = validate(raw, &lang_ref)?;
+            for extension in own {
+                listed.insert(extension, lang.id.clone());
+            }
             let names = std::iter::once(("id", &lang.id))
                 .chain(lang.aliases.iter().map(|a| ("aliases", a)));
             for (field, name) in names {
@@ -149,6 +166,8 @@ struct RawLanguage {
     version: Option<String>,
     #[serde(default)]
     aliases: Vec<String>,
+    #[serde(default)]
+    extensions: Vec<String>,
     image: Option<String>,
     source: Option<String>,
     compile: Option<Vec<String>>,
@@ -203,6 +222,14 @@ fn validate(raw: RawLanguage, lang: &LanguageRef) -> Result<Language, RegistryEr
     for alias in &raw.aliases {
         check_name(alias).map_err(|m| err("aliases", m))?;
     }
+    let mut listed_extensions: Vec<String> = Vec::new();
+    for extension in raw.extensions {
+        check_extension(&extension).map_err(|m| err("extensions", m))?;
+        if listed_extensions.contains(&extension) {
+            return Err(err("extensions", format!("{extension:?} is listed twice")));
+        }
+        listed_extensions.push(extension);
+    }
     let name = required("name", raw.name)?;
     let version = required("version", raw.version)?;
     let image = required("image", raw.image)?;
@@ -213,6 +240,18 @@ fn validate(raw: RawLanguage, lang: &LanguageRef) -> Result<Language, RegistryEr
     let source = required("source", raw.source)?;
     let source_name = parse_source(&source).map_err(|m| err("source", m))?;
     let uses_class = matches!(source_name, SourceName::Class { .. });
+    // The source file's own extension first, then the listed ones.
+    let mut extensions: Vec<String> = source
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .filter(|e| check_extension(e).is_ok())
+        .into_iter()
+        .collect();
+    for extension in listed_extensions {
+        if !extensions.contains(&extension) {
+            extensions.push(extension);
+        }
+    }
 
     let compile_template = match &raw.compile {
         None => None,
@@ -239,6 +278,7 @@ fn validate(raw: RawLanguage, lang: &LanguageRef) -> Result<Language, RegistryEr
         name,
         version,
         aliases: raw.aliases,
+        extensions,
         image,
         source,
         source_name,
@@ -268,6 +308,27 @@ fn check_name(name: &str) -> Result<(), String> {
     if let Some(c) = name.chars().find(|&c| !allowed(c)) {
         return Err(format!(
             "{name:?} contains {c:?}; allowed are a-z, 0-9 and + # . _ -"
+        ));
+    }
+    Ok(())
+}
+
+/// A file extension, without its dot: short, lower case, no `.` or `/`.
+fn check_extension(extension: &str) -> Result<(), String> {
+    if extension.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if extension.len() > MAX_EXTENSION_BYTES {
+        return Err(format!(
+            "{extension:?} is longer than {MAX_EXTENSION_BYTES} bytes"
+        ));
+    }
+    let allowed =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '_' | '-');
+    if let Some(c) = extension.chars().find(|&c| !allowed(c)) {
+        return Err(format!(
+            "{extension:?} contains {c:?}; an extension is written without its dot, \
+             with a-z, 0-9 and + _ -"
         ));
     }
     Ok(())

@@ -403,3 +403,35 @@ fn rejects_empty_file_and_reports_io_errors() {
     assert!(matches!(e, RegistryError::Read { .. }));
     assert!(e.to_string().contains("/nonexistent/languages.toml"), "{e}");
 }
+
+#[test]
+fn extensions_start_with_the_source_files_own() {
+    let r = real();
+    let of = |id: &str| r.get(id).unwrap().extensions().to_vec();
+    assert_eq!(of("python"), ["py"]);
+    assert_eq!(of("java"), ["java"]);
+    assert_eq!(of("c"), ["c"]);
+    assert_eq!(of("cpp"), ["cpp", "cc", "cxx", "c++"]);
+    assert_eq!(of("javascript"), ["js", "mjs", "cjs"]);
+    assert_eq!(of("go"), ["go"]);
+    let r = Registry::from_toml_str(&one("run = [\"x\"]\nextensions = [\"xx\", \"x\"]")).unwrap();
+    assert_eq!(r.get("x").unwrap().extensions(), ["x", "xx"]);
+}
+
+#[test]
+fn rejects_bad_extensions() {
+    for bad in [".x", "", "X", "a/b", "a.b", "toolongextension1"] {
+        let text = one(&format!("run = [\"x\"]\nextensions = [\"{bad}\"]"));
+        assert_field(&text, "extensions");
+    }
+    assert_field(
+        &one("run = [\"x\"]\nextensions = [\"q\", \"q\"]"),
+        "extensions",
+    );
+    let y = "[[language]]\nid = \"y\"\nname = \"Y\"\nversion = \"1\"\nimage = \"i\"\n\
+             source = \"main.y\"\nrun = [\"y\"]\nhello = \"h\"\nextensions = [\"q\"]";
+    let text = format!("{}\n{y}", one("run = [\"x\"]\nextensions = [\"q\"]"));
+    let (l, f, m) = error(&text);
+    assert_eq!((l, f.as_str()), (LanguageRef::Id("y".into()), "extensions"));
+    assert!(m.contains("already listed by language \"x\""), "{m}");
+}
