@@ -31,7 +31,9 @@ pub use monaco_core::{
     LimitsOverride, OutputChunk, SourceFile, Status, StepKind, StepReport, Stream, Verdict,
 };
 // The limits table, for layers that list limits (the HTTP schema, say).
-pub use monaco_core::{LimitField, LimitScope, LimitTooWide, LimitUnit, MIN_MEMORY_BYTES};
+pub use monaco_core::{
+    LimitField, LimitScope, LimitTooWide, LimitUnit, LimitsError, MIN_MEMORY_BYTES,
+};
 // Test cases and how their outputs are judged.
 pub use monaco_core::{CaseReport, Checker, Comparison, TestCase};
 pub use monaco_languages::{
