@@ -334,7 +334,7 @@ fn decode(content: &str, encoding: &str) -> Result<String, String> {
             .map_err(|e| format!("is not valid base64: {e}"))?,
         "hex" => {
             let text = content.trim();
-            if text.len() % 2 != 0 {
+            if !text.len().is_multiple_of(2) {
                 return Err("is not valid hex".into());
             }
             (0..text.len())
