@@ -27,6 +27,8 @@ cargo build --quiet --workspace --bins --examples
 cargo test --workspace -- --test-threads="$threads"
 # The API fuzzed from its own OpenAPI document (schemathesis from PyPI).
 scripts/fuzz-api.sh
+# Piston's and Judge0's real client libraries against the server.
+scripts/test-compat.sh
 scripts/test-image.sh
 
 left="$(docker ps -aq --filter label=monaco.managed=true | wc -l)"

@@ -3,7 +3,8 @@
 //! The routes of the original service (`/api/submit`, `/api/status/{id}`,
 //! `/api/result/{id}`, `/api/languages`, `/api/health`,
 //! `/api/ws/terminal/{id}`) with their JSON shapes, plus `/api/execute`,
-//! cancel, batches (`/api/batch`) and `/api/openapi.json`. This crate owns
+//! cancel, batches (`/api/batch`) and `/api/openapi.json`; and Piston's
+//! and Judge0's APIs as adapters onto the same executor (`compat`). This crate owns
 //! the wire: DTOs, request parsing, and mapping every failure to a status
 //! and a stable dotted code.
 //! It must not run anything itself: all work goes through

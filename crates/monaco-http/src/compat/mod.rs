@@ -10,6 +10,7 @@
 //! `languages.toml` (`[language.compat]`).
 
 pub(crate) mod judge0;
+pub(crate) mod openapi;
 pub(crate) mod piston;
 mod signal;
 

@@ -350,6 +350,19 @@ async fn judge0_info_routes_have_judge0s_shapes() {
         test::TestRequest::post().uri("/authenticate?X-Auth-Token=anything")
     );
     assert_eq!(status, StatusCode::OK);
+    let (_, doc, _) = call!(app, get("/api/openapi.json"));
+    for path in [
+        "/api/v2/execute",
+        "/api/v2/connect",
+        "/submissions",
+        "/submissions/batch",
+        "/config_info",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} in the OpenAPI document"
+        );
+    }
     // Root routes leave other paths to Monaco's JSON 404.
     let (status, body, _) = call!(app, get("/nothing/here"));
     assert_error(
@@ -580,4 +593,7 @@ async fn compat_apis_can_be_switched_off() {
     }
     let (status, _, _) = call!(app, get("/api/languages"));
     assert_eq!(status, StatusCode::OK);
+    let (_, doc, _) = call!(app, get("/api/openapi.json"));
+    assert!(doc["paths"]["/api/v2/execute"].is_null() && doc["paths"]["/submissions"].is_null());
+    assert!(doc["paths"]["/api/submit"].is_object());
 }
