@@ -53,6 +53,16 @@ test("a timeout is SIGKILL with status TO", async () => {
   assert.equal(result.run.code, null);
 });
 
+test("exit 3, a segfault and an abort map to Piston's stage fields", async () => {
+  const exit3 = await client.execute("python", "import sys\nsys.exit(3)");
+  assert.deepEqual([exit3.run.code, exit3.run.signal, exit3.run.status], [3, null, "RE"], JSON.stringify(exit3));
+  // A null pointer the compiler cannot see (a constant one may become a trap).
+  const segv = await client.execute("c", "int main(int argc, char **argv) { int *p = (int *)(long)(argc - 1); *p = 1; return 0; }");
+  assert.deepEqual([segv.run.code, segv.run.signal, segv.run.status], [null, "SIGSEGV", "SG"], JSON.stringify(segv));
+  const abrt = await client.execute("c", "#include <stdlib.h>\nint main(void) { abort(); }");
+  assert.deepEqual([abrt.run.code, abrt.run.signal, abrt.run.status], [null, "SIGABRT", "SG"], JSON.stringify(abrt));
+});
+
 test("an alias without a version", async () => {
   // The client finds no runtime named "cpp", so it sends no version.
   const result = await client.execute("cpp", "#include <cstdio>\nint main(){std::puts(\"alias\");}");
