@@ -597,3 +597,51 @@ async fn compat_apis_can_be_switched_off() {
     assert!(doc["paths"]["/api/v2/execute"].is_null() && doc["paths"]["/submissions"].is_null());
     assert!(doc["paths"]["/api/submit"].is_object());
 }
+
+#[actix_web::test]
+async fn a_language_added_to_the_file_appears_in_both_apis() {
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../languages.toml");
+    let added = "\n[[language]]\nid = \"ruby\"\nname = \"Ruby\"\nversion = \"3.1\"\n\
+                 aliases = [\"rb\"]\nimage = \"monaco/ruby:latest\"\nsource = \"main.rb\"\n\
+                 run = [\"ruby\", \"{source}\", \"{args}\"]\nhello = 'puts \"Hello, World!\"'\n\
+                 [language.compat]\njudge0 = [72]\n";
+    let file = std::env::temp_dir().join(format!("monaco-compat-{}.toml", std::process::id()));
+    std::fs::write(&file, std::fs::read_to_string(real).unwrap() + added).unwrap();
+    let fake = Fake::default();
+    let executor = Executor::builder()
+        .languages_file(&file)
+        .build_with(Arc::clone(&fake))
+        .await
+        .expect("the executor starts with the added language");
+    std::fs::remove_file(&file).unwrap();
+    let app = test::init_service(app!(state(&executor, 1 << 20))).await;
+    let (_, runtimes, _) = call!(app, get("/api/v2/runtimes"));
+    let ruby = runtimes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["language"] == "ruby")
+        .unwrap_or_else(|| panic!("ruby in {runtimes}"));
+    assert_eq!(ruby["version"], "3.1.0");
+    assert_eq!(ruby["aliases"], json!(["rb"]));
+    let (_, languages, _) = call!(app, get("/languages"));
+    assert!(
+        languages
+            .as_array()
+            .unwrap()
+            .contains(&json!({"id": 72, "name": "Ruby (3.1)"})),
+        "{languages}"
+    );
+    let body =
+        json!({"language": "rb", "version": "3", "files": [{"content": "print via piston"}]});
+    let (status, out, _) = call!(app, post("/api/v2/execute", body.to_string()));
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["run"]["stdout"], "via piston\n");
+    let (status, out) = judge0_run!(
+        app,
+        "?wait=true",
+        json!({"language_id": 72, "source_code": "print via judge0"})
+    );
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    assert_eq!(out["stdout"], "via judge0\n");
+}
