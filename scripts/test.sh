@@ -29,6 +29,8 @@ cargo test --workspace -- --test-threads="$threads"
 scripts/fuzz-api.sh
 # The playground page in Debian's Chromium against the real server.
 scripts/test-browser.sh
+# Piston's and Judge0's real client libraries against the server.
+scripts/test-compat.sh
 scripts/test-image.sh
 
 left="$(docker ps -aq --filter label=monaco.managed=true | wc -l)"

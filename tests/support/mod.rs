@@ -44,7 +44,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The server binary: `MONACO_SERVER_BIN`, else `target/debug/monaco-server`.
-fn server_binary() -> PathBuf {
+pub fn server_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("MONACO_SERVER_BIN") {
         let p = PathBuf::from(p);
         assert!(

@@ -51,6 +51,9 @@ pub struct Settings {
     /// server). Turn off when several servers share one Docker engine: each
     /// would otherwise kill the others' running sandboxes as it starts.
     pub reap_strays: bool,
+    /// Compatible APIs served: `piston`, `judge0`, comma-separated (empty
+    /// or `none`: neither).
+    pub compat: String,
 }
 
 impl Settings {
@@ -89,6 +92,8 @@ impl Settings {
             .set_default("log_format", "text")?
             .set_default("web_dir", default_web_dir())?
             .set_default("reap_strays", true)?;
+            .set_default("reap_strays", true)?
+            .set_default("compat", api.compat.to_list())?;
         if let Ok(path) = std::env::var("MONACO_CONFIG") {
             builder = builder.add_source(config::File::with_name(&path).required(true));
         }
@@ -113,6 +118,8 @@ impl Settings {
                 settings.max_timeout
             )));
         }
+        monaco_http::CompatApis::parse(&settings.compat)
+            .map_err(|e| config::ConfigError::Message(format!("MONACO_COMPAT: {e}")))?;
         if settings.concurrent_executions == 0 {
             return Err(config::ConfigError::Message(
                 "CONCURRENT_EXECUTIONS must be at least 1".into(),
@@ -160,6 +167,9 @@ impl Settings {
         monaco_http::ApiConfig {
             max_body_bytes: self.max_body_bytes,
             max_batch: self.max_batch,
+            // Checked in `load`.
+            compat: monaco_http::CompatApis::parse(&self.compat).unwrap_or_default(),
+            queue_capacity: self.queue_capacity,
             cors_origins: self
                 .cors_origins
                 .split(',')

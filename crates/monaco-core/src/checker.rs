@@ -178,6 +178,13 @@ pub fn checker_message(text: &[u8]) -> Option<String> {
     (!line.is_empty()).then(|| line.to_string())
 }
 
+/// Whether `b` is trailing white space to `trim`: Ruby's `rstrip` set
+/// (space, `\t`, `\n`, `\v`, `\f`, `\r` and NUL), so that `trim` is exactly
+/// Judge0's comparison (each line and the whole text right-stripped).
+fn trailing_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0)
+}
+
 /// Lines without trailing whitespace, without the trailing empty ones.
 fn trimmed_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
     let lines: Vec<&[u8]> = text
@@ -185,7 +192,7 @@ fn trimmed_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(|l| {
             let end = l
                 .iter()
-                .rposition(|b| !b.is_ascii_whitespace())
+                .rposition(|&b| !trailing_space(b))
                 .map_or(0, |i| i + 1);
             &l[..end]
         })
@@ -254,6 +261,9 @@ mod tests {
         );
         assert!(!t.accepts(b"x\n", b" x\n"), "leading spaces count");
         assert!(t.accepts(b"", b"\n \n"));
+        // Ruby's rstrip, as Judge0 compares: vertical tab and NUL too.
+        assert!(t.accepts(b"1\n2", b"1\x0b\n2\0\n"));
+        assert!(!t.accepts(b"1\n2", b"1\n\x0b2"), "leading ones count");
     }
 
     #[test]

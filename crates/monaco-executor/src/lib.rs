@@ -31,11 +31,13 @@ pub use monaco_core::{
     LimitsOverride, OutputChunk, SourceFile, Status, StepKind, StepReport, Stream, Verdict,
 };
 // The limits table, for layers that list limits (the HTTP schema, say).
-pub use monaco_core::{LimitField, LimitScope, LimitTooWide, LimitUnit, MIN_MEMORY_BYTES};
+pub use monaco_core::{
+    LimitField, LimitScope, LimitTooWide, LimitUnit, LimitsError, MIN_MEMORY_BYTES,
+};
 // Test cases and how their outputs are judged.
 pub use monaco_core::{CaseReport, Checker, Comparison, TestCase};
 pub use monaco_languages::{
-    Language, Registry, MAX_FILE_NAME_BYTES, MAX_FILE_NAME_COMPONENTS,
+    Compat, Language, Registry, MAX_FILE_NAME_BYTES, MAX_FILE_NAME_COMPONENTS,
     MAX_FILE_NAME_COMPONENT_BYTES,
 };
 pub use monaco_sandbox::{DockerConfig, DockerSandbox, InputCommand, PoolConfig, Sandbox};
@@ -174,6 +176,12 @@ impl<S: Sandbox> Executor<S> {
     /// The languages this executor runs, in the registry's order.
     pub fn languages(&self) -> &[Language] {
         self.inner.registry.languages()
+    }
+
+    /// The language registry, for lookups by another API's names
+    /// ([`Registry::piston`], [`Registry::judge0`]).
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
     }
 
     /// The limits a request gets when it asks for none (before language

@@ -10,7 +10,9 @@
 use std::str::FromStr;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use monaco_executor::{ErrorCode, ExecutionId, ExecutionRequest, Sandbox, Status};
+use monaco_executor::{
+    ErrorCode, ExecutionId, ExecutionRequest, ExecutionSnapshot, Executor, Sandbox, Status,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -89,27 +91,38 @@ pub(crate) async fn results<S: Sandbox>(
     state: web::Data<AppState<S>>,
     query: web::Query<ResultsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let ids: Vec<&str> = if query.ids.is_empty() {
+    let submissions: Vec<Option<ResultResponse>> =
+        snapshots(&state.executor, &query.ids, state.config.max_batch)?
+            .iter()
+            .map(|s| s.as_ref().map(ResultResponse::from))
+            .collect();
+    Ok(HttpResponse::Ok().json(BatchResponse { submissions }))
+}
+
+/// The snapshots of comma-separated `ids`, in order, `None` for an id
+/// that is malformed or unknown; more than `max` ids is
+/// `request.invalid_query`.
+pub(crate) fn snapshots<S: Sandbox>(
+    executor: &Executor<S>,
+    ids: &str,
+    max: usize,
+) -> Result<Vec<Option<ExecutionSnapshot>>, ApiError> {
+    let ids: Vec<&str> = if ids.is_empty() {
         Vec::new()
     } else {
-        query.ids.split(',').collect()
+        ids.split(',').collect()
     };
-    let max = state.config.max_batch;
     if ids.len() > max {
         return Err(ApiError::new(
             ErrorCode::RequestInvalidQuery,
             format!("At most {max} ids are read at once; {} given", ids.len()),
         ));
     }
-    let submissions: Vec<Option<ResultResponse>> = ids
+    Ok(ids
         .into_iter()
         .map(|raw| {
             let id = ExecutionId::from_str(raw.trim()).ok()?;
-            state
-                .executor
-                .result(id)
-                .map(|snapshot| ResultResponse::from(&snapshot))
+            executor.result(id)
         })
-        .collect();
-    Ok(HttpResponse::Ok().json(BatchResponse { submissions }))
+        .collect())
 }

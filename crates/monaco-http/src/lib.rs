@@ -3,8 +3,9 @@
 //! The routes of the original service (`/api/submit`, `/api/status/{id}`,
 //! `/api/result/{id}`, `/api/languages`, `/api/health`,
 //! `/api/ws/terminal/{id}`) with their JSON shapes, plus `/api/execute`,
-//! cancel, batches (`/api/batch`) and `/api/openapi.json`; and the playground
-//! page at `/` ([`page`]), outside `/api`. This crate owns
+//! cancel, batches (`/api/batch`) and `/api/openapi.json`; Piston's and
+//! Judge0's APIs as adapters onto the same executor (`compat`); and the
+//! playground page at `/` ([`page`]), outside `/api`. This crate owns
 //! the wire: DTOs, request parsing, and mapping every failure to a status
 //! and a stable dotted code.
 //! It must not run anything itself: all work goes through
@@ -14,6 +15,7 @@
 #![recursion_limit = "256"]
 
 mod batch;
+mod compat;
 mod dto;
 mod error;
 pub mod frames;
@@ -21,6 +23,7 @@ mod openapi;
 mod page;
 mod terminal;
 
+pub use compat::CompatApis;
 pub use error::ApiError;
 pub use page::page;
 
@@ -46,6 +49,11 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Most submissions in one batch, and most ids read at once.
     pub max_batch: usize,
+    /// Which compatible APIs (Piston, Judge0) are served.
+    pub compat: CompatApis,
+    /// Executions that may wait at once (reported by Judge0's
+    /// `/config_info`); the scheduler's own setting.
+    pub queue_capacity: usize,
 }
 
 impl Default for ApiConfig {
@@ -54,6 +62,8 @@ impl Default for ApiConfig {
             max_body_bytes: 2 * 1024 * 1024,
             cors_origins: vec!["*".into()],
             max_batch: 20,
+            compat: CompatApis::default(),
+            queue_capacity: 100,
         }
     }
 }
@@ -63,6 +73,8 @@ impl Default for ApiConfig {
 pub struct AppState<S: Sandbox = DockerSandbox> {
     executor: Executor<S>,
     config: Arc<ApiConfig>,
+    /// What Judge0 submissions were asked with.
+    judge0: Arc<compat::judge0::Submissions>,
 }
 
 impl<S: Sandbox> Clone for AppState<S> {
@@ -70,6 +82,7 @@ impl<S: Sandbox> Clone for AppState<S> {
         AppState {
             executor: self.executor.clone(),
             config: Arc::clone(&self.config),
+            judge0: Arc::clone(&self.judge0),
         }
     }
 }
@@ -80,6 +93,7 @@ impl<S: Sandbox> AppState<S> {
         AppState {
             executor,
             config: Arc::new(config),
+            judge0: Arc::default(),
         }
     }
 }
@@ -89,6 +103,14 @@ impl<S: Sandbox> AppState<S> {
 /// answers its other methods with `405` and `Allow`.
 pub fn routes<S: Sandbox>(state: AppState<S>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        let compat = state.config.compat;
+        // Before `/api`, whose scope would otherwise take `/api/v2/…`.
+        if compat.piston {
+            cfg.service(compat::piston::scope::<S>());
+        }
+        if compat.judge0 {
+            compat::judge0::register::<S>(cfg);
+        }
         cfg.app_data(web::Data::new(state))
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found().into()))
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
@@ -187,9 +209,27 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 async fn read_json<S: Sandbox, T: serde::de::DeserializeOwned>(
     state: &AppState<S>,
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<T, ApiError> {
     check_content_type(req)?;
+    let body = read_body(state, req, payload).await?;
+    if too_deep(&body) {
+        return Err(ApiError::new(
+            ErrorCode::RequestMalformedJson,
+            format!("Malformed JSON: nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    serde_json::from_slice::<dto::Object<T>>(&body)
+        .map(|dto::Object(request)| request)
+        .map_err(json_error)
+}
+
+/// Reads the body, refusing one over the configured limit (`413`).
+pub(crate) async fn read_body<S: Sandbox>(
+    state: &AppState<S>,
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<web::BytesMut, ApiError> {
     let max = state.config.max_body_bytes;
     let too_large = || {
         ApiError::new(
@@ -219,15 +259,7 @@ async fn read_json<S: Sandbox, T: serde::de::DeserializeOwned>(
         }
         body.extend_from_slice(&chunk);
     }
-    if too_deep(&body) {
-        return Err(ApiError::new(
-            ErrorCode::RequestMalformedJson,
-            format!("Malformed JSON: nested deeper than {MAX_DEPTH} levels"),
-        ));
-    }
-    serde_json::from_slice::<dto::Object<T>>(&body)
-        .map(|dto::Object(request)| request)
-        .map_err(json_error)
+    Ok(body)
 }
 
 /// A body that is not JSON is malformed; JSON of the wrong shape is invalid.
@@ -249,7 +281,7 @@ const MAX_DEPTH: usize = 32;
 /// Whether `body` nests arrays or objects deeper than [`MAX_DEPTH`]. One
 /// pass over the bytes, so that deep input is refused the same way wherever
 /// it is, before any parser recurses into it.
-fn too_deep(body: &[u8]) -> bool {
+pub(crate) fn too_deep(body: &[u8]) -> bool {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in body {
         if in_string {
@@ -278,7 +310,7 @@ fn too_deep(body: &[u8]) -> bool {
 
 /// The body must be JSON. A missing `Content-Type` is taken as JSON, and so
 /// is `text/plain`, which a browser's `fetch` sends for a string body.
-fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+pub(crate) fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     use actix_web::HttpMessage;
     let unsupported = |what: String| {
         ApiError::new(

@@ -79,7 +79,7 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
         })
         .collect();
     let timeout_max = MAX_TIMEOUT_S.min(max.run.wall_ms as f64 / 1000.0);
-    json!({
+    let mut doc = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "Monaco",
@@ -394,7 +394,14 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
                 }}
             }
         }
-    })
+    });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        paths.extend(crate::compat::openapi::paths(
+            config.compat,
+            config.max_batch,
+        ));
+    }
+    doc
 }
 
 /// `^(?:a|b)$` matching any of `names` in any ASCII letter case, as the

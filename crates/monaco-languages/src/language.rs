@@ -40,6 +40,20 @@ pub struct Language {
     pub(crate) env: Vec<(String, String)>,
     pub(crate) limits: LimitsOverride,
     pub(crate) hello: String,
+    pub(crate) compat: Compat,
+}
+
+/// What a language is called in the compatible APIs (`[language.compat]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Compat {
+    /// Piston's name for it (`c++`); the id when not given.
+    pub piston: Option<String>,
+    /// Further names Piston clients may use (`cpp`, `g++`).
+    pub piston_aliases: Vec<String>,
+    /// Piston's `runtime` (`gcc`, `node`), if it has one.
+    pub piston_runtime: Option<String>,
+    /// Judge0's language ids; the first is the one listed first.
+    pub judge0: Vec<u32>,
 }
 
 impl Language {
@@ -113,6 +127,44 @@ impl Language {
     /// A hello-world program that prints exactly `Hello, World!\n`.
     pub fn hello(&self) -> &str {
         &self.hello
+    }
+
+    /// What the language is called in the compatible APIs.
+    pub fn compat(&self) -> &Compat {
+        &self.compat
+    }
+
+    /// Piston's name for the language: `compat.piston`, else the id.
+    pub fn piston_name(&self) -> &str {
+        self.compat.piston.as_deref().unwrap_or(&self.id)
+    }
+
+    /// Every other name a Piston client may use: the compat aliases, then
+    /// the id and the aliases, without the Piston name and without repeats.
+    pub fn piston_aliases(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let all = self
+            .compat
+            .piston_aliases
+            .iter()
+            .chain(std::iter::once(&self.id))
+            .chain(self.aliases.iter());
+        for name in all {
+            if name != self.piston_name() && !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
+    /// The version as three-part semver (`3.11` → `3.11.0`), as Piston
+    /// clients match versions with semver ranges.
+    pub fn semver(&self) -> String {
+        let mut parts: Vec<&str> = self.version.split('.').collect();
+        while parts.len() < 3 {
+            parts.push("0");
+        }
+        parts.join(".")
     }
 
     /// The file name `code` is written to: the fixed name (`main.py`), or

@@ -22,7 +22,7 @@ pub use files::{
     validate_file_name, validate_files, MAX_FILE_NAME_BYTES, MAX_FILE_NAME_COMPONENTS,
     MAX_FILE_NAME_COMPONENT_BYTES,
 };
-pub use language::Language;
+pub use language::{Compat, Language};
 
 /// The environment every step starts from; a language's `env` is added on
 /// top ([`Language::step_env`]). Nothing of the server's own environment.

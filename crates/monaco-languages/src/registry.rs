@@ -21,6 +21,10 @@ pub struct Registry {
     languages: Vec<Language>,
     /// Lower-case id or alias → index in `languages`.
     index: HashMap<String, usize>,
+    /// Lower-case Piston name or Piston alias → index in `languages`.
+    piston: HashMap<String, usize>,
+    /// Judge0 language id → index in `languages`.
+    judge0: HashMap<u32, usize>,
 }
 
 /// Names a language in an error: by id, or by position when it has none.
@@ -92,6 +96,8 @@ impl Registry {
         let mut index = HashMap::new();
         // Extensions a language lists, and the language that listed them.
         let mut listed: HashMap<String, String> = HashMap::new();
+        let mut piston = HashMap::new();
+        let mut judge0 = HashMap::new();
         for (i, table) in file.language.into_iter().enumerate() {
             let lang_ref = match table.get("id") {
                 Some(toml::Value::String(id)) if !id.is_empty() => LanguageRef::Id(id.clone()),
@@ -125,9 +131,63 @@ impl Registry {
                 }
                 index.insert(name.clone(), i);
             }
+            let piston_names = std::iter::once(("compat.piston", lang.piston_name().to_string()))
+                .chain(
+                    lang.compat
+                        .piston_aliases
+                        .iter()
+                        .map(|a| ("compat.piston_aliases", a.clone())),
+                );
+            for (field, name) in piston_names {
+                if let Some(&other) = piston.get(&name) {
+                    let other: &Language = &languages[other];
+                    return Err(invalid(
+                        &lang_ref,
+                        field,
+                        format!(
+                            "Piston name {name:?} is already used by language {:?}",
+                            other.id
+                        ),
+                    ));
+                }
+                piston.insert(name, i);
+            }
+            for &id in &lang.compat.judge0 {
+                if let Some(&other) = judge0.get(&id) {
+                    let other: &Language = &languages[other];
+                    return Err(invalid(
+                        &lang_ref,
+                        "compat.judge0",
+                        format!("Judge0 id {id} is already used by language {:?}", other.id),
+                    ));
+                }
+                judge0.insert(id, i);
+            }
             languages.push(lang);
         }
-        Ok(Registry { languages, index })
+        // Piston clients may also use Monaco's ids and aliases, unless a
+        // Piston name of another language already means something else.
+        for (name, &i) in &index {
+            piston.entry(name.clone()).or_insert(i);
+        }
+        Ok(Registry {
+            languages,
+            index,
+            piston,
+            judge0,
+        })
+    }
+
+    /// The language a Piston client means by `name` (a Piston name or
+    /// alias, else a Monaco id or alias), ignoring ASCII case.
+    pub fn piston(&self, name: &str) -> Option<&Language> {
+        let i = self.piston.get(&name.to_ascii_lowercase())?;
+        self.languages.get(*i)
+    }
+
+    /// The language with this Judge0 id.
+    pub fn judge0(&self, id: u32) -> Option<&Language> {
+        self.languages.get(*self.judge0.get(&id)?)
     }
 
     /// The language with this id or alias, ignoring ASCII case.
@@ -179,6 +239,20 @@ struct RawLanguage {
     #[serde(default)]
     limits: LimitsOverride,
     hello: Option<String>,
+    #[serde(default)]
+    compat: RawCompat,
+}
+
+/// `[language.compat]` as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCompat {
+    piston: Option<String>,
+    #[serde(default)]
+    piston_aliases: Vec<String>,
+    piston_runtime: Option<String>,
+    #[serde(default)]
+    judge0: Vec<u32>,
 }
 
 fn invalid(lang: &LanguageRef, field: &str, message: impl Into<String>) -> RegistryError {
@@ -272,6 +346,16 @@ fn validate(raw: RawLanguage, lang: &LanguageRef) -> Result<Language, RegistryEr
     }
     check_limits(&raw.limits).map_err(|(field, m)| err(&format!("limits.{field}"), m))?;
     let hello = required("hello", raw.hello)?;
+    let compat = raw.compat;
+    for name in compat.piston.iter().chain(&compat.piston_aliases) {
+        check_name(name).map_err(|m| err("compat.piston", m))?;
+    }
+    if let Some(runtime) = &compat.piston_runtime {
+        check_name(runtime).map_err(|m| err("compat.piston_runtime", m))?;
+    }
+    if compat.judge0.contains(&0) {
+        return Err(err("compat.judge0", "ids start at 1".into()));
+    }
 
     Ok(Language {
         id,
@@ -290,6 +374,12 @@ fn validate(raw: RawLanguage, lang: &LanguageRef) -> Result<Language, RegistryEr
         env: raw.env.into_iter().collect(),
         limits: raw.limits,
         hello,
+        compat: crate::language::Compat {
+            piston: compat.piston,
+            piston_aliases: compat.piston_aliases,
+            piston_runtime: compat.piston_runtime,
+            judge0: compat.judge0,
+        },
     })
 }
 

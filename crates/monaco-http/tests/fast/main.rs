@@ -98,6 +98,7 @@ fn uuid_like() -> String {
 
 // After the macros above, which the test modules use.
 mod batch;
+mod compat;
 mod graders;
 mod http;
 mod page;

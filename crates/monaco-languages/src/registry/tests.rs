@@ -435,3 +435,70 @@ fn rejects_bad_extensions() {
     assert_eq!((l, f.as_str()), (LanguageRef::Id("y".into()), "extensions"));
     assert!(m.contains("already listed by language \"x\""), "{m}");
 }
+
+#[test]
+fn real_file_compat_names() {
+    let r = real();
+    for (name, id) in [
+        ("c++", "cpp"),
+        ("cpp", "cpp"),
+        ("python", "python"),
+        ("py3", "python"),
+        ("javascript", "javascript"),
+        ("node-js", "javascript"),
+        ("golang", "go"),
+        ("jdk", "java"),
+        ("gcc", "c"),
+    ] {
+        assert_eq!(r.piston(name).map(Language::id), Some(id), "{name}");
+    }
+    for (judge0, id) in [
+        (50, "c"),
+        (48, "c"),
+        (52, "cpp"),
+        (54, "cpp"),
+        (60, "go"),
+        (62, "java"),
+        (63, "javascript"),
+        (71, "python"),
+    ] {
+        assert_eq!(r.judge0(judge0).map(Language::id), Some(id), "{judge0}");
+    }
+    assert!(r.judge0(51).is_none());
+    let cpp = r.get("cpp").unwrap();
+    assert_eq!(cpp.piston_name(), "c++");
+    assert_eq!(cpp.piston_aliases(), strings(&["cpp", "g++", "cplusplus"]));
+    assert_eq!(cpp.compat().piston_runtime.as_deref(), Some("gcc"));
+    assert_eq!(r.get("python").unwrap().semver(), "3.11.0");
+    assert_eq!(r.get("go").unwrap().semver(), "1.19.0");
+}
+
+#[test]
+fn compat_names_are_unique_and_optional() {
+    let lang = |id: &str, compat: &str| {
+        format!(
+            "[[language]]\nid = \"{id}\"\nname = \"X\"\nversion = \"1\"\nimage = \"i\"\n\
+             source = \"m\"\nrun = [\"x\"]\nhello = \"h\"\n{compat}\n"
+        )
+    };
+    let plain = Registry::from_toml_str(&lang("x", "")).unwrap();
+    let x = plain.get("x").unwrap();
+    assert_eq!(x.piston_name(), "x");
+    assert!(x.compat().judge0.is_empty());
+    assert_eq!(plain.piston("x").map(Language::id), Some("x"));
+
+    let twice = lang("a", "[language.compat]\njudge0 = [7]")
+        + &lang("b", "[language.compat]\njudge0 = [7]");
+    let e = Registry::from_toml_str(&twice).unwrap_err().to_string();
+    assert!(e.contains("compat.judge0") && e.contains("\"a\""), "{e}");
+
+    let clash = lang("a", "[language.compat]\npiston = \"z\"")
+        + &lang("b", "[language.compat]\npiston_aliases = [\"z\"]");
+    let e = Registry::from_toml_str(&clash).unwrap_err().to_string();
+    assert!(e.contains("compat.piston_aliases"), "{e}");
+
+    let unknown = lang("a", "[language.compat]\njudge = [1]");
+    assert!(Registry::from_toml_str(&unknown).is_err());
+    let upper = lang("a", "[language.compat]\npiston = \"Z\"");
+    assert!(Registry::from_toml_str(&upper).is_err());
+}
