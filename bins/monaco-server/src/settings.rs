@@ -91,7 +91,6 @@ impl Settings {
             .set_default("pool_idle", pool.idle_after.as_secs())?
             .set_default("log_format", "text")?
             .set_default("web_dir", default_web_dir())?
-            .set_default("reap_strays", true)?;
             .set_default("reap_strays", true)?
             .set_default("compat", api.compat.to_list())?;
         if let Ok(path) = std::env::var("MONACO_CONFIG") {
