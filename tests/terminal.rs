@@ -9,7 +9,7 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt as _;
 use serde_json::{json, Value};
-use support::language_programs::{language_ids, programs};
+use support::language_programs::{language_ids, programs, PromptSeen};
 use support::programs::ANSWER;
 use support::terminal::Frame;
 use support::{request, Server};
@@ -22,20 +22,42 @@ const NORMAL: u16 = 1000;
 /// themselves; here the client's end of input lets them.
 const KEEP_READING: [&str; 2] = ["javascript", "typescript"];
 
-async fn interactive(server: &Server, language: &'static str, code: &str) {
+async fn interactive(server: &Server, language: &'static str, code: &str, seen: PromptSeen) {
     // No input: `/api/submit` keeps stdin open for the terminal.
     let id = server.submit(&request(language, code, None)).await;
     let mut term = server.terminal(&id).await;
 
-    let prompt = term
-        .until("an input prompt", |v| v["type"] == "input_prompt")
-        .await;
-    assert_eq!(
-        prompt,
-        json!({"type": "input_prompt", "content": "Name: "}),
-        "{language}: frames so far: {:?}",
-        term.seen
-    );
+    match seen {
+        PromptSeen::Exact => {
+            let prompt = term
+                .until("an input prompt", |v| v["type"] == "input_prompt")
+                .await;
+            assert_eq!(
+                prompt,
+                json!({"type": "input_prompt", "content": "Name: "}),
+                "{language}: frames so far: {:?}",
+                term.seen
+            );
+        }
+        // Empty prompts while the runtime boots, then the prompt.
+        PromptSeen::AfterBoot => {
+            term.until("the input prompt", |v| {
+                v["type"] == "input_prompt" && v["content"] == "Name: "
+            })
+            .await;
+        }
+        // No prompt is reported, but its text shows before the read.
+        PromptSeen::Unseen => {
+            let mut printed = String::new();
+            term.until("the prompt's text", |v| {
+                if v["type"] == "output" {
+                    printed.push_str(v["content"]["text"].as_str().unwrap_or_default());
+                }
+                printed.contains("Name: ")
+            })
+            .await;
+        }
+    }
     term.send(json!({"type": "input", "content": "Ada"})).await;
     if KEEP_READING.contains(&language) {
         let mut printed = String::new();
@@ -83,7 +105,8 @@ async fn interactive_every_language() {
         let Some(code) = programs(language).interactive.as_deref() else {
             continue;
         };
-        let ran = AssertUnwindSafe(interactive(&server, language, code))
+        let seen = programs(language).prompt;
+        let ran = AssertUnwindSafe(interactive(&server, language, code, seen))
             .catch_unwind()
             .await;
         // Straight to stderr, so that a long run shows its progress.

@@ -25,11 +25,32 @@ pub struct LanguagePrograms {
     pub interactive: Option<String>,
     /// Why the language has no `interactive` program.
     pub not_interactive: Option<String>,
+    /// How the interactive program's prompt is seen (default `exact`).
+    #[serde(default)]
+    pub prompt: PromptSeen,
+    /// Why the prompt is not seen `exact`ly.
+    pub prompt_why: Option<String>,
     pub uncaught: Uncaught,
     pub memory_hog: MemoryHog,
     pub signal: Option<Signal>,
     pub compile_error: Option<CompileError>,
     pub syntax_error: Option<SyntaxError>,
+}
+
+/// How the input prompt of a language's interactive program is reported.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptSeen {
+    /// Once, with its text, before any input.
+    #[default]
+    Exact,
+    /// Also with empty text while the runtime boots, before it prints the
+    /// prompt (the BEAM waits on stdin from its start); the last one before
+    /// the input has the text.
+    AfterBoot,
+    /// Not at all: the runtime waits for stdin in poll(2), which the agent
+    /// cannot tell from a sleep. The prompt still shows before the read.
+    Unseen,
 }
 
 /// A program that dies of an error.

@@ -190,14 +190,8 @@ async fn run(setup: &Setup, options: &Options) -> bool {
     let mut figures = Figures::default();
     let mut complete = true;
     if options.sections.latency {
-        let measured = latency::measure(
-            launch,
-            engine,
-            registry,
-            languages,
-            options.iterations,
-        )
-        .await;
+        let measured =
+            latency::measure(launch, engine, registry, languages, options.iterations).await;
         match measured {
             Ok(rows) => {
                 report::print_latency(&rows);
@@ -210,13 +204,8 @@ async fn run(setup: &Setup, options: &Options) -> bool {
         }
     }
     if options.sections.driver {
-        let measured = driver::measure(
-            &launch.instance,
-            registry,
-            languages,
-            options.iterations,
-        )
-        .await;
+        let measured =
+            driver::measure(&launch.instance, registry, languages, options.iterations).await;
         match measured {
             Ok(rows) => report::print_driver(&rows),
             Err(e) => {
