@@ -24,7 +24,10 @@ const KEEP_READING: [&str; 2] = ["javascript", "typescript"];
 
 async fn interactive(server: &Server, language: &'static str, code: &str, seen: PromptSeen) {
     // No input: `/api/submit` keeps stdin open for the terminal.
-    let id = server.submit(&request(language, code, None)).await;
+    let mut body = request(language, code, None);
+    // A compiler on a busy machine must not fail a test of the conversation.
+    body["limits"] = json!({"wall_ms": 60_000, "compile_wall_ms": 60_000});
+    let id = server.submit(&body).await;
     let mut term = server.terminal(&id).await;
 
     match seen {
