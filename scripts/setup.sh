@@ -79,10 +79,28 @@ ensure_base_image() {
 
 # Runner images are tagged `monaco/<dir>:latest` and labelled with a hash of
 # their build context, so an edited Dockerfile is rebuilt and an unchanged one
-# is not.
+# is not. Builds run in parallel, at most MONACO_BUILD_JOBS at once (default:
+# the number of CPUs, at least 2), the largest images first.
 build_runner_images() {
-    local pids=() names=()
+    local jobs="${MONACO_BUILD_JOBS:-$(nproc)}"
+    [ "$jobs" -ge 2 ] || jobs=2
+    local failed_dir
+    failed_dir="$(mktemp -d)"
+    local names=()
+    # The longest builds first, then any other image alphabetically.
+    local order=(functional native jvm lisp script go java gcc mono node python)
+    local dirs=()
+    for name in "${order[@]}"; do
+        [ -d "$here/images/$name" ] && dirs+=("$here/images/$name/")
+    done
     for dir in "$here"/images/*/; do
+        local known=0
+        for name in "${order[@]}"; do
+            [ "$(basename "$dir")" = "$name" ] && known=1
+        done
+        [ "$known" -eq 1 ] || dirs+=("$dir")
+    done
+    for dir in "${dirs[@]}"; do
         local name tag want have
         name="$(basename "$dir")"
         tag="monaco/$name:latest"
@@ -92,17 +110,19 @@ build_runner_images() {
             log "image $tag up to date"
             continue
         fi
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+            wait -n || true
+        done
         log "building $tag"
         (docker build -q --label "monaco.context=$want" -t "$tag" "$dir" >/tmp/monaco-build-"$name".log 2>&1 \
-            || { log "building $tag failed:"; tail -n 30 /tmp/monaco-build-"$name".log >&2; exit 1; }) &
-        pids+=("$!")
+            || { log "building $tag failed:"; tail -n 30 /tmp/monaco-build-"$name".log >&2; touch "$failed_dir/$name"; }) &
         names+=("$name")
     done
-    local failed=0
-    for i in "${!pids[@]}"; do
-        wait "${pids[$i]}" || failed=1
-    done
-    [ "$failed" -eq 0 ] || exit 1
+    wait
+    local failures
+    failures="$(ls "$failed_dir")"
+    rm -rf "$failed_dir"
+    [ -z "$failures" ] || { log "failed: $failures"; exit 1; }
     if [ "${#names[@]}" -gt 0 ]; then log "built: ${names[*]}"; fi
 }
 

@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod language_programs;
 pub mod private_engine;
 pub mod programs;
 pub mod terminal;

@@ -5,7 +5,7 @@
 //! cargo build --release -p monaco-server -p monaco-bench
 //! MONACO_AGENT=$(scripts/build-agent.sh) target/release/monaco-bench \
 //!     [--sections latency,throughput,memory,driver,graders] [--iterations 20] \
-//!     [--throughput-count 40] [--languages python,javascript,c,cpp,java,go] \
+//!     [--throughput-count 40] [--languages python,c,...] \
 //!     [--server target/release/monaco-server]
 //! ```
 //!
@@ -130,6 +130,9 @@ struct Setup {
     launch: Launch,
     engine: Engine,
     registry: Registry,
+    /// The languages of the latency and driver sections, in the
+    /// registry's order unless `--languages` chose.
+    languages: Vec<String>,
 }
 
 impl Setup {
@@ -149,6 +152,11 @@ impl Setup {
                 registry.ids().join(", ")
             ));
         }
+        let languages = if options.languages.is_empty() {
+            registry.ids().iter().map(|id| id.to_string()).collect()
+        } else {
+            options.languages.clone()
+        };
         let binary = if options.sections.need_server() {
             Some(ServerBinary::find(options.server.clone(), &root)?)
         } else {
@@ -164,6 +172,7 @@ impl Setup {
             },
             engine,
             registry,
+            languages,
         })
     }
 }
@@ -175,19 +184,14 @@ async fn run(setup: &Setup, options: &Options) -> bool {
         launch,
         engine,
         registry,
+        languages,
     } = setup;
-    report::print_context(launch, engine, options).await;
+    report::print_context(launch, engine, options, languages).await;
     let mut figures = Figures::default();
     let mut complete = true;
     if options.sections.latency {
-        let measured = latency::measure(
-            launch,
-            engine,
-            registry,
-            &options.languages,
-            options.iterations,
-        )
-        .await;
+        let measured =
+            latency::measure(launch, engine, registry, languages, options.iterations).await;
         match measured {
             Ok(rows) => {
                 report::print_latency(&rows);
@@ -200,13 +204,8 @@ async fn run(setup: &Setup, options: &Options) -> bool {
         }
     }
     if options.sections.driver {
-        let measured = driver::measure(
-            &launch.instance,
-            registry,
-            &options.languages,
-            options.iterations,
-        )
-        .await;
+        let measured =
+            driver::measure(&launch.instance, registry, languages, options.iterations).await;
         match measured {
             Ok(rows) => report::print_driver(&rows),
             Err(e) => {

@@ -4,8 +4,6 @@ use std::path::PathBuf;
 
 use crate::graders;
 
-/// Languages measured when `--languages` is not given.
-const DEFAULT_LANGUAGES: &[&str] = &["python", "javascript", "c", "cpp", "java", "go"];
 /// Timed executions per language and mode when `--iterations` is not given.
 const DEFAULT_ITERATIONS: usize = 20;
 /// Timed executions per concurrency level when `--throughput-count` is not
@@ -33,7 +31,7 @@ usage: monaco-bench [--sections latency,throughput,memory,driver,graders] [--ite
                       graders: rounds of the three modes (default 3)
   --throughput-count  timed executions per concurrency level (default 40)
   --languages, -l     languages of the latency and driver sections
-                      (default python,javascript,c,cpp,java,go)
+                      (default: every language of languages.toml)
   --server            the monaco-server binary (default target/release/monaco-server,
                       else target/debug/monaco-server)";
 
@@ -57,6 +55,8 @@ pub struct Options {
     /// Rounds of the graders section (`--iterations` sets it too).
     pub graders_rounds: usize,
     pub throughput_count: usize,
+    /// The latency and driver sections' languages; empty: every language
+    /// of the registry.
     pub languages: Vec<String>,
     pub server: Option<PathBuf>,
 }
@@ -75,7 +75,7 @@ impl Options {
             iterations: DEFAULT_ITERATIONS,
             graders_rounds: graders::DEFAULT_ROUNDS,
             throughput_count: DEFAULT_THROUGHPUT_COUNT,
-            languages: DEFAULT_LANGUAGES.iter().map(|s| s.to_string()).collect(),
+            languages: Vec::new(),
             server: None,
         };
         while let Some(arg) = args.next() {
@@ -188,7 +188,7 @@ mod tests {
         assert!(o.sections.need_server());
         assert_eq!(o.iterations, 20);
         assert_eq!(o.throughput_count, 40);
-        assert_eq!(o.languages.len(), 6);
+        assert!(o.languages.is_empty(), "every language of the registry");
         assert!(o.server.is_none());
     }
 

@@ -36,7 +36,12 @@ pub struct Figures {
 }
 
 /// The machine, the engine, the server binary, and what will be measured.
-pub async fn print_context(launch: &Launch, engine: &Engine, options: &Options) {
+pub async fn print_context(
+    launch: &Launch,
+    engine: &Engine,
+    options: &Options,
+    languages: &[String],
+) {
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -92,14 +97,14 @@ pub async fn print_context(launch: &Launch, engine: &Engine, options: &Options) 
         sections.push(format!(
             "latency ({} rounds after 1 warm-up; {})",
             options.iterations,
-            options.languages.join(", ")
+            languages.join(", ")
         ));
     }
     if s.driver {
         sections.push(format!(
             "driver ({} rounds after 1 warm-up; {})",
             options.iterations,
-            options.languages.join(", ")
+            languages.join(", ")
         ));
     }
     if s.graders {
