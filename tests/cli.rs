@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rexpect::process::wait::WaitStatus;
 use serde_json::Value;
-use support::programs::{ask_name, ANSWER, LANGUAGES};
+use support::language_programs::programs;
+use support::programs::{ANSWER, LANGUAGES};
 use support::{Server, EXECUTION};
 use tokio::io::AsyncWriteExt;
 
@@ -299,7 +300,8 @@ async fn an_interactive_program_at_a_terminal() {
     let dir = scratch();
     // Python reads a pipe; C reads the sandbox's raw terminal.
     for (language, name) in [("python", "ask.py"), ("c", "ask.c")] {
-        let file = source(&dir, name, ask_name(language));
+        let program = programs(language).interactive.as_deref();
+        let file = source(&dir, name, program.expect("an interactive program"));
         let file = file.to_str().unwrap().to_string();
         let url = url.clone();
         tokio::task::spawn_blocking(move || {

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release -p monaco-server -p monaco-bench
 //! MONACO_AGENT=$(scripts/build-agent.sh) target/release/monaco-bench \
-//!     [--sections latency,throughput,memory,driver,graders] [--iterations 20] \
+//!     [--sections latency,throughput,memory,driver,graders,metrics] [--iterations 20] \
 //!     [--throughput-count 40] [--languages python,c,...] \
 //!     [--server target/release/monaco-server]
 //! ```
@@ -46,6 +46,9 @@
 //!    and Python with 100 test cases, as one execution with `tests`, as 100
 //!    separate executions, and natively, in the same rounds: what running
 //!    the cases in one sandbox after one compile saves a grader.
+//! 7. **Metrics** ([`metrics`], opt-in: `--sections metrics`): `/metrics`
+//!    scrape time with 10,000 results held beside `/api/health`, and
+//!    python hello world with metrics on vs off, taking turns.
 //!
 //! A final table ([`report`]) puts the ratios (Monaco ÷ native, Monaco −
 //! native, Monaco ÷ docker-run, throughput ÷ ceiling) beside the targets of
@@ -74,6 +77,7 @@ mod engine;
 mod graders;
 mod latency;
 mod memory;
+mod metrics;
 mod options;
 mod report;
 mod server;
@@ -219,6 +223,15 @@ async fn run(setup: &Setup, options: &Options) -> bool {
             Ok(rows) => graders::print(&rows),
             Err(e) => {
                 report::print_section_failed("graders", &e);
+                complete = false;
+            }
+        }
+    }
+    if options.sections.metrics {
+        match metrics::measure(launch, options.iterations).await {
+            Ok(cost) => metrics::print(&cost),
+            Err(e) => {
+                report::print_section_failed("metrics", &e);
                 complete = false;
             }
         }

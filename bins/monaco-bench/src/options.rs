@@ -14,7 +14,7 @@ const MAX_ITERATIONS: usize = 1_000;
 const MAX_THROUGHPUT_COUNT: usize = 10_000;
 
 pub const USAGE: &str = "\
-usage: monaco-bench [--sections latency,throughput,memory,driver,graders] [--iterations N]
+usage: monaco-bench [--sections latency,throughput,memory,driver,graders,metrics] [--iterations N]
                     [--throughput-count N] [--languages python,c,...]
                     [--server PATH]
 
@@ -27,6 +27,8 @@ usage: monaco-bench [--sections latency,throughput,memory,driver,graders] [--ite
                                     (no server), beside the same baselines
                         graders     a+b in C and Python with 100 test cases: one
                                     execution with `tests`, 100 separate ones, native
+                        metrics     /metrics scrape time with 10,000 results held,
+                                    python hello with metrics on vs off
   --iterations, -n    timed executions per language and mode (default 20);
                       graders: rounds of the three modes (default 3)
   --throughput-count  timed executions per concurrency level (default 40)
@@ -45,6 +47,8 @@ pub struct Sections {
     pub driver: bool,
     /// Opt-in: 100 test cases in one execution, in 100, and natively.
     pub graders: bool,
+    /// Opt-in: what Prometheus metrics cost.
+    pub metrics: bool,
 }
 
 /// Command-line options.
@@ -71,6 +75,7 @@ impl Options {
                 memory: true,
                 driver: false,
                 graders: false,
+                metrics: false,
             },
             iterations: DEFAULT_ITERATIONS,
             graders_rounds: graders::DEFAULT_ROUNDS,
@@ -123,11 +128,12 @@ impl Sections {
         memory: false,
         driver: false,
         graders: false,
+        metrics: false,
     };
 
     /// Whether a chosen section starts a server (the driver section does not).
     pub fn need_server(&self) -> bool {
-        self.latency || self.throughput || self.memory || self.graders
+        self.latency || self.throughput || self.memory || self.graders || self.metrics
     }
 }
 
@@ -140,6 +146,7 @@ fn parse_sections(list: &str) -> Result<Sections, String> {
             "memory" => sections.memory = true,
             "driver" => sections.driver = true,
             "graders" => sections.graders = true,
+            "metrics" => sections.metrics = true,
             other => {
                 return Err(format!(
                     "--sections: unknown section {other:?} \
@@ -211,6 +218,7 @@ mod tests {
                 memory: true,
                 driver: false,
                 graders: false,
+                metrics: false,
             }
         );
         assert_eq!(o.iterations, 5);

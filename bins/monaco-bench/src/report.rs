@@ -114,6 +114,14 @@ pub async fn print_context(
             crate::graders::CASES
         ));
     }
+    if s.metrics {
+        sections.push(format!(
+            "metrics (200 scrapes with 0 and {} results held; python hello, {} rounds \
+             after 1 warm-up, metrics on and off)",
+            crate::metrics::HELD,
+            options.iterations
+        ));
+    }
     if s.throughput {
         sections.push(format!(
             "throughput ({} executions per level and side)",

@@ -7,6 +7,7 @@
 
 mod settings;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer};
@@ -46,7 +47,16 @@ fn init_logging(settings: &Settings) {
 }
 
 async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    let executor = Executor::builder()
+    let metrics = settings.metrics.then(|| {
+        Arc::new(monaco_http::Metrics::new(
+            settings.metrics_token.as_ref().map(|t| t.0.clone()),
+        ))
+    });
+    let mut builder = Executor::builder();
+    if let Some(metrics) = &metrics {
+        builder = builder.observer(metrics.clone());
+    }
+    let executor = builder
         .languages_file(&settings.languages)
         .docker(settings.docker())
         .workers(settings.concurrent_executions)
@@ -62,13 +72,20 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .build()
         .await?;
     let api = settings.api_config();
-    let state = monaco_http::AppState::new(executor.clone(), api.clone());
+    let mut state = monaco_http::AppState::new(executor.clone(), api.clone());
+    if let Some(metrics) = metrics {
+        state = state.with_metrics(metrics);
+    }
+    let state = state.with_webhooks(settings.webhook_config()?);
     let web_dir = std::path::PathBuf::from(&settings.web_dir);
     tracing::info!(dir = %web_dir.display(), "the playground page is served from here");
     let server = HttpServer::new(move || {
         App::new()
             .wrap(monaco_http::cors(&api))
             .wrap(monaco_http::json_errors())
+            .wrap(actix_web::middleware::from_fn(
+                monaco_http::count_rejections,
+            ))
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms"))
             .configure(monaco_http::routes(state.clone()))
             .configure(monaco_http::page(web_dir.clone()))

@@ -54,6 +54,31 @@ pub struct Settings {
     /// Compatible APIs served: `piston`, `judge0`, comma-separated (empty
     /// or `none`: neither).
     pub compat: String,
+    /// Serve `/metrics` and record metrics (default true).
+    pub metrics: bool,
+    /// When set, `/metrics` needs `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
+    /// Signs webhooks whose request brings no secret of its own.
+    pub webhook_secret: Option<Secret>,
+    /// Attempts per webhook delivery at most.
+    pub webhook_attempts: u32,
+    /// Time one webhook attempt may take, milliseconds.
+    pub webhook_timeout_ms: u64,
+    /// Wait before the second attempt (doubled before each later), milliseconds.
+    pub webhook_backoff_ms: u64,
+    /// Comma-separated CIDRs webhooks may go to although not public.
+    pub webhook_allow: String,
+}
+
+/// A secret setting: read like a string, never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 impl Settings {
@@ -64,6 +89,7 @@ impl Settings {
         let docker = DockerConfig::default();
         let pool = PoolConfig::default();
         let api = monaco_http::ApiConfig::default();
+        let webhook = monaco_http::WebhookConfig::default();
         let seconds = |ms: u64| ms / 1000;
         let mut builder = config::Config::builder()
             .set_default("port", 8080)?
@@ -92,7 +118,12 @@ impl Settings {
             .set_default("log_format", "text")?
             .set_default("web_dir", default_web_dir())?
             .set_default("reap_strays", true)?
-            .set_default("compat", api.compat.to_list())?;
+            .set_default("compat", api.compat.to_list())?
+            .set_default("metrics", true)?
+            .set_default("webhook_attempts", webhook.attempts)?
+            .set_default("webhook_timeout_ms", webhook.timeout.as_millis() as u64)?
+            .set_default("webhook_backoff_ms", webhook.backoff.as_millis() as u64)?
+            .set_default("webhook_allow", "")?;
         if let Ok(path) = std::env::var("MONACO_CONFIG") {
             builder = builder.add_source(config::File::with_name(&path).required(true));
         }
@@ -119,6 +150,7 @@ impl Settings {
         }
         monaco_http::CompatApis::parse(&settings.compat)
             .map_err(|e| config::ConfigError::Message(format!("MONACO_COMPAT: {e}")))?;
+        settings.webhook_config()?;
         if settings.concurrent_executions == 0 {
             return Err(config::ConfigError::Message(
                 "CONCURRENT_EXECUTIONS must be at least 1".into(),
@@ -160,6 +192,42 @@ impl Settings {
             max_age: std::time::Duration::from_secs(self.pool_max_age),
             idle_after: std::time::Duration::from_secs(self.pool_idle),
         }
+    }
+
+    /// How webhooks are signed and delivered; an unreadable allow list is
+    /// a configuration error.
+    pub fn webhook_config(&self) -> Result<monaco_http::WebhookConfig, config::ConfigError> {
+        let allow = self
+            .webhook_allow
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|cidr| {
+                cidr.parse::<ipnet::IpNet>()
+                    .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|e| {
+                        config::ConfigError::Message(format!(
+                            "MONACO_WEBHOOK_ALLOW: {cidr:?} is not a CIDR: {e}"
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.webhook_attempts == 0 || self.webhook_timeout_ms == 0 {
+            return Err(config::ConfigError::Message(
+                "MONACO_WEBHOOK_ATTEMPTS and MONACO_WEBHOOK_TIMEOUT_MS must be at least 1".into(),
+            ));
+        }
+        Ok(monaco_http::WebhookConfig {
+            secret: self
+                .webhook_secret
+                .as_ref()
+                .map(|s| s.0.clone())
+                .filter(|s| !s.is_empty()),
+            attempts: self.webhook_attempts,
+            timeout: std::time::Duration::from_millis(self.webhook_timeout_ms),
+            backoff: std::time::Duration::from_millis(self.webhook_backoff_ms),
+            allow,
+        })
     }
 
     pub fn api_config(&self) -> monaco_http::ApiConfig {

@@ -122,6 +122,17 @@ error_codes! {
     SchedulerPanic = "scheduler.panic",
     /// The worker running the execution was stopped.
     SchedulerAborted = "scheduler.aborted",
+    /// `callbackUrl` is not an http(s) URL with a host, holds credentials,
+    /// or is too long.
+    CallbackInvalidUrl = "callback.invalid_url",
+    /// `callbackUrl`'s host is (or resolves to) an address webhooks may not
+    /// go to: loopback, private, link-local, unique-local, CGNAT, multicast,
+    /// unspecified or reserved.
+    CallbackForbiddenAddress = "callback.forbidden_address",
+    /// A `callbackUrl` was given but no webhook secret is configured to sign it.
+    CallbackUnsigned = "callback.unsigned",
+    /// `/metrics` without the configured bearer token, or with another one.
+    MetricsUnauthorized = "metrics.unauthorized",
 }
 
 impl ErrorCode {

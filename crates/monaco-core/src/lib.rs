@@ -14,6 +14,7 @@ mod checker;
 mod error_code;
 mod event;
 mod limits;
+pub mod observe;
 pub mod protocol;
 mod request;
 mod verdict;

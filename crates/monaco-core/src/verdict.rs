@@ -53,6 +53,36 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict.
+    pub const ALL: &'static [Verdict] = &[
+        Verdict::Ok,
+        Verdict::WrongAnswer,
+        Verdict::CompileError,
+        Verdict::RuntimeError,
+        Verdict::TimeLimitExceeded,
+        Verdict::MemoryLimitExceeded,
+        Verdict::OutputLimitExceeded,
+        Verdict::Cancelled,
+        Verdict::InternalError,
+        Verdict::Skipped,
+    ];
+
+    /// The verdict as clients see it (`time_limit_exceeded`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::WrongAnswer => "wrong_answer",
+            Verdict::CompileError => "compile_error",
+            Verdict::RuntimeError => "runtime_error",
+            Verdict::TimeLimitExceeded => "time_limit_exceeded",
+            Verdict::MemoryLimitExceeded => "memory_limit_exceeded",
+            Verdict::OutputLimitExceeded => "output_limit_exceeded",
+            Verdict::Cancelled => "cancelled",
+            Verdict::InternalError => "internal_error",
+            Verdict::Skipped => "skipped",
+        }
+    }
+
     /// Precedence when several apply (higher wins): internal error,
     /// cancelled, output limit, time limit, memory limit, compile error,
     /// runtime error, wrong answer, skipped, ok.
@@ -227,6 +257,17 @@ impl ExecutionOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verdict_names_are_their_json() {
+        for &v in Verdict::ALL {
+            assert_eq!(
+                serde_json::to_string(&v).unwrap(),
+                format!("\"{}\"", v.as_str())
+            );
+        }
+        assert_eq!(Verdict::ALL.len(), 10);
+    }
 
     #[test]
     fn precedence_matches_design() {

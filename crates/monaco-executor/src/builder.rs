@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use monaco_core::observe::SharedObserver;
 use monaco_core::Limits;
 use monaco_languages::{Registry, RegistryError};
 use monaco_sandbox::{DockerConfig, DockerSandbox, Judged, PoolConfig, Sandbox, SandboxError};
-use monaco_scheduler::{Scheduler, SchedulerConfig};
+use monaco_scheduler::{MemoryQueue, Scheduler, SchedulerConfig};
 
 use crate::{Executor, Inner};
 
@@ -39,6 +40,7 @@ pub struct ExecutorBuilder {
     max_tests: usize,
     reap_strays: bool,
     pool: Option<PoolConfig>,
+    observer: Option<SharedObserver>,
 }
 
 impl Default for ExecutorBuilder {
@@ -53,6 +55,7 @@ impl Default for ExecutorBuilder {
             max_tests: crate::DEFAULT_MAX_TESTS,
             reap_strays: true,
             pool: None,
+            observer: None,
         }
     }
 }
@@ -134,12 +137,23 @@ impl ExecutorBuilder {
         self
     }
 
+    /// Who is told what the scheduler and the sandbox do (executions
+    /// finished, warm-pool takes, container starts): the server's metrics.
+    /// Without one nothing is measured.
+    pub fn observer(mut self, observer: SharedObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Loads the languages, connects to Docker and starts the worker pool.
     /// Must be called inside a tokio runtime.
     pub async fn build(mut self) -> Result<Executor, BuildError> {
         let mut docker = self.docker.take().unwrap_or_default();
         if let Some(pool) = self.pool.take() {
             docker.pool = pool;
+        }
+        if let Some(observer) = &self.observer {
+            docker.observer = Arc::clone(observer);
         }
         // Checked before connecting, so a bad file is reported as such even
         // where no engine answers.
@@ -171,7 +185,16 @@ impl ExecutorBuilder {
 
     fn assemble<S: Sandbox>(self, registry: Registry, sandbox: S) -> Executor<S> {
         let sandbox = Arc::new(sandbox);
-        let scheduler = Scheduler::new(Arc::new(Judged(Arc::clone(&sandbox))), self.scheduler);
+        let observer = self
+            .observer
+            .unwrap_or_else(monaco_core::observe::no_observer);
+        let queue = MemoryQueue::new(self.scheduler.queue_capacity);
+        let scheduler = Scheduler::observed(
+            Arc::new(Judged(Arc::clone(&sandbox))),
+            self.scheduler,
+            queue,
+            observer,
+        );
         let executor = Executor {
             inner: Arc::new(Inner {
                 registry,

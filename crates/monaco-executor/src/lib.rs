@@ -34,6 +34,8 @@ pub use monaco_core::{
 pub use monaco_core::{
     LimitField, LimitScope, LimitTooWide, LimitUnit, LimitsError, MIN_MEMORY_BYTES,
 };
+// What the layers report, for metrics.
+pub use monaco_core::observe;
 // Test cases and how their outputs are judged.
 pub use monaco_core::{CaseReport, Checker, Comparison, TestCase};
 pub use monaco_languages::{
@@ -188,6 +190,11 @@ impl<S: Sandbox> Executor<S> {
     /// overrides), and the most it may ask for.
     pub fn limits(&self) -> (Limits, Limits) {
         (self.inner.default_limits, self.inner.max_limits)
+    }
+
+    /// Warm containers ready for a job now, per language id.
+    pub fn warm_by_language(&self) -> Vec<(String, usize)> {
+        self.inner.sandbox.warm_by_language()
     }
 
     /// The largest code (main file plus extra files) accepted, bytes.

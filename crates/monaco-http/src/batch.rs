@@ -61,13 +61,28 @@ pub(crate) async fn submit<S: Sandbox>(
             format!("A batch has from 1 to {max} submissions; this one has {count}"),
         ));
     }
-    let requests = batch
+    let parsed = batch
         .submissions
         .into_iter()
         .enumerate()
         .map(|(index, item)| parse_item(item).map_err(|e| e.in_item(index)))
         .collect::<Result<Vec<_>, _>>()?;
+    let (mut requests, mut callbacks) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    for (index, (request, callback)) in parsed.into_iter().enumerate() {
+        requests.push(request);
+        callbacks.push(
+            state
+                .callback(&req, callback)
+                .await
+                .map_err(|e| e.in_item(index))?,
+        );
+    }
     let ids = state.executor.submit_batch(requests)?;
+    for (id, callback) in ids.iter().zip(callbacks) {
+        if let Some(callback) = callback {
+            state.webhooks.watch(state.executor.clone(), *id, callback);
+        }
+    }
     let submissions = ids
         .into_iter()
         .map(|id| Queued {
@@ -79,10 +94,12 @@ pub(crate) async fn submit<S: Sandbox>(
 }
 
 /// One item, parsed and defaulted exactly as `POST /api/submit` does.
-fn parse_item(item: Value) -> Result<ExecutionRequest, ApiError> {
-    let Object(request) =
+/// Its `callbackUrl` apart, checked by the caller.
+fn parse_item(item: Value) -> Result<(ExecutionRequest, Option<String>), ApiError> {
+    let Object(mut request) =
         serde_json::from_value::<Object<SubmitRequest>>(item).map_err(json_error)?;
-    request.into_request(true)
+    let callback = request.callback_url.take();
+    Ok((request.into_request(true)?, callback))
 }
 
 /// Each id's result as `GET /api/result/{id}` gives it, in order; `null`
@@ -94,7 +111,7 @@ pub(crate) async fn results<S: Sandbox>(
     let submissions: Vec<Option<ResultResponse>> =
         snapshots(&state.executor, &query.ids, state.config.max_batch)?
             .iter()
-            .map(|s| s.as_ref().map(ResultResponse::from))
+            .map(|s| s.as_ref().map(|snapshot| state.result_of(snapshot)))
             .collect();
     Ok(HttpResponse::Ok().json(BatchResponse { submissions }))
 }

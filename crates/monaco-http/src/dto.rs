@@ -85,6 +85,8 @@ pub struct SubmitRequest {
     pub checker: Option<Checker>,
     /// Skip the remaining cases once one fails.
     pub stop_on_first_failure: Option<bool>,
+    /// Where to `POST` the result, signed, when the execution ends.
+    pub callback_url: Option<String>,
 }
 
 /// One test case in a submission.
@@ -287,6 +289,17 @@ pub struct ResultResponse {
     /// frame has them.
     #[serde(flatten)]
     outcome: OutcomeFields,
+    /// The webhook's delivery, for an execution with a `callbackUrl`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback: Option<crate::webhook::CallbackStatus>,
+}
+
+impl ResultResponse {
+    /// The same result with its webhook's delivery state.
+    pub fn with_callback(mut self, callback: Option<crate::webhook::CallbackStatus>) -> Self {
+        self.callback = callback;
+        self
+    }
 }
 
 /// One case's verdict and measurements: in its WebSocket `test` frame and
@@ -461,6 +474,7 @@ impl From<&ExecutionSnapshot> for ResultResponse {
                 Summary::of(done, s.meta.test_names.len())
             }),
             outcome: OutcomeFields::of(outcome),
+            callback: None,
         }
     }
 }

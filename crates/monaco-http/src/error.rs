@@ -42,7 +42,11 @@ pub fn http_status(code: ErrorCode) -> StatusCode {
         | LimitsAboveMaximum
         | LimitsInvalid
         | WebsocketInvalidMessage
-        | WebsocketHandshake => StatusCode::BAD_REQUEST,
+        | WebsocketHandshake
+        | CallbackInvalidUrl
+        | CallbackForbiddenAddress
+        | CallbackUnsigned => StatusCode::BAD_REQUEST,
+        MetricsUnauthorized => StatusCode::UNAUTHORIZED,
         RequestCodeTooLarge | RequestTooLarge | RequestArgsTooLarge => {
             StatusCode::PAYLOAD_TOO_LARGE
         }
@@ -139,7 +143,13 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header(("Retry-After", "1"));
         }
-        response.json(json!({ "error": error }))
+        if self.code == ErrorCode::MetricsUnauthorized {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        let mut response = response.json(json!({ "error": error }));
+        // For the metrics' count of refusals by code.
+        response.extensions_mut().insert(self.code);
+        response
     }
 }
 

@@ -19,13 +19,17 @@ mod compat;
 mod dto;
 mod error;
 pub mod frames;
+mod metrics;
 mod openapi;
 mod page;
 mod terminal;
+pub mod webhook;
 
 pub use compat::CompatApis;
 pub use error::ApiError;
 pub use page::page;
+pub use metrics::{count_rejections, Metrics};
+pub use webhook::{WebhookConfig, WebhookSecret, Webhooks};
 
 use monaco_executor::ErrorCode;
 
@@ -75,6 +79,9 @@ pub struct AppState<S: Sandbox = DockerSandbox> {
     config: Arc<ApiConfig>,
     /// What Judge0 submissions were asked with.
     judge0: Arc<compat::judge0::Submissions>,
+    /// `None` when metrics are off: no `/metrics`, nothing counted.
+    metrics: Option<Arc<Metrics>>,
+    webhooks: Arc<Webhooks>,
 }
 
 impl<S: Sandbox> Clone for AppState<S> {
@@ -83,18 +90,63 @@ impl<S: Sandbox> Clone for AppState<S> {
             executor: self.executor.clone(),
             config: Arc::clone(&self.config),
             judge0: Arc::clone(&self.judge0),
+            metrics: self.metrics.clone(),
+            webhooks: Arc::clone(&self.webhooks),
         }
     }
 }
 
 impl<S: Sandbox> AppState<S> {
-    /// State for the routes.
+    /// State for the routes (no metrics; webhooks with the default
+    /// settings, which sign with no secret and so refuse `callbackUrl`).
     pub fn new(executor: Executor<S>, config: ApiConfig) -> Self {
         AppState {
             executor,
             config: Arc::new(config),
             judge0: Arc::default(),
+            metrics: None,
+            webhooks: Arc::new(Webhooks::new(WebhookConfig::default(), None)),
         }
+    }
+
+    /// The same state serving `/metrics` from `metrics` (give the executor
+    /// the same metrics as its observer) and counting what the HTTP layer sees.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self.webhooks = Arc::new(Webhooks::new(
+            self.webhooks.config().clone(),
+            self.metrics.clone(),
+        ));
+        self
+    }
+
+    /// The same state delivering webhooks with `config`.
+    pub fn with_webhooks(mut self, config: WebhookConfig) -> Self {
+        self.webhooks = Arc::new(Webhooks::new(config, self.metrics.clone()));
+        self
+    }
+
+    /// The metrics, when on: the seam through which other layers (API
+    /// keys) count what they see.
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
+    }
+
+    /// The result of execution `id` as `/api/result` shows it.
+    fn result_of(&self, snapshot: &monaco_executor::ExecutionSnapshot) -> ResultResponse {
+        ResultResponse::from(snapshot).with_callback(self.webhooks.status(snapshot.id))
+    }
+
+    /// Checks a submission's `callbackUrl`, signed with the secret the
+    /// request's extensions carry ([`WebhookSecret`]) or the configured one.
+    async fn callback(
+        &self,
+        req: &HttpRequest,
+        url: Option<String>,
+    ) -> Result<Option<webhook::Callback>, ApiError> {
+        use actix_web::HttpMessage;
+        let secret = req.extensions().get::<WebhookSecret>().cloned();
+        self.webhooks.check(url, secret.as_ref()).await
     }
 }
 
@@ -110,6 +162,10 @@ pub fn routes<S: Sandbox>(state: AppState<S>) -> impl FnOnce(&mut web::ServiceCo
         }
         if compat.judge0 {
             compat::judge0::register::<S>(cfg);
+        }
+        if let Some(metrics) = &state.metrics {
+            cfg.app_data(web::Data::new(metrics::MetricsHandle(Arc::clone(metrics))));
+            cfg.service(resource("/metrics", "GET").route(web::get().to(metrics::scrape::<S>)));
         }
         cfg.app_data(web::Data::new(state))
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found().into()))
@@ -351,10 +407,14 @@ async fn submit<S: Sandbox>(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let request = read_json::<S, SubmitRequest>(&state, &req, payload)
-        .await?
-        .into_request(true)?;
+    let mut body = read_json::<S, SubmitRequest>(&state, &req, payload).await?;
+    let callback = body.callback_url.take();
+    let request = body.into_request(true)?;
+    let callback = state.callback(&req, callback).await?;
     let id = state.executor.submit(request)?;
+    if let Some(callback) = callback {
+        state.webhooks.watch(state.executor.clone(), id, callback);
+    }
     Ok(HttpResponse::Accepted().json(SubmitResponse {
         id: id.to_string(),
         status: Status::Queued,
@@ -367,11 +427,16 @@ async fn execute<S: Sandbox>(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let request = read_json::<S, SubmitRequest>(&state, &req, payload)
-        .await?
-        .into_request(false)?;
-    let snapshot = state.executor.run(request).await?;
-    Ok(HttpResponse::Ok().json(ResultResponse::from(&snapshot)))
+    let mut body = read_json::<S, SubmitRequest>(&state, &req, payload).await?;
+    let callback = body.callback_url.take();
+    let request = body.into_request(false)?;
+    let callback = state.callback(&req, callback).await?;
+    let id = state.executor.submit(request)?;
+    if let Some(callback) = callback {
+        state.webhooks.watch(state.executor.clone(), id, callback);
+    }
+    let snapshot = state.executor.wait(id).await?;
+    Ok(HttpResponse::Ok().json(state.result_of(&snapshot)))
 }
 
 async fn status<S: Sandbox>(
@@ -392,7 +457,7 @@ async fn result<S: Sandbox>(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let snapshot = state.executor.result(id).ok_or_else(ApiError::not_found)?;
-    Ok(HttpResponse::Ok().json(ResultResponse::from(&snapshot)))
+    Ok(HttpResponse::Ok().json(state.result_of(&snapshot)))
 }
 
 async fn cancel<S: Sandbox>(

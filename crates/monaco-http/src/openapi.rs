@@ -184,6 +184,16 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
                     "503": {"description": "Docker is down", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}
                 }
             }},
+            "/metrics": {"get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics (OpenMetrics text); absent with MONACO_METRICS=false",
+                "description": "With MONACO_METRICS_TOKEN set, only with `Authorization: Bearer <token>` (else 401 `metrics.unauthorized`).",
+                "responses": {
+                    "200": {"description": "The exposition", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}},
+                    "401": error.clone(),
+                    "404": error.clone()
+                }
+            }},
             "/api/openapi.json": {"get": {
                 "operationId": "openapi",
                 "summary": "This document",
@@ -252,7 +262,9 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
                         },
                         "expectedOutput": {"type": "string", "nullable": true, "description": "What a plain run should print on stdout; otherwise `wrong_answer`."},
                         "checker": {"$ref": "#/components/schemas/Checker"},
-                        "stopOnFirstFailure": {"type": "boolean", "nullable": true, "description": "Skip the remaining cases once one fails (default false)."}
+                        "stopOnFirstFailure": {"type": "boolean", "nullable": true, "description": "Skip the remaining cases once one fails (default false)."},
+                        "callbackUrl": {"type": "string", "nullable": true, "maxLength": crate::webhook::MAX_CALLBACK_URL_BYTES, "format": "uri",
+                            "description": "An http or https URL (no credentials) that gets a signed `POST` of this execution's result when it ends (header `X-Monaco-Signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`). 400 `callback.invalid_url`, `callback.forbidden_address` (a non-public address), `callback.unsigned` (no secret configured)."}
                     },
                     "allOf": [
                         {"not": {
@@ -379,7 +391,17 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
                             "total": {"type": "integer"}, "passed": {"type": "integer"},
                             "failed": {"type": "integer"}, "skipped": {"type": "integer"}}},
                         "error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                            "description": "why Monaco could not run it (status `failed`)"}
+                            "description": "why Monaco could not run it (status `failed`)"},
+                        "callback": {"$ref": "#/components/schemas/Callback"}
+                    }
+                },
+                "Callback": {"type": "object", "required": ["state", "attempts", "lastStatus", "lastError"],
+                    "description": "with a `callbackUrl`: where its delivery is",
+                    "properties": {
+                        "state": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+                        "attempts": {"type": "integer", "minimum": 0},
+                        "lastStatus": {"type": "integer", "nullable": true, "description": "the receiver's last HTTP status"},
+                        "lastError": {"type": "string", "nullable": true, "description": "why the last attempt failed (timeout, connection refused, forbidden address)"}
                     }
                 },
                 "Language": {"type": "object", "required": ["id", "name", "version", "aliases", "extensions", "compiled", "helloWorld"], "properties": {

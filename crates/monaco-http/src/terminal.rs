@@ -53,7 +53,9 @@ pub async fn terminal<S: Sandbox>(
         )
     })?;
     let executor = state.executor.clone();
+    let open = state.metrics.as_ref().map(|m| m.websocket_opened());
     actix_web::rt::spawn(async move {
+        let _open = open;
         let messages = messages
             .max_frame_size(4 * 1024 * 1024)
             .aggregate_continuations()

@@ -82,6 +82,10 @@ impl<S: Sandbox + Clone> Sandbox for Judged<S> {
         self.0.prewarm(job);
     }
 
+    fn warm_by_language(&self) -> Vec<(String, usize)> {
+        self.0.warm_by_language()
+    }
+
     fn settle(&self) -> impl Future<Output = ()> + Send {
         self.0.settle()
     }

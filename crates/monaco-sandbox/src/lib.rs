@@ -144,6 +144,12 @@ pub trait Sandbox: Send + Sync + 'static {
         let _ = job;
     }
 
+    /// Containers ready ahead of demand, per language id (for metrics).
+    /// The default holds none.
+    fn warm_by_language(&self) -> Vec<(String, usize)> {
+        Vec::new()
+    }
+
     /// Waits until everything started jobs held is released (containers
     /// removed). The default has nothing to wait for.
     fn settle(&self) -> impl Future<Output = ()> + Send {
@@ -173,6 +179,10 @@ impl<S: Sandbox> Sandbox for std::sync::Arc<S> {
 
     fn prewarm(&self, job: &SandboxJob) {
         S::prewarm(self, job);
+    }
+
+    fn warm_by_language(&self) -> Vec<(String, usize)> {
+        S::warm_by_language(self)
     }
 
     fn settle(&self) -> impl Future<Output = ()> + Send {

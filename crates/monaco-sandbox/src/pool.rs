@@ -250,6 +250,16 @@ impl<C: WarmContainer> WarmPool<C> {
         self.lock().values().map(|s| s.ready.len()).sum()
     }
 
+    /// Containers waiting, ready for a job, per language (languages
+    /// whose specs hold none are listed with 0).
+    pub(crate) fn ready_by_language(&self) -> Vec<(String, usize)> {
+        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        for (spec, slot) in self.lock().iter() {
+            *counts.entry(spec.language.clone()).or_default() += slot.ready.len();
+        }
+        counts.into_iter().collect()
+    }
+
     /// Containers waiting or being started.
     pub(crate) fn size(&self) -> usize {
         self.lock()

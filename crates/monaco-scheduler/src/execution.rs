@@ -16,7 +16,9 @@
 use std::mem;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use monaco_core::observe::{FinishedExecution, Observer};
 
 use monaco_core::{ExecutionEvent, ExecutionId, ExecutionOutcome, Status, StepKind, Stream};
 use monaco_sandbox::{InputCommand, InputSender};
@@ -126,6 +128,8 @@ pub(crate) enum CancelRoute {
 #[derive(Debug)]
 pub(crate) struct Execution {
     pub(crate) id: ExecutionId,
+    /// The language's registry id (the job's), for bounded metric labels.
+    pub(crate) language: String,
     meta: ExecutionMeta,
     queued_at: SystemTime,
     state: Mutex<State>,
@@ -134,9 +138,10 @@ pub(crate) struct Execution {
 
 impl Execution {
     /// A queued execution whose log holds its `queued` status.
-    pub(crate) fn new(id: ExecutionId, meta: ExecutionMeta) -> Arc<Self> {
+    pub(crate) fn new(id: ExecutionId, language: String, meta: ExecutionMeta) -> Arc<Self> {
         Arc::new(Execution {
             id,
+            language,
             meta,
             queued_at: SystemTime::now(),
             state: Mutex::new(State {
@@ -310,6 +315,30 @@ impl Execution {
     }
 
     /// Everything known now, with the output collected from the log.
+    /// Tells `observer` how long it spent in each phase, once it has
+    /// finished (nothing before).
+    pub(crate) fn report_finished(&self, observer: &dyn Observer) {
+        let st = self.state();
+        let (Some(completed), Some(outcome)) = (st.completed_at, &st.outcome) else {
+            return;
+        };
+        let since = |from: SystemTime, to: SystemTime| to.duration_since(from).unwrap_or_default();
+        let ms = Duration::from_millis;
+        let run = match (&outcome.run, outcome.tests.is_empty()) {
+            (Some(run), _) => Some(ms(run.wall_ms)),
+            (None, false) => Some(ms(outcome.tests.iter().map(|c| c.report.wall_ms).sum())),
+            (None, true) => None,
+        };
+        observer.execution_finished(&FinishedExecution {
+            language: &self.language,
+            verdict: outcome.verdict,
+            queue: st.started_at.map(|s| since(self.queued_at, s)),
+            compile: outcome.compile.as_ref().map(|c| ms(c.wall_ms)),
+            run,
+            total: since(self.queued_at, completed),
+        });
+    }
+
     pub(crate) fn snapshot(&self) -> ExecutionSnapshot {
         let st = self.state();
         let (mut stdout, mut stderr, mut compile_output) = (Vec::new(), Vec::new(), Vec::new());

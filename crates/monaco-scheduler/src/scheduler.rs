@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
+use monaco_core::observe::SharedObserver;
 use monaco_core::{ErrorCode, ExecutionEvent, ExecutionId, ExecutionOutcome, Status};
 use monaco_sandbox::{ActiveExecution, InputCommand, Sandbox, SandboxJob};
 use tokio::sync::{watch, Notify};
@@ -116,6 +117,8 @@ struct Core<S, Q> {
     accepting: AtomicBool,
     /// Workers that have not exited yet.
     workers_alive: watch::Sender<usize>,
+    /// Told of every execution that finishes.
+    observer: SharedObserver,
 }
 
 impl<S: Sandbox> Scheduler<S> {
@@ -131,6 +134,17 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
     /// Like [`Scheduler::new`] over another queue (whose own capacity
     /// applies instead of `config.queue_capacity`).
     pub fn with_queue(sandbox: Arc<S>, config: SchedulerConfig, queue: Q) -> Self {
+        Scheduler::observed(sandbox, config, queue, monaco_core::observe::no_observer())
+    }
+
+    /// Like [`Scheduler::with_queue`], telling `observer` of every
+    /// execution that finishes (its language, verdict and phase durations).
+    pub fn observed(
+        sandbox: Arc<S>,
+        config: SchedulerConfig,
+        queue: Q,
+        observer: SharedObserver,
+    ) -> Self {
         let workers = config.workers.max(1);
         let core = Arc::new(Core {
             sandbox,
@@ -141,6 +155,7 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
             running: AtomicUsize::new(0),
             accepting: AtomicBool::new(true),
             workers_alive: watch::Sender::new(workers),
+            observer,
         });
         for _ in 0..workers {
             tokio::spawn(work(Arc::clone(&core)));
@@ -176,7 +191,7 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
         let mut jobs = Vec::with_capacity(batch.len());
         for (job, meta) in batch {
             let id = job.id;
-            let execution = Execution::new(id, meta);
+            let execution = Execution::new(id, job.language.clone(), meta);
             // The entry locks its shard; it is dropped before `forget`.
             let clash = match core.registry.entry(id) {
                 Entry::Occupied(_) => true,
@@ -348,8 +363,10 @@ impl<S: Sandbox, Q: JobQueue> Core<S, Q> {
         self.retain(Arc::clone(execution));
     }
 
-    /// Starts the retention clock of a finished execution.
+    /// Starts the retention clock of a finished execution (every path that
+    /// finishes one comes here once), and reports it.
     fn retain(&self, execution: Arc<Execution>) {
+        execution.report_finished(self.observer.as_ref());
         let overflow = self.retention().finished(execution, Instant::now());
         for old in overflow {
             self.forget(&old);

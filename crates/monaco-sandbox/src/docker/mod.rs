@@ -36,6 +36,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bollard::Docker;
+use monaco_core::observe::SharedObserver;
 use tokio::sync::mpsc;
 
 use self::container::{Launcher, Prepared};
@@ -62,6 +63,8 @@ pub struct DockerConfig {
     pub instance: String,
     /// The warm pool (off when `max_per_spec` is 0).
     pub pool: PoolConfig,
+    /// Told of every warm-pool take (hit or miss) and container start.
+    pub observer: SharedObserver,
 }
 
 impl Default for DockerConfig {
@@ -73,6 +76,7 @@ impl Default for DockerConfig {
             cpus: 1.0,
             instance: "default".into(),
             pool: PoolConfig::default(),
+            observer: monaco_core::observe::no_observer(),
         }
     }
 }
@@ -185,6 +189,11 @@ impl DockerSandbox {
         self.inner.pool.ready()
     }
 
+    /// Warm containers ready for a job now, per language id.
+    pub fn warm_by_language(&self) -> Vec<(String, usize)> {
+        self.inner.pool.ready_by_language()
+    }
+
     /// Waits until every container that was given a job is removed (warm
     /// containers still waiting for one are not counted: see `drain_pool`).
     pub async fn settle(&self) {
@@ -227,7 +236,14 @@ async fn refill(inner: Weak<Inner>) {
                     let counted = Counted::new(&inner.launcher.warm);
                     tokio::spawn(async move {
                         let _counted = counted;
+                        let began = std::time::Instant::now();
                         let made = inner.launcher.create_warm(&spec).await;
+                        if made.is_ok() {
+                            inner
+                                .config
+                                .observer
+                                .container_started(&spec.language, began.elapsed());
+                        }
                         if let Err(e) = &made {
                             tracing::warn!(language = %spec.language, error = %e, "could not warm a container");
                         }
@@ -278,12 +294,19 @@ impl Sandbox for DockerSandbox {
         for d in dead {
             tokio::spawn(d.guard.remove());
         }
+        let observer = &inner.config.observer;
+        observer.pool_take(&spec.language, warm.is_some());
         let prepared = match warm {
             Some(mut p) => {
                 p.guard.hand_over(&inner.launcher.live);
                 p
             }
-            None => inner.launcher.create_started(&spec, Some(job.id)).await?,
+            None => {
+                let began = std::time::Instant::now();
+                let p = inner.launcher.create_started(&spec, Some(job.id)).await?;
+                observer.container_started(&spec.language, began.elapsed());
+                p
+            }
         };
         let (input_tx, input_rx) = mpsc::channel(64);
         let (input, killed) = InputSender::new(input_tx);
@@ -309,6 +332,10 @@ impl Sandbox for DockerSandbox {
 
     fn prewarm(&self, job: &SandboxJob) {
         DockerSandbox::prewarm(self, job);
+    }
+
+    fn warm_by_language(&self) -> Vec<(String, usize)> {
+        DockerSandbox::warm_by_language(self)
     }
 
     async fn settle(&self) {
