@@ -20,7 +20,7 @@ const CAP: usize = 64 * 1024;
 /// Stopped for output: OLE, truncated, and `stream` holds exactly the cap,
 /// a prefix of `pattern` repeated.
 fn assert_flood(result: &Value, stream: &str, pattern: &[u8]) {
-    assert_eq!(result["status"], "completed", "{result}");
+    assert_eq!(result["status"], "failed", "{result}");
     assert_eq!(result["verdict"], "output_limit_exceeded", "{result}");
     assert_eq!(
         result["run"]["verdict"], "output_limit_exceeded",

@@ -43,6 +43,10 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Most submissions in one batch, and most ids read at once.
     pub max_batch: usize,
+    /// How long a terminal stays open after the final status (announced by
+    /// a `system` frame), unless the client closes or sends `kill`; zero
+    /// closes at once. The original service kept it open 5 s.
+    pub ws_linger: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -51,6 +55,7 @@ impl Default for ApiConfig {
             max_body_bytes: 2 * 1024 * 1024,
             cors_origins: vec!["*".into()],
             max_batch: 20,
+            ws_linger: std::time::Duration::from_secs(5),
         }
     }
 }

@@ -76,7 +76,7 @@ async fn exit_code(p: &Programs) {
     };
     let r = h.run(&Program::new(p.id, p.exit_3)).await;
     assert_eq!(r.outcome.verdict, Verdict::RuntimeError, "{r:#?}");
-    assert_eq!(r.outcome.status, Status::Completed);
+    assert_eq!(r.outcome.status, Status::Failed);
     assert_eq!(r.run().exit_code, Some(3));
     assert_eq!(r.run().signal, None);
     // What it printed before failing is kept.
@@ -125,7 +125,7 @@ async fn compile_error(id: &'static str, code: &str, needles: &[&str]) {
     };
     let r = h.run(&Program::new(id, code)).await;
     assert_eq!(r.outcome.verdict, Verdict::CompileError, "{r:#?}");
-    assert_eq!(r.outcome.status, Status::Completed);
+    assert_eq!(r.outcome.status, Status::Failed);
     let compile = r.outcome.compile.as_ref().expect("a compile report");
     assert_eq!(compile.verdict, Some(Verdict::CompileError));
     assert!(

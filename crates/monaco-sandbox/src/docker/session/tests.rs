@@ -105,7 +105,7 @@ fn compile_failure_wins_over_missing_run() {
     };
     let o = outcome(Some(c), None, (Vec::new(), 0), Ending::Done);
     assert_eq!(o.verdict, Verdict::CompileError);
-    assert_eq!(o.status, Status::Completed);
+    assert_eq!(o.status, Status::Failed);
 }
 
 #[test]
@@ -246,7 +246,7 @@ fn done_ends_with_the_reports() {
     );
     let o = s.outcome(Ending::Done);
     assert_eq!(o.verdict, Verdict::RuntimeError);
-    assert_eq!(o.status, Status::Completed);
+    assert_eq!(o.status, Status::Failed);
     assert!(o.run.is_some());
 }
 
@@ -502,7 +502,7 @@ fn case_output_is_tagged_and_the_first_failing_case_decides() {
     agent(&mut s, &AgentMessage::Done);
     let o = s.outcome(Ending::Done);
     assert_eq!(o.verdict, Verdict::WrongAnswer);
-    assert_eq!(o.status, Status::Completed);
+    assert_eq!(o.status, Status::Failed);
     assert_eq!(o.tests.len(), 3);
     assert!(o.run.is_none());
 }
