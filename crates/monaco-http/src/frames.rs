@@ -164,9 +164,8 @@ impl ServerFrame {
     /// The `system` frame that announces the server will close the socket
     /// after `linger` (`Connection will close in 5 seconds`).
     pub fn closing(linger: std::time::Duration) -> ServerFrame {
-        let ms = linger.as_millis();
-        let amount = if ms % 1000 == 0 {
-            let s = ms / 1000;
+        let amount = if linger.subsec_millis() == 0 {
+            let s = linger.as_secs();
             format!("{s} second{}", if s == 1 { "" } else { "s" })
         } else {
             format!("{:.1} seconds", linger.as_secs_f64())
