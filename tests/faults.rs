@@ -608,7 +608,7 @@ async fn websocket_clients_that_read_nothing_during_a_flood() {
     };
     let took = began.elapsed();
     let result = server.wait_result(&id).await;
-    assert_eq!(status, "completed", "{result}");
+    assert_eq!(status, "failed", "{result}");
     assert_eq!(result["verdict"], "output_limit_exceeded", "{result}");
     assert_eq!(result["truncated"], true, "{result}");
     let stdout = result["stdout"].as_str().expect("stdout");

@@ -96,7 +96,7 @@ async fn a_plus_b_is_compiled_once_and_judged_per_case(language: &str) {
     let body = json!({"language": language, "code": a_plus_b(language), "tests": three_cases()});
     let (transcript, result) = watched(&server, &body).await;
 
-    assert_eq!(result["status"], "completed", "{result}");
+    assert_eq!(result["status"], "failed", "{result}");
     assert_eq!(result["verdict"], "wrong_answer", "{result}");
     assert_eq!(verdicts(&result), ["ok", "ok", "wrong_answer"], "{result}");
     assert_eq!(
@@ -324,7 +324,7 @@ async fn a_checker_program_in_another_language_judges_each_case() {
         ],
     });
     let (transcript, result) = watched(&server, &body).await;
-    assert_eq!(result["status"], "completed", "{result}");
+    assert_eq!(result["status"], "failed", "{result}");
     assert_eq!(result["verdict"], "wrong_answer", "{result}");
     assert_eq!(
         verdicts(&result),
@@ -435,7 +435,7 @@ async fn a_solution_can_neither_touch_nor_kill_the_checker() {
         ],
     });
     let result = server.execute(&body).await;
-    assert_eq!(result["status"], "completed", "{result}");
+    assert_eq!(result["status"], "failed", "{result}");
     let tests = result["tests"].as_array().expect("a list");
     // The attacks failed, each of them.
     let stderr = tests[0]["stderr"].as_str().expect("stderr");

@@ -1,6 +1,7 @@
 //! `WS /api/ws/terminal/{id}`: an interactive session in every language
-//! (prompt → input → answer → final status → normal close), replay for a
-//! client that connects after the run, and two clients on one execution.
+//! (prompt → input → answer → the program ends by itself → final status →
+//! normal close), replay for a client that connects after the run, and two
+//! clients on one execution.
 
 mod support;
 
@@ -16,11 +17,6 @@ use support::{request, Server};
 
 /// WebSocket close code of a normal closure.
 const NORMAL: u16 = 1000;
-
-/// Languages whose input readers keep stdin open after the answer (Node's
-/// readline, also under TypeScript): in a terminal they would end by
-/// themselves; here the client's end of input lets them.
-const KEEP_READING: [&str; 2] = ["javascript", "typescript"];
 
 async fn interactive(server: &Server, language: &'static str, code: &str, seen: PromptSeen) {
     // No input: `/api/submit` keeps stdin open for the terminal.
@@ -62,17 +58,10 @@ async fn interactive(server: &Server, language: &'static str, code: &str, seen: 
         }
     }
     term.send(json!({"type": "input", "content": "Ada"})).await;
-    if KEEP_READING.contains(&language) {
-        let mut printed = String::new();
-        term.until("the answer", |v| {
-            if v["type"] == "output" {
-                printed.push_str(v["content"]["text"].as_str().unwrap_or_default());
-            }
-            printed.contains(ANSWER)
-        })
-        .await;
-        term.send(json!({"type": "eof"})).await;
-    }
+    // Nothing more is sent, not even end of input: the program stops
+    // reading and returns, and ends by itself as it would in a terminal
+    // (Node too, after `rl.close()`). Were it left waiting, the wall limit
+    // would end it as time_limit_exceeded, not ok.
     let transcript = term.finish().await;
 
     let stdout = transcript.stdout();

@@ -547,7 +547,12 @@ impl Hostile {
 /// The result's run step, checked: `verdict`, `exitCode` and `signal` as
 /// given (top level and `run` agree).
 pub fn assert_run(result: &Value, verdict: &str, exit_code: Option<i64>, signal: Option<i64>) {
-    assert_eq!(result["status"], "completed", "{result}");
+    let status = if verdict == "ok" {
+        "completed"
+    } else {
+        "failed"
+    };
+    assert_eq!(result["status"], status, "{result}");
     assert_eq!(result["verdict"], verdict, "{result}");
     let run = &result["run"];
     assert_eq!(run["verdict"], verdict, "{result}");

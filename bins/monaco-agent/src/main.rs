@@ -109,6 +109,8 @@ fn run_job(
     }
     let stdin = if job.tty {
         StdinMode::Tty
+    } else if job.stdin_tty {
+        StdinMode::TtyStdin
     } else {
         StdinMode::Pipe
     };

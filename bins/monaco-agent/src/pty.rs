@@ -1,5 +1,8 @@
 //! A pseudo-terminal for the run step of languages whose stdio only flushes
-//! a prompt before reading when it talks to a terminal (C's `printf`).
+//! a prompt before reading when it talks to a terminal (C's `printf`), and,
+//! on stdin only, for every other interactive run step: a program that
+//! stops reading then ends as it would in a terminal (Node does not while a
+//! pipe on its stdin is open).
 //!
 //! The terminal is raw: bytes cross unchanged in both directions (no echo,
 //! no `\n` → `\r\n`, no signals from control characters). End of input is

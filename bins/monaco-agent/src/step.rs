@@ -44,6 +44,8 @@ pub enum StdinMode {
     Pipe,
     /// The host's input through a terminal, which is also stdout.
     Tty,
+    /// The host's input through a terminal; stdout stays a pipe.
+    TtyStdin,
     /// These bytes through a pipe, then end-of-file (a test case's input).
     Bytes(Vec<u8>),
 }
@@ -249,6 +251,28 @@ fn run_inner(
             );
             cmd.stdin(Stdio::from(slave_in))
                 .stdout(Stdio::from(slave_out));
+            pty_slave_copy = Some(pty.slave);
+        }
+        StdinMode::TtyStdin => {
+            let pty = Pty::open().map_err(|e| format!("cannot open a terminal: {e}"))?;
+            let (out_r, out_w) = pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+            readers.push(spawn_reader(out_r, Stream::Stdout, &output, host, false));
+            // The terminal is read-write: what the program writes to it (to
+            // fd 0, or /dev/tty) is shown as stdout, as a terminal would,
+            // and never fills the terminal's buffer.
+            let master_r = pty.master.try_clone().map_err(|e| e.to_string())?;
+            readers.push(spawn_reader(master_r, Stream::Stdout, &output, host, true));
+            let slave_in = pty.slave.try_clone().map_err(|e| e.to_string())?;
+            stdin_identity = StdinIdentity::of_fd(pty.slave.as_raw_fd());
+            let slave_for_eof = pty.slave.try_clone().map_err(|e| e.to_string())?;
+            spawn_stdin_writer(
+                File::from(pty.master),
+                Some(slave_for_eof),
+                shared,
+                host,
+                stdin_kept.clone(),
+            );
+            cmd.stdin(Stdio::from(slave_in)).stdout(Stdio::from(out_w));
             pty_slave_copy = Some(pty.slave);
         }
     }

@@ -30,6 +30,8 @@ pub struct Settings {
     pub max_tests: usize,
     /// Most submissions in one batch, and most ids read at once.
     pub max_batch: usize,
+    /// Seconds a terminal stays open after the final status (0: close at once).
+    pub ws_linger: u64,
     /// Seconds a finished result stays readable.
     pub result_ttl: u64,
     pub max_results: usize,
@@ -107,6 +109,7 @@ impl Settings {
             .set_default("max_body_bytes", api.max_body_bytes as u64)?
             .set_default("max_tests", monaco_executor::DEFAULT_MAX_TESTS as u64)?
             .set_default("max_batch", api.max_batch as u64)?
+            .set_default("ws_linger", api.ws_linger.as_secs())?
             .set_default("result_ttl", scheduler.finished_ttl.as_secs())?
             .set_default("max_results", scheduler.max_finished as u64)?
             .set_default("shutdown_grace", 30)?
@@ -234,6 +237,7 @@ impl Settings {
         monaco_http::ApiConfig {
             max_body_bytes: self.max_body_bytes,
             max_batch: self.max_batch,
+            ws_linger: std::time::Duration::from_secs(self.ws_linger),
             // Checked in `load`.
             compat: monaco_http::CompatApis::parse(&self.compat).unwrap_or_default(),
             queue_capacity: self.queue_capacity,

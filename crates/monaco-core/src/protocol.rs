@@ -113,6 +113,14 @@ pub struct Job {
     /// Give the run step a terminal for stdin and stdout (so that C's stdio
     /// flushes a prompt before reading), instead of pipes.
     pub tty: bool,
+    /// Give the run step a terminal for stdin only (stdout and stderr stay
+    /// pipes), as an interactive run gets when `tty` is off: a program that
+    /// stops reading then ends as it would in a terminal (Node keeps running
+    /// while a pipe on its stdin is open, even after `rl.close()`), and what
+    /// it prints stays byte for byte what it wrote (on a terminal as stdout,
+    /// Node's readline would echo the input and add cursor escapes).
+    #[serde(default)]
+    pub stdin_tty: bool,
     /// After a successful compile step, wait for [`HostMessage::Continue`]
     /// before running (the host adjusts the sandbox's limits in between).
     pub pause_after_compile: bool,

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ErrorCode;
 
-/// Where an execution is in its life (the original service's statuses).
+/// Where an execution is in its life (the original service's statuses,
+/// with its meaning: `completed` only for a program that ran and succeeded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -12,9 +13,11 @@ pub enum Status {
     Queued,
     /// A worker is running it.
     Running,
-    /// It ran to a verdict (which may still be an error of the program).
+    /// It ended with verdict `ok`: it ran, exited 0 and (with an expected
+    /// output) printed it.
     Completed,
-    /// Monaco could not run it (internal error, cancelled).
+    /// It ended with any other verdict: a compile error, a non-zero exit, a
+    /// signal, a limit, a wrong answer, a cancel or an internal error.
     Failed,
 }
 
@@ -103,10 +106,12 @@ impl Verdict {
 
     /// The final status of an execution that ended with this verdict: the
     /// one place that decides it, for every surface that reports it.
+    /// `completed` exactly when the verdict is `ok`, `failed` otherwise, as
+    /// the original service reported it.
     pub fn final_status(self) -> Status {
         match self {
-            Verdict::InternalError | Verdict::Cancelled => Status::Failed,
-            _ => Status::Completed,
+            Verdict::Ok => Status::Completed,
+            _ => Status::Failed,
         }
     }
 
@@ -180,7 +185,7 @@ impl CaseReport {
 /// The final result of an execution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionOutcome {
-    /// `completed` or `failed`.
+    /// `completed` (verdict `ok`) or `failed` (any other verdict).
     pub status: Status,
     /// The overall verdict.
     pub verdict: Verdict,
@@ -286,6 +291,31 @@ mod tests {
             InternalError
         );
         assert_eq!(Verdict::strongest([]), Ok);
+    }
+
+    #[test]
+    fn completed_exactly_when_ok() {
+        use Verdict::*;
+        let all = [
+            Ok,
+            WrongAnswer,
+            CompileError,
+            RuntimeError,
+            TimeLimitExceeded,
+            MemoryLimitExceeded,
+            OutputLimitExceeded,
+            Cancelled,
+            InternalError,
+            Skipped,
+        ];
+        for v in all {
+            let want = if v == Ok {
+                Status::Completed
+            } else {
+                Status::Failed
+            };
+            assert_eq!(v.final_status(), want, "{v:?}");
+        }
     }
 
     #[test]

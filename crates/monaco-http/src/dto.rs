@@ -225,7 +225,8 @@ pub struct SubmitResponse {
 pub struct StatusResponse {
     /// The execution id.
     pub id: String,
-    /// Where it is in its life.
+    /// Where it is in its life: once ended, `completed` for verdict `ok`
+    /// and `failed` for any other.
     pub status: Status,
 }
 

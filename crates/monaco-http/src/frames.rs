@@ -19,15 +19,17 @@ use crate::dto::{CaseFields, OutcomeFields};
 pub enum ServerFrame {
     /// The execution's status; the final one carries the outcome.
     Status(StatusContent),
-    /// A step began: `compiling` or `running`.
-    System(&'static str),
+    /// A step began (`compiling`, `running`), or the server announces it
+    /// will close the socket (`Connection will close in 5 seconds`).
+    System(String),
     /// Bytes the program printed.
     Output(OutputContent),
     /// The program waits for input; the partial line it printed.
     InputPrompt(String),
     /// A test case started (`status: running`) or ended (its result).
     Test(TestContent),
-    /// A client message could not be carried out.
+    /// A client message could not be carried out, or the program went over
+    /// a limit (sent just before the final `status`).
     Error(ErrorContent),
 }
 
@@ -76,19 +78,99 @@ pub struct OutputContent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorContent {
-    /// The stable code.
-    pub error_type: ErrorCode,
+    /// What kind of error: a stable code.
+    pub error_type: ErrorType,
     /// What went wrong, for people.
     pub message: String,
+}
+
+/// The `errorType` of an `error` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ErrorType {
+    /// A client message could not be carried out: its dotted code.
+    Code(ErrorCode),
+    /// The program went over a limit.
+    Limit(LimitError),
+}
+
+/// The limit a program went over, as the `errorType` of the `error` frame
+/// sent before the final `status` (the original service sent `timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitError {
+    /// Verdict `time_limit_exceeded` (wall or CPU time).
+    Timeout,
+    /// Verdict `memory_limit_exceeded`.
+    MemoryLimit,
+    /// Verdict `output_limit_exceeded`.
+    OutputLimit,
+}
+
+impl LimitError {
+    /// The limit error of a verdict, for the verdicts that are limits.
+    pub fn of(verdict: Verdict) -> Option<LimitError> {
+        match verdict {
+            Verdict::TimeLimitExceeded => Some(LimitError::Timeout),
+            Verdict::MemoryLimitExceeded => Some(LimitError::MemoryLimit),
+            Verdict::OutputLimitExceeded => Some(LimitError::OutputLimit),
+            _ => None,
+        }
+    }
 }
 
 impl ServerFrame {
     /// An `error` frame.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerFrame {
         ServerFrame::Error(ErrorContent {
-            error_type: code,
+            error_type: ErrorType::Code(code),
             message: message.into(),
         })
+    }
+
+    /// The `error` frame announcing that the execution went over a limit,
+    /// when its verdict is one (sent just before the final `status`).
+    pub fn limit_error(outcome: &ExecutionOutcome) -> Option<ServerFrame> {
+        let limit = LimitError::of(outcome.verdict)?;
+        // The step (or case) that went over it, for its measurements.
+        let step = [outcome.run.as_ref(), outcome.compile.as_ref()]
+            .into_iter()
+            .flatten()
+            .chain(outcome.tests.iter().map(|c| &c.report))
+            .find(|r| r.verdict == Some(outcome.verdict));
+        let seconds = |ms: u64| format!("{:.1}", ms as f64 / 1000.0);
+        let message = match (limit, step) {
+            (LimitError::Timeout, Some(r)) => format!(
+                "Execution timed out after {} seconds ({} seconds of CPU time)",
+                seconds(r.wall_ms),
+                seconds(r.cpu_ms)
+            ),
+            (LimitError::Timeout, None) => "Execution timed out".to_string(),
+            (LimitError::MemoryLimit, Some(r)) if r.memory_bytes > 0 => format!(
+                "Execution ran out of memory (peak {:.1} MiB)",
+                r.memory_bytes as f64 / (1024.0 * 1024.0)
+            ),
+            (LimitError::MemoryLimit, _) => "Execution ran out of memory".to_string(),
+            (LimitError::OutputLimit, _) => {
+                "Execution printed more output than allowed and was stopped".to_string()
+            }
+        };
+        Some(ServerFrame::Error(ErrorContent {
+            error_type: ErrorType::Limit(limit),
+            message,
+        }))
+    }
+
+    /// The `system` frame that announces the server will close the socket
+    /// after `linger` (`Connection will close in 5 seconds`).
+    pub fn closing(linger: std::time::Duration) -> ServerFrame {
+        let amount = if linger.subsec_millis() == 0 {
+            let s = linger.as_secs();
+            format!("{s} second{}", if s == 1 { "" } else { "s" })
+        } else {
+            format!("{:.1} seconds", linger.as_secs_f64())
+        };
+        ServerFrame::System(format!("Connection will close in {amount}"))
     }
 
     /// The final `status` frame of an execution.
@@ -101,16 +183,25 @@ impl ServerFrame {
 
     /// The frame one log event becomes, if any (`text` carries partial
     /// UTF-8 sequences between output events, per stream).
+    ///
+    /// The log records the final status twice over: a bare `Status` event,
+    /// then `Finished` with the outcome. The terminal sends one final
+    /// `status` frame, the one with the outcome, so the bare final status
+    /// becomes no frame.
     pub fn of_event(event: &ExecutionEvent, text: &mut [Utf8Carry; 2]) -> Option<ServerFrame> {
         Some(match event {
+            ExecutionEvent::Status { status } if status.is_final() => return None,
             ExecutionEvent::Status { status } => ServerFrame::Status(StatusContent {
                 status: *status,
                 outcome: None,
             }),
-            ExecutionEvent::StepStarted { step } => ServerFrame::System(match step {
-                StepKind::Compile => "compiling",
-                StepKind::Run => "running",
-            }),
+            ExecutionEvent::StepStarted { step } => ServerFrame::System(
+                match step {
+                    StepKind::Compile => "compiling",
+                    StepKind::Run => "running",
+                }
+                .to_string(),
+            ),
             ExecutionEvent::Output(OutputChunk {
                 step,
                 stream,
@@ -213,6 +304,7 @@ mod tests {
     use super::*;
     use monaco_executor::{StepReport, Verdict};
     use serde_json::json;
+    use std::time::Duration;
 
     #[test]
     fn split_sequences_are_joined() {
@@ -280,9 +372,80 @@ mod tests {
     }
 
     #[test]
+    fn the_bare_final_status_is_no_frame() {
+        let mut text = [Utf8Carry::default(), Utf8Carry::default()];
+        for status in [Status::Completed, Status::Failed] {
+            assert_eq!(
+                ServerFrame::of_event(&ExecutionEvent::Status { status }, &mut text),
+                None
+            );
+        }
+        let running = ExecutionEvent::Status {
+            status: Status::Running,
+        };
+        assert!(ServerFrame::of_event(&running, &mut text).is_some());
+    }
+
+    #[test]
+    fn limit_verdicts_get_an_error_frame_and_others_none() {
+        let with = |verdict: Verdict| ExecutionOutcome {
+            status: verdict.final_status(),
+            verdict,
+            compile: None,
+            run: Some(StepReport {
+                verdict: Some(verdict),
+                wall_ms: 2000,
+                cpu_ms: 1500,
+                memory_bytes: 64 * 1024 * 1024,
+                ..StepReport::default()
+            }),
+            message: None,
+            error_code: None,
+            tests: Vec::new(),
+        };
+        let frame =
+            |v| ServerFrame::limit_error(&with(v)).map(|f| serde_json::to_value(f).unwrap());
+        assert_eq!(
+            frame(Verdict::TimeLimitExceeded),
+            Some(json!({"type":"error","content":{"errorType":"timeout",
+                "message":"Execution timed out after 2.0 seconds (1.5 seconds of CPU time)"}}))
+        );
+        assert_eq!(
+            frame(Verdict::MemoryLimitExceeded).unwrap()["content"]["errorType"],
+            "memory_limit"
+        );
+        assert_eq!(
+            frame(Verdict::OutputLimitExceeded).unwrap()["content"]["errorType"],
+            "output_limit"
+        );
+        for v in [
+            Verdict::Ok,
+            Verdict::RuntimeError,
+            Verdict::CompileError,
+            Verdict::WrongAnswer,
+            Verdict::Cancelled,
+            Verdict::InternalError,
+        ] {
+            assert_eq!(frame(v), None, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn the_closing_frame_says_when() {
+        let text =
+            |ms| serde_json::to_value(ServerFrame::closing(Duration::from_millis(ms))).unwrap();
+        assert_eq!(
+            text(5000),
+            json!({"type":"system","content":"Connection will close in 5 seconds"})
+        );
+        assert_eq!(text(1000)["content"], "Connection will close in 1 second");
+        assert_eq!(text(300)["content"], "Connection will close in 0.3 seconds");
+    }
+
+    #[test]
     fn the_final_status_counts_truncation_of_either_step() {
         let outcome = ExecutionOutcome {
-            status: Status::Completed,
+            status: Verdict::CompileError.final_status(),
             verdict: Verdict::CompileError,
             compile: Some(StepReport {
                 verdict: Some(Verdict::CompileError),
@@ -299,7 +462,7 @@ mod tests {
         assert_eq!(
             frame,
             json!({"type":"status","content":{
-                "status":"completed","verdict":"compile_error","exitCode":null,"signal":null,
+                "status":"failed","verdict":"compile_error","exitCode":null,"signal":null,
                 "executionTime":null,"cpu":null,"memory":null,"truncated":true}})
         );
         let cancelled =

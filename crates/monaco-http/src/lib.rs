@@ -27,8 +27,8 @@ pub mod webhook;
 
 pub use compat::CompatApis;
 pub use error::ApiError;
-pub use page::page;
 pub use metrics::{count_rejections, Metrics};
+pub use page::page;
 pub use webhook::{WebhookConfig, WebhookSecret, Webhooks};
 
 use monaco_executor::ErrorCode;
@@ -53,6 +53,10 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Most submissions in one batch, and most ids read at once.
     pub max_batch: usize,
+    /// How long a terminal stays open after the final status (announced by
+    /// a `system` frame), unless the client closes or sends `kill`; zero
+    /// closes at once. The original service kept it open 5 s.
+    pub ws_linger: std::time::Duration,
     /// Which compatible APIs (Piston, Judge0) are served.
     pub compat: CompatApis,
     /// Executions that may wait at once (reported by Judge0's
@@ -66,6 +70,7 @@ impl Default for ApiConfig {
             max_body_bytes: 2 * 1024 * 1024,
             cors_origins: vec!["*".into()],
             max_batch: 20,
+            ws_linger: std::time::Duration::from_secs(5),
             compat: CompatApis::default(),
             queue_capacity: 100,
         }

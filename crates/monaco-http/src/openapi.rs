@@ -202,7 +202,7 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
             "/api/ws/terminal/{id}": {"get": {
                 "operationId": "terminal",
                 "summary": "WebSocket terminal: replayed then live events; send input",
-                "description": "Upgrade to a WebSocket. Server frames {type, content} with types output, input_prompt, status, error, system. Client frames: raw text or {type:input, content} (a line), {type:stdin, content|base64}, binary frames (exact bytes), {type:eof}, {type:kill}.",
+                "description": "Upgrade to a WebSocket. Server frames {type, content} with types output, input_prompt, status, error, system. Exactly one final status frame carries the outcome; a limit verdict is announced before it by an error frame (errorType timeout, memory_limit or output_limit); after it a system frame says when the server closes (code 1000) the socket, after the configured linger or at once when the client closes or sends kill. Client frames: raw text or {type:input, content} (a line), {type:stdin, content|base64}, binary frames (exact bytes), {type:eof}, {type:kill}.",
                 "parameters": [id_param, {"name": "from", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}}],
                 "responses": {"101": {"description": "Switching protocols"}, "400": error, "404": error}
             }}
@@ -343,7 +343,8 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
                 "BatchResults": {"type": "object", "required": ["submissions"], "properties": {
                     "submissions": {"type": "array", "items": {"nullable": true, "allOf": [{"$ref": "#/components/schemas/Result"}]}}
                 }},
-                "Status": {"type": "string", "enum": ["queued", "running", "completed", "failed"]},
+                "Status": {"type": "string", "enum": ["queued", "running", "completed", "failed"],
+                    "description": "Where an execution is: `queued`, `running`, then `completed` exactly when the verdict is `ok` and `failed` for every other verdict (compile error, non-zero exit, signal, limit, wrong answer, cancel, internal error), as the original service reported it; `verdict` says why."},
                 "Verdict": {"type": "string", "nullable": true, "enum": ["ok", "wrong_answer", "compile_error", "runtime_error", "time_limit_exceeded", "memory_limit_exceeded", "output_limit_exceeded", "cancelled", "internal_error", "skipped", null]},
                 "SubmitResponse": {"type": "object", "required": ["id", "status", "message"], "properties": {
                     "id": {"type": "string", "format": "uuid"}, "status": {"$ref": "#/components/schemas/Status"}, "message": {"type": "string"}
@@ -391,7 +392,7 @@ pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &Ap
                             "total": {"type": "integer"}, "passed": {"type": "integer"},
                             "failed": {"type": "integer"}, "skipped": {"type": "integer"}}},
                         "error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                            "description": "why Monaco could not run it (status `failed`)"},
+                            "description": "why Monaco could not run it (verdict `cancelled` or `internal_error`)"},
                         "callback": {"$ref": "#/components/schemas/Callback"}
                     }
                 },

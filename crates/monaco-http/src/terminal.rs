@@ -5,8 +5,15 @@
 //! Server frames are `{"type": …, "content": …}` with types `output`
 //! (`{text, isError, step}`, plus `base64` when the bytes are not UTF-8),
 //! `input_prompt` (the partial line the program printed), `status`, `error`
-//! and `system` (see [`crate::frames`]). After the final `status` the
-//! server closes normally.
+//! and `system` (see [`crate::frames`]). Exactly one final `status` frame
+//! carries the outcome; a limit verdict (time, memory, output) is announced
+//! just before it by an `error` frame (`errorType` `timeout`,
+//! `memory_limit`, `output_limit`). Then, as the original service did, the
+//! socket stays open for the linger ([`crate::ApiConfig::ws_linger`]),
+//! announced by a `system` frame (`Connection will close in 5 seconds`),
+//! and closes normally (1000) when it is over, or at once when the client
+//! closes or sends `kill`. A linger of zero closes at once, with no
+//! `system` frame.
 //!
 //! Client frames: raw text or `{"type":"input","content":…}` send a line
 //! (newline appended, as the original did); `{"type":"stdin","content":…}`
@@ -46,7 +53,7 @@ pub async fn terminal<S: Sandbox>(
         .executor
         .events(id, query.from.unwrap_or(0))
         .ok_or_else(ApiError::not_found)?;
-    let (response, session, messages) = actix_ws::handle(&req, body).map_err(|e| {
+    let (response, mut session, messages) = actix_ws::handle(&req, body).map_err(|e| {
         ApiError::new(
             ErrorCode::WebsocketHandshake,
             format!("Not a WebSocket request: {e}"),
@@ -54,13 +61,29 @@ pub async fn terminal<S: Sandbox>(
     })?;
     let executor = state.executor.clone();
     let open = state.metrics.as_ref().map(|m| m.websocket_opened());
+    let linger = state.config.ws_linger;
     actix_web::rt::spawn(async move {
         let _open = open;
-        let messages = messages
+        let mut messages = messages
             .max_frame_size(4 * 1024 * 1024)
             .aggregate_continuations()
             .max_continuation_size(4 * 1024 * 1024);
-        run_session(executor, id, events, session, messages).await;
+        let ended = run_session(&executor, id, events, &mut session, &mut messages).await;
+        if ended == Ended::Finished {
+            let client_closed = !linger.is_zero()
+                && matches!(
+                    wait_linger(&executor, id, linger, &mut session, &mut messages).await,
+                    Lingered::ClientClosed
+                );
+            if !client_closed {
+                let _ = session
+                    .close(Some(CloseReason {
+                        code: CloseCode::Normal,
+                        description: Some("execution finished".into()),
+                    }))
+                    .await;
+            }
+        }
     });
     Ok(response)
 }
@@ -71,13 +94,30 @@ enum Event {
     Client(Option<Result<Message, actix_ws::ProtocolError>>),
 }
 
+/// How the live part of a session ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// The final `status` frame was sent: linger, then close.
+    Finished,
+    /// The socket is closed or gone: nothing more to send.
+    Closed,
+}
+
+/// How the linger after the final status ended.
+enum Lingered {
+    /// The linger ran out, or the client sent `kill`: the server closes.
+    Over,
+    /// The client closed (or went away) first.
+    ClientClosed,
+}
+
 async fn run_session<S: Sandbox>(
-    executor: Executor<S>,
+    executor: &Executor<S>,
     id: ExecutionId,
     mut events: monaco_executor::EventSubscription,
-    mut session: Session,
-    mut messages: actix_ws::AggregatedMessageStream,
-) {
+    session: &mut Session,
+    messages: &mut actix_ws::AggregatedMessageStream,
+) -> Ended {
     let mut text = [Utf8Carry::default(), Utf8Carry::default()];
     loop {
         let event = tokio::select! {
@@ -86,48 +126,103 @@ async fn run_session<S: Sandbox>(
         };
         match event {
             Event::Log(Some((_, event))) => {
-                let finished = matches!(event, ExecutionEvent::Finished(_));
-                if let Some(frame) = ServerFrame::of_event(&event, &mut text) {
+                let mut frames = Vec::with_capacity(2);
+                if let ExecutionEvent::Finished(outcome) = &event {
+                    frames.extend(ServerFrame::limit_error(outcome));
+                }
+                frames.extend(ServerFrame::of_event(&event, &mut text));
+                for frame in frames {
                     if session.text(frame.to_text()).await.is_err() {
-                        return;
+                        return Ended::Closed;
                     }
                 }
-                if finished {
-                    let _ = session
-                        .close(Some(CloseReason {
-                            code: CloseCode::Normal,
-                            description: Some("execution finished".into()),
-                        }))
-                        .await;
-                    return;
+                if matches!(event, ExecutionEvent::Finished(_)) {
+                    return Ended::Finished;
                 }
             }
             Event::Log(None) => {
                 // The execution was forgotten (retention) before it ended.
-                let _ = session.close(Some(CloseCode::Away.into())).await;
-                return;
+                let _ = session.clone().close(Some(CloseCode::Away.into())).await;
+                return Ended::Closed;
             }
             Event::Client(Some(Ok(msg))) => {
                 let reply = match msg {
-                    Message::Text(t) => client_text(&executor, id, &t).await,
-                    Message::Binary(b) => input(&executor, id, b.to_vec()).await,
+                    Message::Text(t) => client_text(executor, id, &t).await,
+                    Message::Binary(b) => input(executor, id, b.to_vec()).await,
                     Message::Ping(p) => {
                         let _ = session.pong(&p).await;
                         None
                     }
-                    Message::Close(_) => return,
+                    Message::Close(_) => return Ended::Closed,
                     _ => None,
                 };
                 if let Some(frame) = reply {
                     if session.text(frame.to_text()).await.is_err() {
-                        return;
+                        return Ended::Closed;
                     }
                 }
             }
             // The client went away; nothing else to do. The execution runs on.
-            Event::Client(Some(Err(_))) | Event::Client(None) => return,
+            Event::Client(Some(Err(_))) | Event::Client(None) => return Ended::Closed,
         }
     }
+}
+
+/// Keeps the socket open for `linger` after the final status, as the
+/// original service did, announced by a `system` frame; ends early when
+/// the client closes or sends `kill`.
+async fn wait_linger<S: Sandbox>(
+    executor: &Executor<S>,
+    id: ExecutionId,
+    linger: std::time::Duration,
+    session: &mut Session,
+    messages: &mut actix_ws::AggregatedMessageStream,
+) -> Lingered {
+    if session
+        .text(ServerFrame::closing(linger).to_text())
+        .await
+        .is_err()
+    {
+        return Lingered::ClientClosed;
+    }
+    let over = tokio::time::sleep(linger);
+    tokio::pin!(over);
+    loop {
+        let msg = tokio::select! {
+            () = &mut over => return Lingered::Over,
+            m = messages.next() => m,
+        };
+        let reply = match msg {
+            Some(Ok(Message::Text(t))) if is_kill(&t) => return Lingered::Over,
+            Some(Ok(Message::Text(t))) => client_text(executor, id, &t).await,
+            Some(Ok(Message::Binary(b))) => input(executor, id, b.to_vec()).await,
+            Some(Ok(Message::Ping(p))) => {
+                let _ = session.pong(&p).await;
+                None
+            }
+            Some(Ok(Message::Close(_))) => {
+                // Answer the client's close, then stop.
+                let _ = session.clone().close(Some(CloseCode::Normal.into())).await;
+                return Lingered::ClientClosed;
+            }
+            Some(Ok(_)) => None,
+            Some(Err(_)) | None => return Lingered::ClientClosed,
+        };
+        if let Some(frame) = reply {
+            if session.text(frame.to_text()).await.is_err() {
+                return Lingered::ClientClosed;
+            }
+        }
+    }
+}
+
+/// Whether a client text frame is `{"type":"kill"}`.
+fn is_kill(text: &str) -> bool {
+    text.trim_start().starts_with('{')
+        && matches!(
+            serde_json::from_str::<ClientMessage>(text),
+            Ok(ClientMessage::Kill)
+        )
 }
 
 async fn client_text<S: Sandbox>(

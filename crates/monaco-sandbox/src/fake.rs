@@ -15,6 +15,7 @@
 //! wait                run until killed          exit 3         end with exit code 3
 //! compile_error msg   a failed compile step     lose           end without an outcome
 //! fail_start          the sandbox cannot start the job
+//! end time_limit_exceeded   end with this verdict of the run step (any verdict's name)
 //! ```
 //!
 //! Text takes the escapes `\n`, `\t`, `\s` (a space, for trailing ones),
@@ -116,6 +117,18 @@ impl Script {
                 }
                 "lose" => {
                     acts.push(Act::Lose);
+                    break;
+                }
+                "end" => {
+                    let name = serde_json::Value::String(text.trim().to_string());
+                    match serde_json::from_value::<Verdict>(name) {
+                        Ok(verdict) => acts.push(Act::Finish(ended(verdict))),
+                        Err(_) => {
+                            return compile_error(
+                                format!("unknown fake verdict {:?}", text.trim()).into_bytes(),
+                            )
+                        }
+                    }
                     break;
                 }
                 "fail_start" => script.start = Start::Fail,
@@ -529,6 +542,32 @@ pub fn exited(code: i32) -> ExecutionOutcome {
             verdict: Some(verdict),
             exit_code: Some(code),
             ..StepReport::default()
+        }),
+        message: None,
+        error_code: None,
+        tests: Vec::new(),
+    }
+}
+
+/// A run step that ended with `verdict` (a limit's, say), having used
+/// some time and memory, as a real one would report it.
+pub fn ended(verdict: Verdict) -> ExecutionOutcome {
+    let signal = matches!(
+        verdict,
+        Verdict::TimeLimitExceeded | Verdict::MemoryLimitExceeded | Verdict::OutputLimitExceeded
+    );
+    ExecutionOutcome {
+        status: verdict.final_status(),
+        verdict,
+        compile: None,
+        run: Some(StepReport {
+            verdict: Some(verdict),
+            exit_code: (!signal).then_some(0),
+            signal: signal.then_some(9),
+            wall_ms: 1000,
+            cpu_ms: 1000,
+            memory_bytes: 8 * 1024 * 1024,
+            truncated: verdict == Verdict::OutputLimitExceeded,
         }),
         message: None,
         error_code: None,

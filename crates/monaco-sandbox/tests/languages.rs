@@ -197,7 +197,7 @@ async fn exit_3(id: &'static str, code: &'static str) {
     };
     let r = h.run(&Program::new(id, code).limits(generous())).await;
     assert_eq!(r.outcome.verdict, Verdict::RuntimeError, "{id}: {r:#?}");
-    assert_eq!(r.outcome.status, Status::Completed);
+    assert_eq!(r.outcome.status, Status::Failed);
     assert_eq!(r.run().exit_code, Some(3), "{id}: {r:#?}");
     assert_eq!(r.run().signal, None);
     // What it printed before failing is kept.
@@ -274,7 +274,7 @@ async fn does_not_compile(id: &'static str, code: &'static str, needles: &'stati
     };
     let r = h.run(&Program::new(id, code).limits(generous())).await;
     assert_eq!(r.outcome.verdict, Verdict::CompileError, "{id}: {r:#?}");
-    assert_eq!(r.outcome.status, Status::Completed);
+    assert_eq!(r.outcome.status, Status::Failed);
     let compile = r.outcome.compile.as_ref().expect("a compile report");
     assert_eq!(compile.verdict, Some(Verdict::CompileError));
     assert!(

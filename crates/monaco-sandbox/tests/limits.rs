@@ -31,7 +31,7 @@ async fn spin_loop_is_stopped_at_the_cpu_limit() {
     });
     let r = h.run(&program).await;
     assert_eq!(r.outcome.verdict, Verdict::TimeLimitExceeded, "{r:#?}");
-    assert_eq!(r.outcome.status, Status::Completed);
+    assert_eq!(r.outcome.status, Status::Failed);
     let run = r.run();
     assert_eq!(run.verdict, Some(Verdict::TimeLimitExceeded));
     assert!(run.cpu_ms >= cpu_ms * 8 / 10, "CPU {} ms", run.cpu_ms);
@@ -75,7 +75,7 @@ async fn memory_bomb(language: &'static str, code: &str) {
     });
     let r = h.run(&program).await;
     assert_eq!(r.outcome.verdict, Verdict::MemoryLimitExceeded, "{r:#?}");
-    assert_eq!(r.outcome.status, Status::Completed);
+    assert_eq!(r.outcome.status, Status::Failed);
     let run = r.run();
     assert_eq!(run.verdict, Some(Verdict::MemoryLimitExceeded));
     // The kernel's OOM killer ended it.

@@ -67,12 +67,16 @@ pub struct Launch {
 
 impl Launch {
     /// `binary`, run in `dir`, logging into the system's temporary directory.
+    ///
+    /// Terminals close as soon as the execution ends (`MONACO_WS_LINGER=0`
+    /// instead of the server's 5 s), so that a suite that opens many does
+    /// not wait for each; a test of the linger sets it again.
     pub fn new(binary: impl Into<PathBuf>, dir: impl Into<PathBuf>) -> Launch {
         Launch {
             binary: binary.into(),
             dir: dir.into(),
             log_dir: std::env::temp_dir(),
-            settings: Vec::new(),
+            settings: vec![("MONACO_WS_LINGER".to_string(), "0".into())],
         }
     }
 

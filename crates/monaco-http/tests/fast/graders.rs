@@ -26,7 +26,7 @@ async fn each_case_is_judged_and_the_first_failure_decides() {
         execute(json!({"language": "c", "code": "echo", "tests": cases(["1", "2 ", "x"])}))
     );
     assert_eq!(status, StatusCode::OK, "{r}");
-    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(r["status"], "failed", "{r}");
     assert_eq!(r["verdict"], "wrong_answer", "{r}");
     assert_eq!(
         r["summary"],

@@ -36,9 +36,12 @@ async fn executor(fake: &Fake, workers: usize, queue: usize) -> Executor<Fake> {
         .expect("the executor starts over the fake")
 }
 
+/// The routes' state; terminals close as soon as the execution ends (the
+/// linger has tests of its own, in `original`).
 fn state(executor: &Executor<Fake>, max_body_bytes: usize) -> AppState<Fake> {
     let config = ApiConfig {
         max_body_bytes,
+        ws_linger: Duration::ZERO,
         ..ApiConfig::default()
     };
     AppState::new(executor.clone(), config)
@@ -101,5 +104,6 @@ mod batch;
 mod compat;
 mod graders;
 mod http;
+mod original;
 mod page;
 mod terminal;

@@ -129,7 +129,7 @@ async fn a_late_terminal_gets_the_log_replayed_from_any_index() {
     let all = rest(&mut socket).await;
     assert_eq!(all.first().unwrap()["content"]["status"], "queued");
     assert_eq!(all.last().unwrap()["content"]["verdict"], "runtime_error");
-    assert_eq!(all.last().unwrap()["content"]["status"], "completed");
+    assert_eq!(all.last().unwrap()["content"]["status"], "failed");
     for from in 1..all.len() {
         let mut socket = connect(&mut srv, &format!("/api/ws/terminal/{id}?from={from}")).await;
         assert_eq!(rest(&mut socket).await, all[from..], "from={from}");

@@ -424,6 +424,7 @@ async fn the_snapshot_collects_output_by_step_and_stream() {
     let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let runtime_error = ExecutionOutcome {
+        status: Verdict::RuntimeError.final_status(),
         verdict: Verdict::RuntimeError,
         ..ok()
     };
@@ -440,8 +441,8 @@ async fn the_snapshot_collects_output_by_step_and_stream() {
     let snap = s.snapshot(id).unwrap();
     assert_eq!(snap.id, id);
     assert_eq!(snap.meta, meta());
-    // A program error is still a completed execution.
-    assert_eq!(snap.status, Status::Completed);
+    // A program error is a failed execution (the original's meaning).
+    assert_eq!(snap.status, Status::Failed);
     assert_eq!(snap.outcome, Some(runtime_error));
     assert_eq!(snap.compile_output, b"c1 c2");
     assert_eq!(snap.stdout, b"o1 o2");

@@ -139,6 +139,9 @@ impl Session {
             compile: job.compile.clone(),
             run: job.run.clone(),
             tty: job.tty,
+            // Typing reaches an interactive run through a terminal, as it
+            // would outside a sandbox (cases and given input stay pipes).
+            stdin_tty: !job.tty && job.interactive && job.cases.is_none(),
             pause_after_compile,
             uid,
             cases: job.cases.clone(),

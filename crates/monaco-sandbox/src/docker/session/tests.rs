@@ -105,7 +105,7 @@ fn compile_failure_wins_over_missing_run() {
     };
     let o = outcome(Some(c), None, (Vec::new(), 0), Ending::Done);
     assert_eq!(o.verdict, Verdict::CompileError);
-    assert_eq!(o.status, Status::Completed);
+    assert_eq!(o.status, Status::Failed);
 }
 
 #[test]
@@ -246,7 +246,7 @@ fn done_ends_with_the_reports() {
     );
     let o = s.outcome(Ending::Done);
     assert_eq!(o.verdict, Verdict::RuntimeError);
-    assert_eq!(o.status, Status::Completed);
+    assert_eq!(o.status, Status::Failed);
     assert!(o.run.is_some());
 }
 
@@ -502,7 +502,7 @@ fn case_output_is_tagged_and_the_first_failing_case_decides() {
     agent(&mut s, &AgentMessage::Done);
     let o = s.outcome(Ending::Done);
     assert_eq!(o.verdict, Verdict::WrongAnswer);
-    assert_eq!(o.status, Status::Completed);
+    assert_eq!(o.status, Status::Failed);
     assert_eq!(o.tests.len(), 3);
     assert!(o.run.is_none());
 }
@@ -527,4 +527,39 @@ fn a_failed_checker_is_checker_failed_and_missing_cases_are_lost() {
     let o = s.outcome(Ending::Done);
     assert_eq!(o.error_code, Some(ErrorCode::SandboxLost), "{o:?}");
     assert_eq!(o.tests.len(), 1, "the cases that ran are kept");
+}
+
+/// The job the agent is sent first.
+fn agent_job(job: &SandboxJob) -> protocol::Job {
+    let (_, first) = Session::start(job, 65534, 65533);
+    let Some(Action::ToAgent(bytes)) = first.first() else {
+        panic!("the job goes to the agent first: {first:?}");
+    };
+    let mut decoder = protocol::FrameDecoder::new();
+    decoder.push(bytes);
+    let Some(Ok(protocol::Frame::Control(json))) = decoder.next_frame() else {
+        panic!("a control frame");
+    };
+    match serde_json::from_slice(&json).expect("a host message") {
+        HostMessage::Job(job) => *job,
+        other => panic!("not a job: {other:?}"),
+    }
+}
+
+#[test]
+fn only_an_interactive_run_without_a_full_terminal_reads_a_terminal_stdin() {
+    let interactive = SandboxJob {
+        interactive: true,
+        ..job(b"")
+    };
+    let sent = agent_job(&interactive);
+    assert!(sent.stdin_tty && !sent.tty);
+    // Given input, with stdin closed after it: a pipe, as before.
+    assert!(!agent_job(&job(b"input")).stdin_tty);
+    // A language with a full terminal keeps it, and only it.
+    let full = agent_job(&SandboxJob {
+        tty: true,
+        ..interactive.clone()
+    });
+    assert!(full.tty && !full.stdin_tty);
 }
