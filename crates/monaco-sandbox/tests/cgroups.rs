@@ -20,8 +20,9 @@ use std::time::Duration;
 
 use bollard::container::{Config, CreateContainerOptions, ListContainersOptions};
 use bollard::models::{HostConfig, SystemInfoCgroupVersionEnum};
-use monaco_core::{LimitsOverride, Verdict};
-use monaco_sandbox::{DockerConfig, PoolConfig};
+use monaco_core::protocol::JobStep;
+use monaco_core::{Limits, LimitsOverride, Verdict};
+use monaco_sandbox::{DockerConfig, PoolConfig, SandboxJob};
 use support::{docker_or_skip, docker_or_skip_with, Harness, Program};
 
 const MIB: u64 = 1024 * 1024;
@@ -54,35 +55,36 @@ async fn harness() -> Option<(Harness, u32)> {
     Some((h, version))
 }
 
-/// A C program that prints the limits its cgroup holds, one
-/// `name=value` line per file that exists (v2 names, then v1 names).
-const PRINT_LIMITS_C: &str = r#"
-#include <stdio.h>
-#include <string.h>
+/// A program that prints the limits its cgroup holds, one `name=value`
+/// line per file that exists (v2 names, then v1 names).
+const PRINT_LIMITS: &str = "import os\n\
+    files = [('v2', '/sys/fs/cgroup/cgroup.controllers'),\n\
+      ('memory.max', '/sys/fs/cgroup/memory.max'),\n\
+      ('memory.swap.max', '/sys/fs/cgroup/memory.swap.max'),\n\
+      ('pids.max', '/sys/fs/cgroup/pids.max'),\n\
+      ('memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'),\n\
+      ('memsw.max', '/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),\n\
+      ('pids.max', '/sys/fs/cgroup/pids/pids.max')]\n\
+    for name, path in files:\n\
+    \x20   if os.path.exists(path):\n\
+    \x20       print(name + '=' + open(path).readline().strip())\n";
 
-static void show(const char *name, const char *path) {
-    char buf[64];
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    if (fgets(buf, sizeof buf, f)) {
-        buf[strcspn(buf, "\n")] = 0;
-        printf("%s=%s\n", name, buf);
-    }
-    fclose(f);
+/// `program` with a compile step before its run (Python's own byte
+/// compiler, `py_compile`) under the compile step's default limits: the
+/// driver then pauses the agent after compiling and gives the container
+/// the run step's limits, as for any compiled language.
+fn compiled(program: &Program) -> SandboxJob {
+    let mut job = program.job();
+    let source = job.files[0].name.clone();
+    job.compile = Some(JobStep {
+        argv: ["python3", "-m", "py_compile", &source]
+            .map(String::from)
+            .to_vec(),
+        env: job.run.env.clone(),
+        limits: Limits::default().compile,
+    });
+    job
 }
-
-int main(void) {
-    show("v2", "/sys/fs/cgroup/cgroup.controllers");
-    show("memory.max", "/sys/fs/cgroup/memory.max");
-    show("memory.swap.max", "/sys/fs/cgroup/memory.swap.max");
-    show("pids.max", "/sys/fs/cgroup/pids.max");
-    show("memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes");
-    show("memsw.max", "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
-    show("pids.max", "/sys/fs/cgroup/pids/pids.max");
-    fflush(stdout);
-    return 0;
-}
-"#;
 
 fn key_values(text: &str) -> HashMap<String, String> {
     text.lines()
@@ -98,7 +100,7 @@ async fn the_container_sees_the_engines_cgroup_version() {
     let Some((h, version)) = harness().await else {
         return;
     };
-    let r = h.run(&Program::new("c", PRINT_LIMITS_C)).await;
+    let r = h.run(&Program::new("python", PRINT_LIMITS)).await;
     assert_eq!(r.outcome.verdict, Verdict::Ok, "{r:#?}");
     let seen = key_values(&r.stdout_text());
     assert_eq!(
@@ -297,12 +299,12 @@ async fn the_run_step_gets_its_own_limits_after_compiling() {
         return;
     };
     let (memory, processes) = (64 * MIB, 8u32);
-    let program = Program::new("c", PRINT_LIMITS_C).limits(LimitsOverride {
+    let program = Program::new("python", PRINT_LIMITS).limits(LimitsOverride {
         memory_bytes: Some(memory),
         processes: Some(processes),
         ..Default::default()
     });
-    let r = h.run(&program).await;
+    let r = h.run_job(compiled(&program)).await;
     assert_eq!(r.outcome.verdict, Verdict::Ok, "{r:#?}");
     assert!(r.outcome.compile.is_some(), "{r:#?}");
     let seen = key_values(&r.stdout_text());
@@ -323,63 +325,45 @@ async fn the_run_step_gets_its_own_limits_after_compiling() {
     h.finish().await;
 }
 
-/// The limits set after compiling hold: a compiled program that allocates
-/// past the run step's memory is OOM-killed at it.
+/// The limits set after compiling hold: a program that allocates past
+/// the run step's memory is OOM-killed at it.
 #[tokio::test]
 async fn the_run_steps_memory_limit_holds_after_compiling() {
     let Some((h, _)) = harness().await else {
         return;
     };
-    let code = r#"
-#include <stdlib.h>
-#include <string.h>
-int main(void) {
-    for (;;) {
-        char *p = malloc(1 << 20);
-        if (!p) return 2;
-        memset(p, 1, 1 << 20);
-    }
-}
-"#;
-    let program = Program::new("c", code).limits(LimitsOverride {
+    let code = "blocks = []\nwhile True:\n    blocks.append(b'x' * (1 << 20))\n";
+    let program = Program::new("python", code).limits(LimitsOverride {
         memory_bytes: Some(64 * MIB),
         ..Default::default()
     });
-    let r = h.run(&program).await;
+    let r = h.run_job(compiled(&program)).await;
     assert_eq!(r.outcome.verdict, Verdict::MemoryLimitExceeded, "{r:#?}");
+    assert!(r.outcome.compile.is_some(), "{r:#?}");
     assert_eq!(r.run().signal, Some(9), "{r:#?}");
     h.finish().await;
 }
 
-/// Input prompts are seen from kernel state: a pipe read (Python) and a
-/// terminal read (C).
+/// Input prompts are seen from kernel state: a read of a pipe, and of a
+/// terminal (as C and C++ get).
 #[tokio::test]
 async fn input_prompts_are_detected() {
     let Some((h, _)) = harness().await else {
         return;
     };
-    let programs = [
-        (
-            "python",
-            "name = input('Name: ')\nprint(f'Hello, {name}!')\n",
-        ),
-        (
-            "c",
-            "#include <stdio.h>\nint main(void){char n[64];printf(\"Name: \");\
-             if(scanf(\"%63s\",n)!=1)return 1;printf(\"Hello, %s!\\n\",n);return 0;}\n",
-        ),
-    ];
-    for (language, code) in programs {
-        let mut s = h.session(&Program::new(language, code).interactive()).await;
+    // (On a terminal, Python's `input` writes its prompt to stderr.)
+    let code = "print('Name: ', end='', flush=True)\nname = input()\nprint(f'Hello, {name}!')\n";
+    let program = Program::new("python", code).interactive();
+    for tty in [false, true] {
+        let mut job = program.job();
+        job.tty = tty;
+        let mut s = h.session_job(job).await;
         let prompt = s.prompt().await;
-        assert_eq!(prompt, "Name: ", "{language}");
+        assert_eq!(prompt, "Name: ", "tty {tty}");
         s.send(b"Ada\n").await;
         let r = s.finish().await;
-        assert_eq!(r.outcome.verdict, Verdict::Ok, "{language}: {r:#?}");
-        assert!(
-            r.stdout_text().contains("Hello, Ada!"),
-            "{language}: {r:#?}"
-        );
+        assert_eq!(r.outcome.verdict, Verdict::Ok, "tty {tty}: {r:#?}");
+        assert!(r.stdout_text().contains("Hello, Ada!"), "tty {tty}: {r:#?}");
     }
     h.finish().await;
 }
