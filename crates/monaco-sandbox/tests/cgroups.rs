@@ -64,7 +64,8 @@ const PRINT_LIMITS: &str = "import os\n\
       ('pids.max', '/sys/fs/cgroup/pids.max'),\n\
       ('memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'),\n\
       ('memsw.max', '/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),\n\
-      ('pids.max', '/sys/fs/cgroup/pids/pids.max')]\n\
+      ('pids.max', '/sys/fs/cgroup/pids/pids.max'),\n\
+      ('self', '/proc/self/cgroup')]\n\
     for name, path in files:\n\
     \x20   if os.path.exists(path):\n\
     \x20       print(name + '=' + open(path).readline().strip())\n";
@@ -109,6 +110,15 @@ async fn the_container_sees_the_engines_cgroup_version() {
         "engine on v{version}, container sees {seen:?}"
     );
     eprintln!("cgroup v{version}: {seen:?}");
+    if version == 2 {
+        // Its own cgroup namespace: the agent's /sys/fs/cgroup is the
+        // container's cgroup, not the host's root.
+        assert_eq!(
+            seen.get("self").map(String::as_str),
+            Some("0::/"),
+            "{seen:?}"
+        );
+    }
     h.finish().await;
 }
 
@@ -556,5 +566,37 @@ async fn strays_of_this_instance_are_reaped() {
         )
         .await
         .expect("remove the other instance's container");
+    h.finish().await;
+}
+
+/// What the compile step leaves in the work directory (a tmpfs, whose
+/// pages count as memory) counts against the run step's memory limit: more
+/// than the limit never runs.
+#[tokio::test]
+async fn a_work_dir_over_the_run_steps_memory_never_runs() {
+    let Some((h, version)) = harness().await else {
+        return;
+    };
+    let program = Program::new("python", "print('ran')\n").limits(LimitsOverride {
+        memory_bytes: Some(32 * MIB),
+        ..Default::default()
+    });
+    let mut job = compiled(&program);
+    if let Some(compile) = job.compile.as_mut() {
+        compile.argv = [
+            "python3",
+            "-c",
+            "open('big', 'wb').write(b'x' * (48 << 20))",
+        ]
+        .map(String::from)
+        .to_vec();
+    }
+    let r = h.run_job(job).await;
+    eprintln!(
+        "work dir over the run limit (v{version}): {:?} {:?}",
+        r.outcome.verdict, r.outcome.error_code
+    );
+    assert_ne!(r.outcome.verdict, Verdict::Ok, "{r:#?}");
+    assert!(!r.stdout_text().contains("ran"), "{r:#?}");
     h.finish().await;
 }
