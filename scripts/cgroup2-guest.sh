@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs inside the cgroup v2 guest that scripts/test-cgroup2.sh boots (never
 # on the host): waits for the guest's Docker engine, checks that it is on
-# cgroup v2, then either loads the runner images (`provision`) or runs the
-# sandbox's cgroup suite against it (`test`). Writes `ok` or the reason to
+# cgroup v2, loads the runner images (`provision` only), and runs the
+# sandbox's cgroup suite against it. Writes `ok` or the reason to
 # the results share's `status`, and figures to its `times`.
 set -uo pipefail
 mode="${1:-test}"
@@ -26,29 +26,28 @@ version="$(docker info --format '{{.CgroupVersion}}')"
 echo "Cgroup Version: $version ($(docker info --format '{{.ServerVersion}} {{.CgroupDriver}}'), kernel $(uname -r))"
 [ "$version" = 2 ] || fail "the guest's engine runs cgroup v$version, not v2"
 
-case "$mode" in
-provision)
+# `provision`: load the runner images first (the boot keeps its disk), then
+# run the suite as `test` does.
+if [ "$mode" = provision ]; then
     [ -f "$out/images.tar" ] || fail "no images.tar in the results share"
     docker load -i "$out/images.tar" || fail "docker load failed"
-    docker image ls
     sync
-    echo "provision_done_s=$(uptime_s)" >>"$out/times"
-    status ok
-    ;;
-test)
-    # shellcheck disable=SC1091
-    . "$out/run.env"
-    suite_start="$(uptime_s)"
-    # Run from the guest's disk, not the share.
-    cp "$SUITE" /tmp/cgroups-suite || fail "cannot copy the suite from the share"
-    MONACO_AGENT="$MONACO_AGENT" MONACO_REQUIRE_DOCKER=1 MONACO_EXPECT_CGROUP=2 RUST_BACKTRACE=1 \
-        /tmp/cgroups-suite --test-threads=2 --nocapture
-    rc=$?
-    echo "suite_s=$(awk -v a="$suite_start" '{ printf "%.1f", $1 - a }' /proc/uptime)" >>"$out/times"
-    left="$(docker ps -aq --filter label=monaco.managed=true | wc -l)"
-    [ "$rc" -eq 0 ] || fail "the suite failed (exit $rc)"
-    [ "$left" -eq 0 ] || fail "$left container(s) labelled monaco.managed=true left behind"
-    status ok
-    ;;
-*) fail "unknown mode $mode" ;;
-esac
+    echo "images_loaded_s=$(uptime_s)" >>"$out/times"
+    touch "$out/loaded"
+elif [ "$mode" != test ]; then
+    fail "unknown mode $mode"
+fi
+
+# shellcheck disable=SC1091
+. "$out/run.env"
+suite_start="$(uptime_s)"
+# Run from the guest's disk, not the share.
+cp "$SUITE" /tmp/cgroups-suite || fail "cannot copy the suite from the share"
+MONACO_AGENT="$MONACO_AGENT" MONACO_REQUIRE_DOCKER=1 MONACO_EXPECT_CGROUP=2 RUST_BACKTRACE=1 \
+    /tmp/cgroups-suite --test-threads=2 --nocapture
+rc=$?
+echo "suite_s=$(awk -v a="$suite_start" '{ printf "%.1f", $1 - a }' /proc/uptime)" >>"$out/times"
+left="$(docker ps -aq --filter label=monaco.managed=true | wc -l)"
+[ "$rc" -eq 0 ] || fail "the suite failed (exit $rc)"
+[ "$left" -eq 0 ] || fail "$left container(s) labelled monaco.managed=true left behind"
+status ok

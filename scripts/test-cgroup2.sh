@@ -23,7 +23,7 @@
 # It never skips: whatever stops it fails with the reason.
 #
 #   MONACO_VM_ACCEL=kvm|tcg   force the accelerator
-#   MONACO_VM_TIMEOUT=SECONDS give up on a boot after this long (1500)
+#   MONACO_VM_TIMEOUT=SECONDS give up on a boot after this long (3600)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -237,11 +237,11 @@ stop_qemu() {
 trap stop_qemu EXIT
 trap 'exit 130' INT TERM
 
-# boot MODE SNAPSHOT: boots the guest, which runs the guest script in MODE
-# and powers off; fails unless the guest wrote `status` = ok.
+# boot MODE SNAPSHOT ACCEL: boots the guest, which runs the guest script in
+# MODE and powers off; fails unless the guest wrote `status` = ok.
 boot() {
     local mode="$1" snapshot="$2" accel="$3"
-    local timeout="${MONACO_VM_TIMEOUT:-1500}"
+    local timeout="${MONACO_VM_TIMEOUT:-3600}"
     rm -f "$share/status" "$share/guest.log" "$share/times"
     local accel_args=(-accel tcg,thread=multi -cpu max,-svm,-vmx)
     [ "$accel" = kvm ] && accel_args=(-accel kvm -cpu host)
@@ -270,6 +270,10 @@ boot() {
     done
     wait "$qemu_pid" || true
     qemu_pid=""
+    if [ -f "$share/loaded" ]; then
+        docker image inspect -f '{{.Id}}' "${images[@]}" >"$guest/images.stamp"
+        rm -f "$share/images.tar" "$share/loaded"
+    fi
     if [ "$(cat "$share/status" 2>/dev/null)" != ok ]; then
         log "the guest's log follows"
         tail -n 60 "$share/guest.log" >&2 2>/dev/null || tail -n 40 "$vm/console-$mode.log" >&2 || true
@@ -278,28 +282,17 @@ boot() {
     fi
 }
 
-# The runner images, loaded once into the guest's disk image: the stamp
-# lists the image ids in it, and a boot loads them again only when one the
-# suite needs is not among them.
-ensure_guest_images() {
-    local accel="$1" image id missing=()
+# The runner images go into the guest's disk image once: the stamp lists
+# the image ids in it. Prints `provision` when one the suite needs is not
+# among them (that boot loads them, keeping its disk), else `test`.
+guest_images_mode() {
+    local image id mode=test
     for image in "${images[@]}"; do
         id="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null)" \
             || die "image $image missing: run scripts/setup.sh"
-        grep -qxF "$id" "$guest/images.stamp" 2>/dev/null || missing+=("$image")
+        grep -qxF "$id" "$guest/images.stamp" 2>/dev/null || mode=provision
     done
-    if [ "${#missing[@]}" -eq 0 ]; then
-        log "guest images up to date"
-        return
-    fi
-    log "saving ${images[*]} for the guest"
-    docker save "${images[@]}" -o "$share/images.tar"
-    local t0
-    t0="$(now)"
-    boot provision off "$accel"
-    rm -f "$share/images.tar"
-    docker image inspect -f '{{.Id}}' "${images[@]}" >"$guest/images.stamp"
-    log "images loaded into the guest in $(($(now) - t0))s"
+    echo "$mode"
 }
 
 # ---------------------------------------------------------------- run
@@ -308,7 +301,7 @@ ensure_qemu
 accel="$(choose_accel)"
 ensure_guest
 mkdir -p "$share"
-ensure_guest_images "$accel"
+mode="$(guest_images_mode)"
 
 log "building the agent and the suite"
 agent="$("$repo/scripts/build-agent.sh")"
@@ -324,8 +317,15 @@ MONACO_AGENT='$agent'
 SUITE='$suite'
 EOF
 
+rm -f "$share/loaded"
+if [ "$mode" = provision ]; then
+    log "saving ${images[*]} for the guest"
+    docker save "${images[@]}" -o "$share/images.tar"
+fi
 t0="$(now)"
-boot test on "$accel"
+# A provisioning boot keeps its disk (snapshot off): the images stay.
+if [ "$mode" = provision ]; then snapshot=off; else snapshot=on; fi
+boot "$mode" "$snapshot" "$accel"
 boot_s=$(($(now) - t0))
 log "guest figures: $(tr '\n' ' ' <"$share/times" 2>/dev/null)"
 grep -E '^test result|^(cgroup|hello|spin|warm|reported|threads|the run step)' "$share/guest.log" >&2 || true
