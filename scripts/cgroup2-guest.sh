@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs inside the cgroup v2 guest that scripts/test-cgroup2.sh boots (never
 # on the host): waits for the guest's Docker engine, checks that it is on
-# cgroup v2, loads the runner images (`provision` only), and runs the
-# sandbox's cgroup suite against it. Writes `ok` or the reason to
+# cgroup v2, and runs the sandbox's cgroup suite against it (the runner
+# images are on the engine's own disk, made on the host). Writes `ok` or the reason to
 # the results share's `status`, and figures to its `times`.
 set -uo pipefail
 mode="${1:-test}"
@@ -26,17 +26,7 @@ version="$(docker info --format '{{.CgroupVersion}}')"
 echo "Cgroup Version: $version ($(docker info --format '{{.ServerVersion}} {{.CgroupDriver}}'), kernel $(uname -r))"
 [ "$version" = 2 ] || fail "the guest's engine runs cgroup v$version, not v2"
 
-# `provision`: load the runner images first (the boot keeps its disk), then
-# run the suite as `test` does.
-if [ "$mode" = provision ]; then
-    [ -f "$out/images.tar" ] || fail "no images.tar in the results share"
-    docker load -i "$out/images.tar" || fail "docker load failed"
-    sync
-    echo "images_loaded_s=$(uptime_s)" >>"$out/times"
-    touch "$out/loaded"
-elif [ "$mode" != test ]; then
-    fail "unknown mode $mode"
-fi
+[ "$mode" = test ] || fail "unknown mode $mode"
 
 # shellcheck disable=SC1091
 . "$out/run.env"

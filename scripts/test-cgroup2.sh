@@ -10,10 +10,10 @@
 # network device, a fresh copy-on-write disk each boot), and inside it runs
 # `crates/monaco-sandbox/tests/cgroups.rs` against the guest's own engine
 # after checking that the engine reports cgroup v2. The project comes in
-# through a read-only 9p share at the same path as on the host, the runner
-# images through `docker save` on the host and `docker load` in the guest
-# (once, kept in the guest's disk image); results come back through a
-# second share. QEMU is stopped by its PID on every exit.
+# through a read-only 9p share at the same path as on the host; the runner
+# images are on a second disk holding the guest engine's data, loaded on
+# the host by a private dockerd; results come back through a second share.
+# QEMU (and that dockerd) are stopped by their PIDs on every exit.
 #
 # Everything it makes lives in target/vm/ (ignored by git). QEMU is
 # Debian's package, downloaded with `apt-get download` and unpacked there
@@ -120,7 +120,10 @@ guest="$vm/guest"
 write_guest_boot_files() {
     local root="$1"
     echo monaco-cgroup2 >"$root/etc/hostname"
-    echo '/dev/vda / ext4 rw,noatime 0 1' >"$root/etc/fstab"
+    # The engine's data is a disk of its own, made on the host (see
+    # ensure_docker_disk); the root disk never changes with the images.
+    printf '%s\n' '/dev/vda / ext4 rw,noatime 0 1' '/dev/vdb /var/lib/docker ext4 rw,noatime 0 2' \
+        >"$root/etc/fstab"
     cat >"$root/usr/local/sbin/monaco-suite" <<'EOF'
 #!/bin/sh
 # Mounts the shares named on the kernel command line and runs the project's
@@ -200,7 +203,6 @@ build_guest() {
     truncate -s 10G "$guest/disk.img"
     mkfs.ext4 -q -F -L monaco-guest -d "$root" "$guest/disk.img" || die "mkfs.ext4 -d failed"
     rm -rf "$root"
-    rm -f "$guest/images.stamp"
 }
 
 ensure_guest() {
@@ -234,13 +236,13 @@ stop_qemu() {
     fi
     qemu_pid=""
 }
-trap stop_qemu EXIT
+trap 'stop_qemu; stop_private_dockerd' EXIT
 trap 'exit 130' INT TERM
 
-# boot MODE SNAPSHOT ACCEL: boots the guest, which runs the guest script in
-# MODE and powers off; fails unless the guest wrote `status` = ok.
+# boot MODE ACCEL: boots the guest, which runs the guest script in MODE and
+# powers off; fails unless the guest wrote `status` = ok.
 boot() {
-    local mode="$1" snapshot="$2" accel="$3"
+    local mode="$1" accel="$2"
     local timeout="${MONACO_VM_TIMEOUT:-3600}"
     rm -f "$share/status" "$share/guest.log" "$share/times"
     local accel_args=(-accel tcg,thread=multi -cpu max,-svm,-vmx)
@@ -252,7 +254,8 @@ boot() {
         -L "$qemu_root/usr/share/seabios" -L "$qemu_root/usr/share/qemu" \
         -kernel "$guest/vmlinuz" -initrd "$guest/initrd.img" \
         -append "root=/dev/vda rw console=ttyS0 panic=-1 monaco.repo=$repo monaco.mode=$mode" \
-        -drive "file=$guest/disk.img,format=raw,if=virtio,cache=unsafe,snapshot=$snapshot" \
+        -drive "file=$guest/disk.img,format=raw,if=virtio,cache=unsafe,snapshot=on" \
+        -drive "file=$guest/docker.img,format=raw,if=virtio,cache=unsafe,snapshot=on" \
         -virtfs "local,path=$repo,mount_tag=repo,security_model=none,readonly=on" \
         -virtfs "local,path=$share,mount_tag=out,security_model=none" \
         -nodefaults -nic none -vga none -display none -monitor none -serial "file:$vm/console-$mode.log" -no-reboot \
@@ -270,10 +273,6 @@ boot() {
     done
     wait "$qemu_pid" || true
     qemu_pid=""
-    if [ -f "$share/loaded" ]; then
-        docker image inspect -f '{{.Id}}' "${images[@]}" >"$guest/images.stamp"
-        rm -f "$share/images.tar" "$share/loaded"
-    fi
     if [ "$(cat "$share/status" 2>/dev/null)" != ok ]; then
         log "the guest's log follows"
         tail -n 60 "$share/guest.log" >&2 2>/dev/null || tail -n 40 "$vm/console-$mode.log" >&2 || true
@@ -282,17 +281,64 @@ boot() {
     fi
 }
 
-# The runner images go into the guest's disk image once: the stamp lists
-# the image ids in it. Prints `provision` when one the suite needs is not
-# among them (that boot loads them, keeping its disk), else `test`.
-guest_images_mode() {
-    local image id mode=test
+# The runner images, on the guest engine's own disk: a private dockerd on
+# this host (the same Debian docker.io as the guest's, its own socket,
+# data and exec roots, no bridge, no iptables, stopped by its PID) loads
+# them into a data root that becomes an ext4 image. Loading them inside the
+# guest instead takes many minutes under a software CPU. Rebuilt when an
+# image id changes.
+private_dockerd_pid=""
+stop_private_dockerd() {
+    if [ -n "$private_dockerd_pid" ] && kill -0 "$private_dockerd_pid" 2>/dev/null; then
+        kill "$private_dockerd_pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$private_dockerd_pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -9 "$private_dockerd_pid" 2>/dev/null || true
+    fi
+    private_dockerd_pid=""
+}
+
+ensure_docker_disk() {
+    local ids
     for image in "${images[@]}"; do
-        id="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null)" \
-            || die "image $image missing: run scripts/setup.sh"
-        grep -qxF "$id" "$guest/images.stamp" 2>/dev/null || mode=provision
+        docker image inspect "$image" >/dev/null 2>&1 || die "image $image missing: run scripts/setup.sh"
     done
-    echo "$mode"
+    ids="$(docker image inspect -f '{{.Id}}' "${images[@]}")"
+    if [ -f "$guest/docker.img" ] && [ "$(cat "$guest/docker.stamp" 2>/dev/null)" = "$ids" ]; then
+        log "guest images up to date"
+        return
+    fi
+    local t0 pd="$vm/private-dockerd" data="$vm/docker-data"
+    t0="$(now)"
+    log "loading ${images[*]} into the guest engine's disk (a private dockerd)"
+    rm -rf "$pd" "$data"
+    mkdir -p "$pd" "$data"
+    echo '{}' >"$pd/daemon.json"
+    dockerd --config-file "$pd/daemon.json" --data-root "$data" --exec-root "$pd/exec" \
+        --pidfile "$pd/dockerd.pid" -H "unix://$pd/docker.sock" --bridge none --iptables=false \
+        --ip-masq=false --storage-driver overlay2 --containerd-namespace monaco-vm \
+        --containerd-plugins-namespace monaco-vm-plugins >"$pd/dockerd.log" 2>&1 &
+    private_dockerd_pid=$!
+    for _ in $(seq 1 60); do
+        docker -H "unix://$pd/docker.sock" info >/dev/null 2>&1 && break
+        kill -0 "$private_dockerd_pid" 2>/dev/null || break
+        sleep 1
+    done
+    docker -H "unix://$pd/docker.sock" info >/dev/null 2>&1 \
+        || { tail -n 20 "$pd/dockerd.log" >&2; die "the private dockerd did not start"; }
+    docker save "${images[@]}" | docker -H "unix://$pd/docker.sock" load -q >/dev/null \
+        || die "loading the images into the private dockerd failed"
+    stop_private_dockerd
+    # What only the private engine needs (its own containerd, networks).
+    rm -rf "$data/containerd" "$data/network" "$data/tmp" "$pd"
+    rm -f "$guest/docker.img"
+    truncate -s 20G "$guest/docker.img"
+    mkfs.ext4 -q -F -L monaco-docker -d "$data" "$guest/docker.img" || die "mkfs.ext4 -d of the engine's data failed"
+    rm -rf "$data"
+    echo "$ids" >"$guest/docker.stamp"
+    log "guest images ready in $(($(now) - t0))s"
 }
 
 # ---------------------------------------------------------------- run
@@ -301,7 +347,7 @@ ensure_qemu
 accel="$(choose_accel)"
 ensure_guest
 mkdir -p "$share"
-mode="$(guest_images_mode)"
+ensure_docker_disk
 
 log "building the agent and the suite"
 agent="$("$repo/scripts/build-agent.sh")"
@@ -317,16 +363,10 @@ MONACO_AGENT='$agent'
 SUITE='$suite'
 EOF
 
-rm -f "$share/loaded"
-if [ "$mode" = provision ]; then
-    log "saving ${images[*]} for the guest"
-    docker save "${images[@]}" -o "$share/images.tar"
-fi
 t0="$(now)"
-# A provisioning boot keeps its disk (snapshot off): the images stay.
-if [ "$mode" = provision ]; then snapshot=off; else snapshot=on; fi
-boot "$mode" "$snapshot" "$accel"
+boot test "$accel"
 boot_s=$(($(now) - t0))
 log "guest figures: $(tr '\n' ' ' <"$share/times" 2>/dev/null)"
-grep -E '^test result|^(cgroup|hello|spin|warm|reported|threads|the run step)' "$share/guest.log" >&2 || true
+grep -aE 'test result|Cgroup Version|cgroup v|hello world:|reported cpu|threads started|spin loop:|the run step|warm container:|work dir over' \
+    "$share/guest.log" >&2 || true
 log "passed on cgroup v2 ($accel): boot + suite ${boot_s}s; whole script $(($(now) - started_at))s${guest_build_s:+; guest build ${guest_build_s}s}"
