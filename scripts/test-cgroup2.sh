@@ -122,7 +122,11 @@ write_guest_boot_files() {
     echo monaco-cgroup2 >"$root/etc/hostname"
     # The engine's data is a disk of its own, made on the host (see
     # ensure_docker_disk); the root disk never changes with the images.
-    printf '%s\n' '/dev/vda / ext4 rw,noatime 0 1' '/dev/vdb /var/lib/docker ext4 rw,noatime 0 2' \
+    # No device timeout: udev under a software CPU on a busy host can take
+    # longer than systemd's 90 s to announce it (the host's timeout holds).
+    # No fsck: minbase has none, and every boot starts from a clean copy.
+    printf '%s\n' '/dev/vda / ext4 rw,noatime 0 0' \
+        '/dev/vdb /var/lib/docker ext4 rw,noatime,x-systemd.device-timeout=infinity 0 0' \
         >"$root/etc/fstab"
     cat >"$root/usr/local/sbin/monaco-suite" <<'EOF'
 #!/bin/sh
