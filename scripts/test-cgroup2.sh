@@ -120,18 +120,14 @@ guest="$vm/guest"
 write_guest_boot_files() {
     local root="$1"
     echo monaco-cgroup2 >"$root/etc/hostname"
-    # The engine's data is a disk of its own, made on the host (see
-    # ensure_docker_disk); the root disk never changes with the images.
-    # No device timeout: udev under a software CPU on a busy host can take
-    # longer than systemd's 90 s to announce it (the host's timeout holds).
-    # No fsck: minbase has none, and every boot starts from a clean copy.
-    printf '%s\n' '/dev/vda / ext4 rw,noatime 0 0' \
-        '/dev/vdb /var/lib/docker ext4 rw,noatime,x-systemd.device-timeout=infinity 0 0' \
-        >"$root/etc/fstab"
+    echo '/dev/vda / ext4 rw,noatime 0 0' >"$root/etc/fstab"
     cat >"$root/usr/local/sbin/monaco-suite" <<'EOF'
 #!/bin/sh
-# Mounts the shares named on the kernel command line and runs the project's
-# guest script; the unit powers the guest off afterwards.
+# Mounts the engine's disk and the shares named on the kernel command line,
+# starts the engine, runs the project's guest script; the unit powers the
+# guest off afterwards. The engine's disk is mounted here, not from fstab:
+# a mount unit waits for udev, which on a busy host running a software CPU
+# can fail its first start and miss the disk.
 arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^$1=//p"; }
 repo="$(arg monaco.repo)"
 mode="$(arg monaco.mode)"
@@ -139,6 +135,8 @@ opts=trans=virtio,version=9p2000.L,msize=524288
 mkdir -p /mnt/out "$repo"
 mount -t 9p -o "$opts" out /mnt/out || { echo "monaco: cannot mount the results share"; exit 1; }
 mount -t 9p -o "$opts,ro" repo "$repo" || { echo "monaco: cannot mount the project share" | tee /mnt/out/guest.log; exit 1; }
+mount -o noatime /dev/vdb /var/lib/docker || { echo "monaco: cannot mount the engine's disk" | tee /mnt/out/guest.log; exit 1; }
+systemctl start docker.service || { echo "monaco: dockerd did not start" | tee /mnt/out/guest.log; exit 1; }
 "$repo/scripts/cgroup2-guest.sh" "$mode" 2>&1 | tee /mnt/out/guest.log
 sync
 EOF
@@ -146,8 +144,7 @@ EOF
     cat >"$root/etc/systemd/system/monaco-suite.service" <<'EOF'
 [Unit]
 Description=Monaco's suite on this cgroup v2 engine
-After=docker.service local-fs.target
-Wants=docker.service
+After=local-fs.target containerd.service
 
 [Service]
 Type=oneshot
@@ -162,6 +159,9 @@ WantedBy=multi-user.target
 EOF
     ln -sf /etc/systemd/system/monaco-suite.service \
         "$root/etc/systemd/system/multi-user.target.wants/monaco-suite.service"
+    # The engine starts once its disk is mounted (above), not at boot.
+    rm -f "$root/etc/systemd/system/multi-user.target.wants/docker.service" \
+        "$root/etc/systemd/system/sockets.target.wants/docker.socket"
     # Nothing else runs at boot: timers and scrubs only cost time here.
     for unit in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer \
         fstrim.timer e2scrub_reap.service systemd-pstore.service; do
