@@ -249,7 +249,7 @@ boot() {
     local mode="$1" accel="$2"
     local timeout="${MONACO_VM_TIMEOUT:-3600}"
     rm -f "$share/status" "$share/guest.log" "$share/times"
-    local accel_args=(-accel tcg,thread=multi -cpu max,-svm,-vmx)
+    local accel_args=(-accel tcg,thread=multi -cpu max)
     [ "$accel" = kvm ] && accel_args=(-accel kvm -cpu host)
     mkdir -p "$vm/tmp"
     # snapshot=on: writes go to a temporary file, so each boot starts clean.
@@ -262,7 +262,7 @@ boot() {
         -drive "file=$guest/docker.img,format=raw,if=virtio,cache=unsafe,snapshot=on" \
         -virtfs "local,path=$repo,mount_tag=repo,security_model=none,readonly=on" \
         -virtfs "local,path=$share,mount_tag=out,security_model=none" \
-        -nodefaults -nic none -vga none -display none -monitor none -serial "file:$vm/console-$mode.log" -no-reboot \
+        -nic none -vga none -display none -monitor none -serial "file:$vm/console-$mode.log" -no-reboot \
         >"$vm/qemu-$mode.log" 2>&1 &
     qemu_pid=$!
     log "booted the guest ($mode, $accel, pid $qemu_pid); console: target/vm/console-$mode.log"
