@@ -132,7 +132,7 @@ arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^$1=//p"; }
 repo="$(arg monaco.repo)"
 mode="$(arg monaco.mode)"
 opts=trans=virtio,version=9p2000.L,msize=524288
-mkdir -p /mnt/out "$repo"
+mkdir -p /mnt/out "$repo" /var/lib/docker
 mount -t 9p -o "$opts" out /mnt/out || { echo "monaco: cannot mount the results share"; exit 1; }
 mount -t 9p -o "$opts,ro" repo "$repo" || { echo "monaco: cannot mount the project share" | tee /mnt/out/guest.log; exit 1; }
 mount -o noatime /dev/vdb /var/lib/docker || { echo "monaco: cannot mount the engine's disk" | tee /mnt/out/guest.log; exit 1; }
