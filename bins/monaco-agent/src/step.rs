@@ -286,7 +286,7 @@ fn run_inner(
         cmd.pre_exec(move || child_setup(tty, cpu_rlimit_s, &rl));
     }
 
-    let cpu_start = cgroup.cpu_usec();
+    let cpu_start = cgroup.cpu_mark();
     let mem_start = cgroup.memory_bytes().unwrap_or(0);
     let oom_start = cgroup.oom_kills();
     // A checker's steps are not the program's: the host hears nothing of them.
@@ -333,7 +333,10 @@ fn run_inner(
                 Some(Stop::Output)
             } else if started.elapsed() >= Duration::from_millis(limits.wall_ms) {
                 Some(Stop::Wall)
-            } else if cpu_used_ms(cgroup, cpu_start).is_some_and(|ms| ms >= limits.cpu_ms) {
+            } else if cgroup
+                .step_cpu_ms(&cpu_start)
+                .is_some_and(|ms| ms >= limits.cpu_ms)
+            {
                 Some(Stop::Cpu)
             } else {
                 None
@@ -430,7 +433,7 @@ fn run_inner(
     let cpu_ms = if usage.cpu_ms() > 0 {
         usage.cpu_ms()
     } else {
-        cpu_used_ms(cgroup, cpu_start).unwrap_or(0)
+        cgroup.step_cpu_ms(&cpu_start).unwrap_or(0)
     };
     let report = StepReport {
         verdict: Some(verdict),
@@ -586,8 +589,4 @@ fn join_all(readers: Vec<JoinHandle<()>>) {
     for r in readers {
         let _ = r.join();
     }
-}
-
-fn cpu_used_ms(cgroup: &Cgroup, start: Option<u64>) -> Option<u64> {
-    Some(cgroup.cpu_usec()?.saturating_sub(start?) / 1000)
 }

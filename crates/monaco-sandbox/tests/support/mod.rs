@@ -340,6 +340,21 @@ impl Harness {
         session.finish().await
     }
 
+    /// Runs `job` (a [`Program::job`] changed by the test) to its end.
+    pub async fn run_job(&self, job: SandboxJob) -> Collected {
+        self.session_job(job).await.finish().await
+    }
+
+    /// Starts `job` for a conversation (see [`Session`]).
+    pub async fn session_job(&self, job: SandboxJob) -> Session {
+        let id = job.id;
+        Session {
+            id,
+            exec: self.start(job).await,
+            events: Vec::new(),
+        }
+    }
+
     /// Starts `program` for a conversation (see [`Session`]).
     pub async fn session(&self, program: &Program) -> Session {
         let job = program.job();
