@@ -44,7 +44,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The server binary: `MONACO_SERVER_BIN`, else `target/debug/monaco-server`.
-fn server_binary() -> PathBuf {
+pub fn server_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("MONACO_SERVER_BIN") {
         let p = PathBuf::from(p);
         assert!(
@@ -215,6 +215,13 @@ impl Server {
     /// The server process's id (e.g. for its `/proc/<pid>/status`).
     pub fn pid(&self) -> u32 {
         self.process().pid()
+    }
+
+    /// SIGHUP: the server re-reads its keys file.
+    pub fn hangup(&self) {
+        self.process()
+            .hangup()
+            .unwrap_or_else(|e| panic!("SIGHUP to the server: {e}"));
     }
 
     /// SIGKILL, as a crash: no shutdown, no check; containers it started

@@ -49,6 +49,12 @@ pub struct Settings {
     /// server). Turn off when several servers share one Docker engine: each
     /// would otherwise kill the others' running sandboxes as it starts.
     pub reap_strays: bool,
+    /// The TOML file of API keys; unset: the API is open.
+    pub api_keys_file: Option<String>,
+    /// Without keys: submissions per minute per client address (0: off).
+    pub rate_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDRs, commas).
+    pub trusted_proxies: String,
 }
 
 impl Settings {
@@ -85,7 +91,9 @@ impl Settings {
             .set_default("pool_max_age", pool.max_age.as_secs())?
             .set_default("pool_idle", pool.idle_after.as_secs())?
             .set_default("log_format", "text")?
-            .set_default("reap_strays", true)?;
+            .set_default("reap_strays", true)?
+            .set_default("rate_per_minute", 0)?
+            .set_default("trusted_proxies", "")?;
         if let Ok(path) = std::env::var("MONACO_CONFIG") {
             builder = builder.add_source(config::File::with_name(&path).required(true));
         }
@@ -108,6 +116,11 @@ impl Settings {
             return Err(config::ConfigError::Message(format!(
                 "DEFAULT_TIMEOUT must be between 1 and MONACO_MAX_TIMEOUT ({})",
                 settings.max_timeout
+            )));
+        }
+        if let Err(e) = monaco_http::tenancy::address::parse_proxies(&settings.trusted_proxies) {
+            return Err(config::ConfigError::Message(format!(
+                "MONACO_TRUSTED_PROXIES: {e}"
             )));
         }
         if settings.concurrent_executions == 0 {
@@ -157,6 +170,14 @@ impl Settings {
         monaco_http::ApiConfig {
             max_body_bytes: self.max_body_bytes,
             max_batch: self.max_batch,
+            tenancy: monaco_http::TenancyConfig {
+                rate_per_minute: std::num::NonZeroU32::new(self.rate_per_minute),
+                // Checked in `load`.
+                trusted_proxies: monaco_http::tenancy::address::parse_proxies(
+                    &self.trusted_proxies,
+                )
+                .unwrap_or_default(),
+            },
             cors_origins: self
                 .cors_origins
                 .split(',')

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::dto::{Object, ResultResponse, SubmitRequest};
-use crate::{json_error, read_json, ApiError, AppState};
+use crate::{json_error, read_json, ApiError, AppState, Caller};
 
 /// `POST /api/batch`: each item exactly a `POST /api/submit` body.
 #[derive(Debug, Deserialize)]
@@ -36,6 +36,8 @@ struct BatchResponse<T> {
 struct Queued {
     id: String,
     status: Status,
+    #[serde(rename = "terminalToken")]
+    terminal_token: String,
 }
 
 /// `GET /api/batch?ids=a,b,c`.
@@ -48,6 +50,7 @@ pub(crate) struct ResultsQuery {
 /// Queues every submission or none; `202` with their ids in order.
 pub(crate) async fn submit<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -65,12 +68,19 @@ pub(crate) async fn submit<S: Sandbox>(
         .enumerate()
         .map(|(index, item)| parse_item(item).map_err(|e| e.in_item(index)))
         .collect::<Result<Vec<_>, _>>()?;
-    let ids = state.executor.submit_batch(requests)?;
+    // A batch counts as its number of submissions against the quotas.
+    let ids = state
+        .tenancy
+        .admit(&state.executor, &caller, &req, count, |by| {
+            let ids = state.executor.submit_batch_as(requests, by)?;
+            Ok((ids.clone(), ids))
+        })?;
     let submissions = ids
         .into_iter()
         .map(|id| Queued {
             id: id.to_string(),
             status: Status::Queued,
+            terminal_token: state.tenancy.terminal_token(id),
         })
         .collect();
     Ok(HttpResponse::Accepted().json(BatchResponse { submissions }))
@@ -87,6 +97,7 @@ fn parse_item(item: Value) -> Result<ExecutionRequest, ApiError> {
 /// for an id that is malformed or unknown.
 pub(crate) async fn results<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     query: web::Query<ResultsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let ids: Vec<&str> = if query.ids.is_empty() {
@@ -105,6 +116,10 @@ pub(crate) async fn results<S: Sandbox>(
         .into_iter()
         .map(|raw| {
             let id = ExecutionId::from_str(raw.trim()).ok()?;
+            // Another key's execution is as unknown as a missing one.
+            if !caller.may_see(state.executor.owner(id)) {
+                return None;
+            }
             state
                 .executor
                 .result(id)

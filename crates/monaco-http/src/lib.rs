@@ -17,9 +17,11 @@ mod dto;
 mod error;
 pub mod frames;
 mod openapi;
+pub mod tenancy;
 mod terminal;
 
 pub use error::ApiError;
+pub use tenancy::{ApiKey, ApiKeys, Caller, KeysError, Tenancy, TenancyConfig};
 
 use monaco_executor::ErrorCode;
 
@@ -43,6 +45,8 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Most submissions in one batch, and most ids read at once.
     pub max_batch: usize,
+    /// Rate limits without keys, and the proxies believed.
+    pub tenancy: TenancyConfig,
 }
 
 impl Default for ApiConfig {
@@ -51,6 +55,7 @@ impl Default for ApiConfig {
             max_body_bytes: 2 * 1024 * 1024,
             cors_origins: vec!["*".into()],
             max_batch: 20,
+            tenancy: TenancyConfig::default(),
         }
     }
 }
@@ -60,6 +65,7 @@ impl Default for ApiConfig {
 pub struct AppState<S: Sandbox = DockerSandbox> {
     executor: Executor<S>,
     config: Arc<ApiConfig>,
+    tenancy: Arc<Tenancy>,
 }
 
 impl<S: Sandbox> Clone for AppState<S> {
@@ -67,16 +73,40 @@ impl<S: Sandbox> Clone for AppState<S> {
         AppState {
             executor: self.executor.clone(),
             config: Arc::clone(&self.config),
+            tenancy: Arc::clone(&self.tenancy),
         }
     }
 }
 
 impl<S: Sandbox> AppState<S> {
-    /// State for the routes.
+    /// State for the routes, with an open API (no keys).
     pub fn new(executor: Executor<S>, config: ApiConfig) -> Self {
+        let tenancy = Arc::new(Tenancy::new(None, config.tenancy.clone()));
         AppState {
             executor,
             config: Arc::new(config),
+            tenancy,
+        }
+    }
+
+    /// The same state with API keys required (see [`tenancy`]).
+    pub fn with_keys(mut self, keys: ApiKeys) -> Self {
+        self.tenancy = Arc::new(Tenancy::new(Some(keys), self.config.tenancy.clone()));
+        self
+    }
+
+    /// Who calls, what they may see, how much they may ask: shared by
+    /// every clone of this state, so [`Tenancy::replace_keys`] reaches all.
+    pub fn tenancy(&self) -> &Arc<Tenancy> {
+        &self.tenancy
+    }
+
+    /// 404 unless `caller` may see execution `id`.
+    fn visible(&self, caller: &Caller, id: ExecutionId) -> Result<(), ApiError> {
+        if caller.may_see(self.executor.owner(id)) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found())
         }
     }
 }
@@ -86,13 +116,15 @@ impl<S: Sandbox> AppState<S> {
 /// answers its other methods with `405` and `Allow`.
 pub fn routes<S: Sandbox>(state: AppState<S>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::Data::new(state))
+        cfg.app_data(Arc::clone(&state.tenancy))
+            .app_data(web::Data::new(state))
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found().into()))
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
                 ApiError::new(ErrorCode::RequestInvalidQuery, e.to_string()).into()
             }))
             .service(
                 web::scope("/api")
+                    .wrap(actix_web::middleware::from_fn(tenancy::require_key))
                     .service(resource("/submit", "POST").route(web::post().to(submit::<S>)))
                     .service(resource("/execute", "POST").route(web::post().to(execute::<S>)))
                     .service(
@@ -311,39 +343,58 @@ fn parse_id(raw: &str) -> Result<ExecutionId, ApiError> {
     ExecutionId::from_str(raw).map_err(|_| ApiError::not_found())
 }
 
+/// Admits and queues one request for `caller` (its quotas, its maximums).
+fn submit_one<S: Sandbox>(
+    state: &AppState<S>,
+    caller: &Caller,
+    req: &HttpRequest,
+    request: monaco_executor::ExecutionRequest,
+) -> Result<ExecutionId, ApiError> {
+    state.tenancy.admit(&state.executor, caller, req, 1, |by| {
+        let id = state.executor.submit_as(request, by)?;
+        Ok((id, vec![id]))
+    })
+}
+
 async fn submit<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let request = read_json::<S, SubmitRequest>(&state, &req, payload)
         .await?
         .into_request(true)?;
-    let id = state.executor.submit(request)?;
+    let id = submit_one(&state, &caller, &req, request)?;
     Ok(HttpResponse::Accepted().json(SubmitResponse {
         id: id.to_string(),
         status: Status::Queued,
         message: "Code submission accepted",
+        terminal_token: state.tenancy.terminal_token(id),
     }))
 }
 
 async fn execute<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let request = read_json::<S, SubmitRequest>(&state, &req, payload)
         .await?
         .into_request(false)?;
-    let snapshot = state.executor.run(request).await?;
+    let id = submit_one(&state, &caller, &req, request)?;
+    let snapshot = state.executor.wait(id).await?;
     Ok(HttpResponse::Ok().json(ResultResponse::from(&snapshot)))
 }
 
 async fn status<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
+    state.visible(&caller, id)?;
     let status = state.executor.status(id).ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Ok().json(StatusResponse {
         id: id.to_string(),
@@ -353,18 +404,22 @@ async fn status<S: Sandbox>(
 
 async fn result<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
+    state.visible(&caller, id)?;
     let snapshot = state.executor.result(id).ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Ok().json(ResultResponse::from(&snapshot)))
 }
 
 async fn cancel<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
+    state.visible(&caller, id)?;
     state.executor.cancel(id).await?;
     let status = state.executor.status(id).ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Accepted().json(StatusResponse {
