@@ -10,7 +10,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -69,7 +69,7 @@ fn keys_file(keys: &[&Key]) -> PathBuf {
     path
 }
 
-fn write_keys(path: &PathBuf, keys: &[&Key]) {
+fn write_keys(path: &Path, keys: &[&Key]) {
     let text: String = keys.iter().map(|k| format!("{}\n", k.table)).collect();
     std::fs::write(path, text).expect("write the keys file");
 }
@@ -85,7 +85,7 @@ async fn server(env: &[(&str, String)]) -> Server {
     Server::start_with(config).await
 }
 
-async fn keyed_server(file: &PathBuf, env: &[(&str, String)]) -> Server {
+async fn keyed_server(file: &Path, env: &[(&str, String)]) -> Server {
     let mut all = vec![("MONACO_API_KEYS_FILE", file.display().to_string())];
     all.extend(env.iter().cloned());
     server(&all).await
@@ -202,7 +202,11 @@ async fn keys_are_required_and_checked() {
     );
 
     let key = keygen("grader", "");
-    let server = keyed_server(&keys_file(&[&key]), &[]).await;
+    let logs = [
+        ("MONACO_LOG_FORMAT", "json".to_string()),
+        ("RUST_LOG", "info,monaco_scheduler=debug".to_string()),
+    ];
+    let server = keyed_server(&keys_file(&[&key]), &logs).await;
     let health = send(server.http().get(server.url("/api/health"))).await;
     assert_eq!(health.status(), StatusCode::OK, "health stays open");
 
@@ -250,8 +254,29 @@ async fn keys_are_required_and_checked() {
     )
     .await;
     let result = json_body(r, StatusCode::OK).await;
-    server.track(result["id"].as_str().unwrap());
+    let id = result["id"].as_str().unwrap();
+    server.track(id);
     assert_eq!(result["stdout"], "hi\n", "{result}");
+
+    // Every line logged about the execution is JSON in its span, which
+    // names the key (and never holds the secret).
+    let log = server.log_tail();
+    // The tail's first line may be cut; every other line is JSON.
+    let lines: Vec<Value> = log
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .filter(|l: &Value| l["span"]["id"] == id || l["fields"]["id"] == id)
+        .collect();
+    assert!(
+        lines.len() >= 3,
+        "queued, started, finished at least:\n{log}"
+    );
+    for line in &lines {
+        assert_eq!(line["span"]["name"], "execution", "{line}");
+        assert_eq!(line["span"]["key"], "grader", "{line}");
+    }
+    assert!(!log.contains(&key.secret), "the secret in the log");
     let r = send(as_key(&server, Method::GET, "/api/languages", &key)).await;
     assert_eq!(r.status(), StatusCode::OK);
     server.stop().await;
@@ -513,7 +538,7 @@ async fn sighup_reloads_the_keys_and_a_bad_file_keeps_them() {
         .await;
     let transcript = terminal.finish().await;
     assert_eq!(transcript.stdout(), "hello\n");
-    assert_eq!(transcript.final_status()["content"]["status"], "completed");
+    assert_eq!(transcript.final_status()["status"], "completed");
 
     let log = server.log_tail();
     for secret in [&a.secret, &b.secret, "whsec-never-logged", token.as_str()] {

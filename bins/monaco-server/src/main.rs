@@ -155,7 +155,10 @@ async fn serve(
             .wrap(monaco_http::cors(&api))
             .wrap(monaco_http::json_errors())
             // The path only: a query may hold a terminal token.
-            .wrap(actix_web::middleware::Logger::new("%m %U %s %Dms"))
+            .wrap(
+                actix_web::middleware::Logger::new("%{method}xi %U %s %Dms")
+                    .custom_request_replace("method", |req| req.method().to_string()),
+            )
             .configure(monaco_http::routes(state.clone()))
     })
     .disable_signals()

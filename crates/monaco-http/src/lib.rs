@@ -454,7 +454,11 @@ async fn health<S: Sandbox>(state: web::Data<AppState<S>>) -> HttpResponse {
 }
 
 async fn openapi<S: Sandbox>(state: web::Data<AppState<S>>) -> HttpResponse {
-    HttpResponse::Ok().json(openapi::document(&state.executor, &state.config))
+    HttpResponse::Ok().json(openapi::document(
+        &state.executor,
+        &state.config,
+        state.tenancy.has_keys(),
+    ))
 }
 
 #[cfg(test)]

@@ -127,7 +127,7 @@ impl ApiKeys {
         })?;
         let mut keys: Vec<Arc<ApiKey>> = Vec::with_capacity(raw.key.len());
         for (index, raw) in raw.key.into_iter().enumerate() {
-            let key = validate(raw).map_err(|why| KeysError(format!("key {index}: {why}")))?;
+            let key = validate(raw).map_err(|why| KeysError(format!("key {index}{why}")))?;
             if let Some(other) = keys.iter().find(|k| k.id == key.id) {
                 return Err(KeysError(format!(
                     "key {index}: the id `{}` is used twice",
@@ -188,22 +188,22 @@ fn validate(raw: RawKey) -> Result<ApiKey, String> {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if !id_ok {
         return Err(format!(
-            "`id` must be 1 to {MAX_ID_LEN} letters, digits, `-`, `_` or `.`"
+            ": `id` must be 1 to {MAX_ID_LEN} letters, digits, `-`, `_` or `.`"
         ));
     }
     let id = raw.id;
     let sha256 = parse_digest(&raw.sha256)
-        .ok_or_else(|| format!("(`{id}`): `sha256` must be 64 hexadecimal digits"))?;
+        .ok_or_else(|| format!(" (`{id}`): `sha256` must be 64 hexadecimal digits"))?;
     let positive = |name: &str, value: Option<usize>| match value {
         Some(0) => Err(format!(
-            "(`{id}`): `{name}` must be at least 1 (remove the key to revoke it)"
+            " (`{id}`): `{name}` must be at least 1 (remove the key to revoke it)"
         )),
         _ => Ok(value),
     };
     let rate_per_minute = match raw.rate_per_minute {
         Some(n) => Some(
             NonZeroU32::new(n)
-                .ok_or_else(|| format!("(`{id}`): `rate_per_minute` must be at least 1"))?,
+                .ok_or_else(|| format!(" (`{id}`): `rate_per_minute` must be at least 1"))?,
         ),
         None => None,
     };
@@ -211,7 +211,7 @@ fn validate(raw: RawKey) -> Result<ApiKey, String> {
     let max_queued = positive("max_queued", raw.max_queued)?;
     if let Some((field, _)) = raw.max_limits.fields().find(|&(_, v)| v == 0) {
         return Err(format!(
-            "(`{id}`): `max_limits.{}` must be greater than 0",
+            " (`{id}`): `max_limits.{}` must be greater than 0",
             field.name
         ));
     }

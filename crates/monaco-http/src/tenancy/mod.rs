@@ -31,11 +31,11 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError};
 use dashmap::DashMap;
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -396,19 +396,30 @@ impl FromRequest for Caller {
 /// key when keys are configured, except a terminal request that presents
 /// a `?token=` (its handler checks the token). The caller is left in the
 /// request's extensions for [`Caller`].
-pub async fn require_key(
+pub async fn require_key<B: MessageBody + 'static>(
     req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let exempt = req.path() == "/api/health"
         || (req.path().starts_with("/api/ws/terminal/") && has_token(req.query_string()));
     if let Some(tenancy) = req.app_data::<Arc<Tenancy>>().cloned() {
         if tenancy.has_keys() && !exempt {
-            let key = tenancy.authenticate_headers(req.headers())?;
-            req.extensions_mut().insert(Caller { key });
+            match tenancy.authenticate_headers(req.headers()) {
+                Ok(key) => {
+                    req.extensions_mut().insert(Caller { key });
+                }
+                // A response, not an error: the layers outside (CORS) see it.
+                Err(refusal) => {
+                    return Ok(req
+                        .into_response(ResponseError::error_response(&refusal))
+                        .map_into_right_body())
+                }
+            }
         }
     }
-    next.call(req).await
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 /// Whether a query string has a `token` parameter.

@@ -100,4 +100,5 @@ fn uuid_like() -> String {
 mod batch;
 mod graders;
 mod http;
+mod tenancy;
 mod terminal;
