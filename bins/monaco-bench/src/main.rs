@@ -79,6 +79,7 @@ mod report;
 mod server;
 mod stats;
 mod table;
+mod tenancy;
 mod throughput;
 
 use std::path::{Path, PathBuf};
@@ -220,6 +221,15 @@ async fn run(setup: &Setup, options: &Options) -> bool {
             Ok(rows) => graders::print(&rows),
             Err(e) => {
                 report::print_section_failed("graders", &e);
+                complete = false;
+            }
+        }
+    }
+    if options.sections.tenancy {
+        match tenancy::measure(launch, engine, options.iterations).await {
+            Ok(figures) => tenancy::print(&figures),
+            Err(e) => {
+                report::print_section_failed("tenancy", &e);
                 complete = false;
             }
         }

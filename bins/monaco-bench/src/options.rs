@@ -16,7 +16,7 @@ const MAX_ITERATIONS: usize = 1_000;
 const MAX_THROUGHPUT_COUNT: usize = 10_000;
 
 pub const USAGE: &str = "\
-usage: monaco-bench [--sections latency,throughput,memory,driver,graders] [--iterations N]
+usage: monaco-bench [--sections latency,throughput,memory,driver,graders,tenancy] [--iterations N]
                     [--throughput-count N] [--languages python,c,...]
                     [--server PATH]
 
@@ -29,6 +29,8 @@ usage: monaco-bench [--sections latency,throughput,memory,driver,graders] [--ite
                                     (no server), beside the same baselines
                         graders     a+b in C and Python with 100 test cases: one
                                     execution with `tests`, 100 separate ones, native
+                        tenancy     python hello world and status reads with API
+                                    keys + rate limit on vs off (two servers)
   --iterations, -n    timed executions per language and mode (default 20);
                       graders: rounds of the three modes (default 3)
   --throughput-count  timed executions per concurrency level (default 40)
@@ -47,6 +49,8 @@ pub struct Sections {
     pub driver: bool,
     /// Opt-in: 100 test cases in one execution, in 100, and natively.
     pub graders: bool,
+    /// Opt-in: keys and rate limits on vs off.
+    pub tenancy: bool,
 }
 
 /// Command-line options.
@@ -71,6 +75,7 @@ impl Options {
                 memory: true,
                 driver: false,
                 graders: false,
+                tenancy: false,
             },
             iterations: DEFAULT_ITERATIONS,
             graders_rounds: graders::DEFAULT_ROUNDS,
@@ -123,11 +128,12 @@ impl Sections {
         memory: false,
         driver: false,
         graders: false,
+        tenancy: false,
     };
 
     /// Whether a chosen section starts a server (the driver section does not).
     pub fn need_server(&self) -> bool {
-        self.latency || self.throughput || self.memory || self.graders
+        self.latency || self.throughput || self.memory || self.graders || self.tenancy
     }
 }
 
@@ -140,10 +146,11 @@ fn parse_sections(list: &str) -> Result<Sections, String> {
             "memory" => sections.memory = true,
             "driver" => sections.driver = true,
             "graders" => sections.graders = true,
+            "tenancy" => sections.tenancy = true,
             other => {
                 return Err(format!(
                     "--sections: unknown section {other:?} \
-                     (latency, throughput, memory, driver, graders)"
+                     (latency, throughput, memory, driver, graders, tenancy)"
                 ))
             }
         }
@@ -211,6 +218,7 @@ mod tests {
                 memory: true,
                 driver: false,
                 graders: false,
+                tenancy: false,
             }
         );
         assert_eq!(o.iterations, 5);
@@ -220,6 +228,14 @@ mod tests {
         );
         assert_eq!(o.throughput_count, 16);
         assert_eq!(o.languages, ["python", "c"]);
+    }
+
+    #[test]
+    fn the_tenancy_section_is_opt_in_and_needs_a_server() {
+        let o = parse(&[]).unwrap();
+        assert!(!o.sections.tenancy);
+        let o = parse(&["--sections", "tenancy"]).unwrap();
+        assert!(o.sections.tenancy && !o.sections.latency && o.sections.need_server());
     }
 
     #[test]

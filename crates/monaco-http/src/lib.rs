@@ -5,7 +5,8 @@
 //! `/api/ws/terminal/{id}`) with their JSON shapes, plus `/api/execute`,
 //! cancel, batches (`/api/batch`) and `/api/openapi.json`. This crate owns
 //! the wire: DTOs, request parsing, and mapping every failure to a status
-//! and a stable dotted code.
+//! and a stable dotted code. With API keys ([`tenancy`]) it decides who
+//! calls, what they may see and how much they may ask.
 //! It must not run anything itself: all work goes through
 //! [`monaco_executor::Executor`].
 
