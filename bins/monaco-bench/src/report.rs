@@ -109,6 +109,12 @@ pub async fn print_context(launch: &Launch, engine: &Engine, options: &Options) 
             crate::graders::CASES
         ));
     }
+    if s.tenancy {
+        sections.push(format!(
+            "tenancy ({} rounds after 1 warm-up; python; open and keyed servers)",
+            options.iterations
+        ));
+    }
     if s.throughput {
         sections.push(format!(
             "throughput ({} executions per level and side)",
