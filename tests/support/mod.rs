@@ -218,6 +218,13 @@ impl Server {
         self.process().pid()
     }
 
+    /// SIGHUP: the server re-reads its keys file.
+    pub fn hangup(&self) {
+        self.process()
+            .hangup()
+            .unwrap_or_else(|e| panic!("SIGHUP to the server: {e}"));
+    }
+
     /// SIGKILL, as a crash: no shutdown, no check; containers it started
     /// stay behind (a server of the same `MONACO_INSTANCE` reaps them).
     pub async fn kill(mut self) {

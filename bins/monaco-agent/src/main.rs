@@ -90,6 +90,13 @@ fn run_job(
         )
         .report;
         let ok = report.verdict == Some(Verdict::Ok);
+        if ok {
+            // What the compile step left in /tmp (caches, intermediates) is
+            // gone before the run: /tmp is memory, and would count against
+            // the run step's smaller memory limit (Nim's C cache, Go's build
+            // cache).
+            snapshot::empty_dir(Path::new("/tmp"), Some(judge::CHECKER_DIR_NAME))?;
+        }
         host.control(&AgentMessage::StepFinished {
             step: StepKind::Compile,
             report,

@@ -378,7 +378,12 @@ fn run_inner(
                     prompt_seen_once = true;
                 } else if !blocked {
                     prompt_seen_once = false;
-                    prompt_armed = true;
+                    // Re-armed only by output or input since: a program
+                    // still waiting that is seen running for a moment (a
+                    // runtime's own threads waking) is not a new prompt.
+                    if !quiet {
+                        prompt_armed = true;
+                    }
                 }
             }
         }

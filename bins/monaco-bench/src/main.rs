@@ -83,6 +83,7 @@ mod report;
 mod server;
 mod stats;
 mod table;
+mod tenancy;
 mod throughput;
 
 use std::path::{Path, PathBuf};
@@ -232,6 +233,15 @@ async fn run(setup: &Setup, options: &Options) -> bool {
             Ok(cost) => metrics::print(&cost),
             Err(e) => {
                 report::print_section_failed("metrics", &e);
+                complete = false;
+            }
+        }
+    }
+    if options.sections.tenancy {
+        match tenancy::measure(launch, engine, options.iterations).await {
+            Ok(figures) => tenancy::print(&figures),
+            Err(e) => {
+                report::print_section_failed("tenancy", &e);
                 complete = false;
             }
         }

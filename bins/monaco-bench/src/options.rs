@@ -14,7 +14,7 @@ const MAX_ITERATIONS: usize = 1_000;
 const MAX_THROUGHPUT_COUNT: usize = 10_000;
 
 pub const USAGE: &str = "\
-usage: monaco-bench [--sections latency,throughput,memory,driver,graders,metrics] [--iterations N]
+usage: monaco-bench [--sections latency,throughput,memory,driver,graders,metrics,tenancy] [--iterations N]
                     [--throughput-count N] [--languages python,c,...]
                     [--server PATH]
 
@@ -29,6 +29,8 @@ usage: monaco-bench [--sections latency,throughput,memory,driver,graders,metrics
                                     execution with `tests`, 100 separate ones, native
                         metrics     /metrics scrape time with 10,000 results held,
                                     python hello with metrics on vs off
+                        tenancy     python hello world and status reads with API
+                                    keys + rate limit on vs off (two servers)
   --iterations, -n    timed executions per language and mode (default 20);
                       graders: rounds of the three modes (default 3)
   --throughput-count  timed executions per concurrency level (default 40)
@@ -49,6 +51,8 @@ pub struct Sections {
     pub graders: bool,
     /// Opt-in: what Prometheus metrics cost.
     pub metrics: bool,
+    /// Opt-in: keys and rate limits on vs off.
+    pub tenancy: bool,
 }
 
 /// Command-line options.
@@ -76,6 +80,7 @@ impl Options {
                 driver: false,
                 graders: false,
                 metrics: false,
+                tenancy: false,
             },
             iterations: DEFAULT_ITERATIONS,
             graders_rounds: graders::DEFAULT_ROUNDS,
@@ -129,11 +134,17 @@ impl Sections {
         driver: false,
         graders: false,
         metrics: false,
+        tenancy: false,
     };
 
     /// Whether a chosen section starts a server (the driver section does not).
     pub fn need_server(&self) -> bool {
-        self.latency || self.throughput || self.memory || self.graders || self.metrics
+        self.latency
+            || self.throughput
+            || self.memory
+            || self.graders
+            || self.metrics
+            || self.tenancy
     }
 }
 
@@ -147,10 +158,11 @@ fn parse_sections(list: &str) -> Result<Sections, String> {
             "driver" => sections.driver = true,
             "graders" => sections.graders = true,
             "metrics" => sections.metrics = true,
+            "tenancy" => sections.tenancy = true,
             other => {
                 return Err(format!(
                     "--sections: unknown section {other:?} \
-                     (latency, throughput, memory, driver, graders)"
+                     (latency, throughput, memory, driver, graders, tenancy)"
                 ))
             }
         }
@@ -219,6 +231,7 @@ mod tests {
                 driver: false,
                 graders: false,
                 metrics: false,
+                tenancy: false,
             }
         );
         assert_eq!(o.iterations, 5);
@@ -228,6 +241,14 @@ mod tests {
         );
         assert_eq!(o.throughput_count, 16);
         assert_eq!(o.languages, ["python", "c"]);
+    }
+
+    #[test]
+    fn the_tenancy_section_is_opt_in_and_needs_a_server() {
+        let o = parse(&[]).unwrap();
+        assert!(!o.sections.tenancy);
+        let o = parse(&["--sections", "tenancy"]).unwrap();
+        assert!(o.sections.tenancy && !o.sections.latency && o.sections.need_server());
     }
 
     #[test]

@@ -122,6 +122,12 @@ pub async fn print_context(
             options.iterations
         ));
     }
+    if s.tenancy {
+        sections.push(format!(
+            "tenancy ({} rounds after 1 warm-up; python; open and keyed servers)",
+            options.iterations
+        ));
+    }
     if s.throughput {
         sections.push(format!(
             "throughput ({} executions per level and side)",

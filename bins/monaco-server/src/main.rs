@@ -3,7 +3,9 @@
 //! Thin glue: read the configuration (environment, optional file), set up
 //! logging, build the executor, serve the API and the playground page, and on SIGTERM/SIGINT shut down
 //! gracefully: stop accepting, let running executions finish within the
-//! grace period, cancel the rest, remove every container, exit.
+//! grace period, cancel the rest, remove every container, exit. With
+//! `MONACO_API_KEYS_FILE`, SIGHUP re-reads the keys file (a bad file keeps
+//! the keys in force). `monaco-server keygen --id NAME` prints a new key.
 
 mod settings;
 
@@ -11,13 +13,47 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer};
+use clap::{Parser, Subcommand};
 use monaco_executor::Executor;
+use monaco_http::ApiKeys;
 use tokio::signal::unix::{signal, SignalKind};
 
 use settings::Settings;
 
+/// Monaco's server: with no command, serve the API (configured by the
+/// environment; see the README).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a new random API key on the first line, then the `[[key]]`
+    /// table to add to the keys file (which holds only its SHA-256).
+    Keygen {
+        /// The key's name in logs (letters, digits, `-`, `_`, `.`).
+        #[arg(long)]
+        id: String,
+    },
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    if let Some(Command::Keygen { id }) = Cli::parse().command {
+        return match monaco_http::tenancy::keys::generate(&id) {
+            Ok((secret, table)) => {
+                println!("{secret}\n\n{table}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("monaco-server keygen: {e}");
+                std::process::ExitCode::from(2)
+            }
+        };
+    }
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
@@ -25,8 +61,15 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let keys = match settings.api_keys_file.as_deref().map(read_keys).transpose() {
+        Ok(keys) => keys,
+        Err(e) => {
+            eprintln!("monaco-server: invalid configuration: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     init_logging(&settings);
-    match serve(settings).await {
+    match serve(settings, keys).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "monaco-server stopped");
@@ -46,7 +89,41 @@ fn init_logging(settings: &Settings) {
     }
 }
 
-async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+/// Reads and parses the keys file; the error names the file and never
+/// quotes a secret.
+fn read_keys(path: &str) -> Result<ApiKeys, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("MONACO_API_KEYS_FILE {path}: cannot read it: {e}"))?;
+    ApiKeys::parse(&text).map_err(|e| format!("MONACO_API_KEYS_FILE {path}: {e}"))
+}
+
+/// On SIGHUP, re-reads the keys file: the new keys apply to the next
+/// request, running executions go on; a bad file keeps the keys in force.
+fn reload_on_hangup(path: String, tenancy: std::sync::Arc<monaco_http::Tenancy>) {
+    tokio::spawn(async move {
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("no SIGHUP handler: the keys file will not be reloaded");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match read_keys(&path) {
+                Ok(keys) => {
+                    let count = keys.len();
+                    tenancy.replace_keys(keys);
+                    tracing::info!(keys = count, "SIGHUP: API keys reloaded");
+                }
+                Err(error) => {
+                    tracing::error!(%error, "SIGHUP: keys file refused; the previous keys stay in force")
+                }
+            }
+        }
+    });
+}
+
+async fn serve(
+    settings: Settings,
+    keys: Option<ApiKeys>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let metrics = settings.metrics.then(|| {
         Arc::new(monaco_http::Metrics::new(
             settings.metrics_token.as_ref().map(|t| t.0.clone()),
@@ -73,6 +150,16 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let api = settings.api_config();
     let mut state = monaco_http::AppState::new(executor.clone(), api.clone());
+    if let Some(keys) = keys {
+        if keys.is_empty() {
+            tracing::warn!("the API keys file has no key: every request but health is refused");
+        }
+        tracing::info!(keys = keys.len(), ids = ?keys.ids().collect::<Vec<_>>(), "API keys required");
+        state = state.with_keys(keys);
+    }
+    if let Some(path) = settings.api_keys_file.clone() {
+        reload_on_hangup(path, std::sync::Arc::clone(state.tenancy()));
+    }
     if let Some(metrics) = metrics {
         state = state.with_metrics(metrics);
     }
@@ -86,7 +173,11 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
             .wrap(actix_web::middleware::from_fn(
                 monaco_http::count_rejections,
             ))
-            .wrap(actix_web::middleware::Logger::new("%r %s %Dms"))
+            // The path only: a query may hold a terminal token.
+            .wrap(
+                actix_web::middleware::Logger::new("%{method}xi %U %s %Dms")
+                    .custom_request_replace("method", |req| req.method().to_string()),
+            )
             .configure(monaco_http::routes(state.clone()))
             .configure(monaco_http::page(web_dir.clone()))
     })

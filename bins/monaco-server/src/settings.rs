@@ -70,6 +70,12 @@ pub struct Settings {
     pub webhook_backoff_ms: u64,
     /// Comma-separated CIDRs webhooks may go to although not public.
     pub webhook_allow: String,
+    /// The TOML file of API keys; unset: the API is open.
+    pub api_keys_file: Option<String>,
+    /// Without keys: submissions per minute per client address (0: off).
+    pub rate_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDRs, commas).
+    pub trusted_proxies: String,
 }
 
 /// A secret setting: read like a string, never printed.
@@ -126,7 +132,9 @@ impl Settings {
             .set_default("webhook_attempts", webhook.attempts)?
             .set_default("webhook_timeout_ms", webhook.timeout.as_millis() as u64)?
             .set_default("webhook_backoff_ms", webhook.backoff.as_millis() as u64)?
-            .set_default("webhook_allow", "")?;
+            .set_default("webhook_allow", "")?
+            .set_default("rate_per_minute", 0)?
+            .set_default("trusted_proxies", "")?;
         if let Ok(path) = std::env::var("MONACO_CONFIG") {
             builder = builder.add_source(config::File::with_name(&path).required(true));
         }
@@ -154,6 +162,11 @@ impl Settings {
         monaco_http::CompatApis::parse(&settings.compat)
             .map_err(|e| config::ConfigError::Message(format!("MONACO_COMPAT: {e}")))?;
         settings.webhook_config()?;
+        if let Err(e) = monaco_http::tenancy::address::parse_proxies(&settings.trusted_proxies) {
+            return Err(config::ConfigError::Message(format!(
+                "MONACO_TRUSTED_PROXIES: {e}"
+            )));
+        }
         if settings.concurrent_executions == 0 {
             return Err(config::ConfigError::Message(
                 "CONCURRENT_EXECUTIONS must be at least 1".into(),
@@ -241,6 +254,14 @@ impl Settings {
             // Checked in `load`.
             compat: monaco_http::CompatApis::parse(&self.compat).unwrap_or_default(),
             queue_capacity: self.queue_capacity,
+            tenancy: monaco_http::TenancyConfig {
+                rate_per_minute: std::num::NonZeroU32::new(self.rate_per_minute),
+                // Checked in `load`.
+                trusted_proxies: monaco_http::tenancy::address::parse_proxies(
+                    &self.trusted_proxies,
+                )
+                .unwrap_or_default(),
+            },
             cors_origins: self
                 .cors_origins
                 .split(',')

@@ -89,6 +89,16 @@ error_codes! {
     InputBufferFull = "input.buffer_full",
     /// The queue is full; try again later.
     QueueFull = "queue.full",
+    /// API keys are configured and the request presented none.
+    AuthMissing = "auth.missing",
+    /// The presented API key (or terminal token) is not a valid one.
+    AuthInvalid = "auth.invalid",
+    /// The caller submitted faster than its rate allows; try again later.
+    RateLimited = "rate.limited",
+    /// The caller's key has as many executions in flight as it may.
+    QuotaRunning = "quota.running",
+    /// The caller's key has as many executions waiting as it may.
+    QuotaQueued = "quota.queued",
     /// The server is shutting down.
     ServerShuttingDown = "server.shutting_down",
     /// An unexpected server error outside Monaco's handlers.

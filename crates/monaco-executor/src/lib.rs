@@ -106,6 +106,21 @@ pub struct Health {
     pub running: usize,
 }
 
+/// Who submits an execution, for a service with many callers: the owner
+/// recorded with it (an API key's id) and that caller's own maximums,
+/// lower than the server's. [`Submitter::default`] is nobody in
+/// particular, with the server's maximums.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Submitter {
+    /// Recorded as the execution's owner ([`Executor::owner`]).
+    pub owner: Option<String>,
+    /// Maximums of this caller's limits, each applied only where it is
+    /// lower than the server's. A request asking more is refused as the
+    /// server's maximum refuses it (`limits.above_maximum`); a default
+    /// above one is lowered to it.
+    pub max_limits: LimitsOverride,
+}
+
 impl Executor {
     /// Starts configuring an executor.
     pub fn builder() -> ExecutorBuilder {
@@ -116,8 +131,24 @@ impl Executor {
 impl<S: Sandbox> Executor<S> {
     /// Validates and queues an execution; returns at once with its id.
     pub fn submit(&self, request: ExecutionRequest) -> Result<ExecutionId, ExecutorError> {
-        let (job, meta) = self.prepare(request)?;
+        self.submit_as(request, &Submitter::default())
+    }
+
+    /// [`Executor::submit`] on behalf of `by`: its owner is recorded, its
+    /// maximums apply.
+    pub fn submit_as(
+        &self,
+        request: ExecutionRequest,
+        by: &Submitter,
+    ) -> Result<ExecutionId, ExecutorError> {
+        let (job, meta) = self.prepare(request, by)?;
         Ok(self.inner.scheduler.submit(job, meta)?)
+    }
+
+    /// Who submitted the execution (`Some(None)`: no owner was given);
+    /// `None` when there is no such execution.
+    pub fn owner(&self, id: ExecutionId) -> Option<Option<String>> {
+        self.inner.scheduler.owner(id)
     }
 
     /// Submits an execution and waits for its result.
@@ -233,14 +264,18 @@ impl<S: Sandbox> Executor<S> {
                 code: language.hello().to_string(),
                 ..Default::default()
             };
-            if let Ok((job, _)) = self.prepare(hello) {
+            if let Ok((job, _)) = self.prepare(hello, &Submitter::default()) {
                 self.inner.sandbox.prewarm(&job);
             }
         }
     }
 
     /// Turns a request into a sandbox job, or says what is wrong with it.
-    fn prepare(&self, req: ExecutionRequest) -> Result<(SandboxJob, ExecutionMeta), ExecutorError> {
+    fn prepare(
+        &self,
+        req: ExecutionRequest,
+        by: &Submitter,
+    ) -> Result<(SandboxJob, ExecutionMeta), ExecutorError> {
         let inner = &self.inner;
         let language =
             inner
@@ -263,11 +298,12 @@ impl<S: Sandbox> Executor<S> {
         let main = language.source_file_name(&req.code);
         monaco_languages::validate_files(&main, &req.files).map_err(ExecutorError::InvalidFile)?;
         check_args(&req.args)?;
-        let limits = inner
-            .default_limits
-            .with(language.limits())
+        let (max, own) = caller_maximums(&inner.max_limits, &by.max_limits);
+        let defaults = inner.default_limits.with(language.limits());
+        let limits = defaults
+            .with(&defaults_within(&defaults, &own, &req.limits))
             .with(&req.limits);
-        limits.check_within(&inner.max_limits)?;
+        limits.check_within(&max)?;
         if let Some((field, value)) = limits.below_minimum() {
             return Err(ExecutorError::BelowMinimum {
                 field: field.name,
@@ -308,6 +344,7 @@ impl<S: Sandbox> Executor<S> {
             code: req.code,
             input: String::from_utf8_lossy(&req.stdin).into_owned(),
             test_names: req.tests.iter().map(|c| c.name.clone()).collect(),
+            owner: by.owner.clone(),
         };
         Ok((job, meta))
     }
@@ -448,11 +485,20 @@ impl<S: Sandbox> Executor<S> {
         &self,
         requests: Vec<ExecutionRequest>,
     ) -> Result<Vec<ExecutionId>, BatchError> {
+        self.submit_batch_as(requests, &Submitter::default())
+    }
+
+    /// [`Executor::submit_batch`] on behalf of `by` (see [`Executor::submit_as`]).
+    pub fn submit_batch_as(
+        &self,
+        requests: Vec<ExecutionRequest>,
+        by: &Submitter,
+    ) -> Result<Vec<ExecutionId>, BatchError> {
         let prepared = requests
             .into_iter()
             .enumerate()
             .map(|(index, request)| {
-                self.prepare(request)
+                self.prepare(request, by)
                     .map_err(|source| BatchError::Invalid { index, source })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -481,6 +527,35 @@ pub enum BatchError {
     Refused(#[source] ExecutorError),
 }
 
+/// The maximums of a caller whose own maximums are `own`, each counting
+/// only where it is lower than the server's `max`; and those own maximums,
+/// so lowered.
+fn caller_maximums(max: &Limits, own: &LimitsOverride) -> (Limits, LimitsOverride) {
+    let mut lower = LimitsOverride::default();
+    for (field, value) in own.fields() {
+        // Fits: the value came from a field of the same type.
+        let _ = field.set(&mut lower, value.min(field.of(max)));
+    }
+    (max.with(&lower), lower)
+}
+
+/// The defaults lowered to the caller's maximums `own` where they are
+/// above them, for the limits the request (`asked`) leaves out: a caller
+/// asking nothing runs within its maximums rather than being refused.
+fn defaults_within(
+    defaults: &Limits,
+    own: &LimitsOverride,
+    asked: &LimitsOverride,
+) -> LimitsOverride {
+    let mut lowered = LimitsOverride::default();
+    for (field, value) in own.fields() {
+        if field.get(asked).is_none() && field.of(defaults) > value {
+            let _ = field.set(&mut lowered, value);
+        }
+    }
+    lowered
+}
+
 /// Refuses arguments that `execve` would refuse (the program would never
 /// start) or that contain NUL (they cannot be passed at all).
 fn check_args(args: &[String]) -> Result<(), ExecutorError> {
@@ -502,6 +577,54 @@ fn check_args(args: &[String]) -> Result<(), ExecutorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_callers_maximums_only_lower_the_servers() {
+        let server = default_max_limits();
+        let own = LimitsOverride {
+            wall_ms: Some(5_000),
+            // Above the server's maximum: the server's stands.
+            memory_bytes: Some(server.run.memory_bytes * 2),
+            ..Default::default()
+        };
+        let (max, lower) = caller_maximums(&server, &own);
+        assert_eq!(max.run.wall_ms, 5_000);
+        assert_eq!(max.run.memory_bytes, server.run.memory_bytes);
+        assert_eq!(max.run.cpu_ms, server.run.cpu_ms);
+        assert_eq!(lower.wall_ms, Some(5_000));
+        // A request asking more than the caller's maximum is refused as
+        // the server's maximum refuses it.
+        let asked = Limits::default().with(&LimitsOverride {
+            wall_ms: Some(6_000),
+            ..Default::default()
+        });
+        assert!(matches!(
+            asked.check_within(&max),
+            Err(monaco_core::LimitsError::AboveMaximum {
+                field: "wall_ms",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn defaults_above_a_callers_maximum_are_lowered_unless_asked() {
+        let defaults = Limits::default();
+        let own = LimitsOverride {
+            wall_ms: Some(5_000),
+            cpu_ms: Some(defaults.run.cpu_ms * 2),
+            ..Default::default()
+        };
+        let lowered = defaults_within(&defaults, &own, &LimitsOverride::default());
+        assert_eq!(lowered.wall_ms, Some(5_000));
+        // A default already below the maximum stays.
+        assert_eq!(lowered.cpu_ms, None);
+        let asked = LimitsOverride {
+            wall_ms: Some(9_000),
+            ..Default::default()
+        };
+        assert_eq!(defaults_within(&defaults, &own, &asked).wall_ms, None);
+    }
 
     #[test]
     fn args_within_the_limits_pass() {

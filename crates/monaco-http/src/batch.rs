@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::dto::{Object, ResultResponse, SubmitRequest};
-use crate::{json_error, read_json, ApiError, AppState};
+use crate::{json_error, read_json, ApiError, AppState, Caller};
 
 /// `POST /api/batch`: each item exactly a `POST /api/submit` body.
 #[derive(Debug, Deserialize)]
@@ -38,6 +38,8 @@ struct BatchResponse<T> {
 struct Queued {
     id: String,
     status: Status,
+    #[serde(rename = "terminalToken")]
+    terminal_token: String,
 }
 
 /// `GET /api/batch?ids=a,b,c`.
@@ -50,6 +52,7 @@ pub(crate) struct ResultsQuery {
 /// Queues every submission or none; `202` with their ids in order.
 pub(crate) async fn submit<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -77,7 +80,14 @@ pub(crate) async fn submit<S: Sandbox>(
                 .map_err(|e| e.in_item(index))?,
         );
     }
-    let ids = state.executor.submit_batch(requests)?;
+    // A batch counts as its number of submissions against the quotas.
+    let ids = state
+        .tenancy
+        .admit(&state.executor, &caller, &req, count, |by| {
+            let ids = state.executor.submit_batch_as(requests, by)?;
+            Ok((ids.clone(), ids))
+        })?;
+    state.count_key_executions(&caller, ids.len());
     for (id, callback) in ids.iter().zip(callbacks) {
         if let Some(callback) = callback {
             state.webhooks.watch(state.executor.clone(), *id, callback);
@@ -88,6 +98,7 @@ pub(crate) async fn submit<S: Sandbox>(
         .map(|id| Queued {
             id: id.to_string(),
             status: Status::Queued,
+            terminal_token: state.tenancy.terminal_token(id),
         })
         .collect();
     Ok(HttpResponse::Accepted().json(BatchResponse { submissions }))
@@ -106,10 +117,11 @@ fn parse_item(item: Value) -> Result<(ExecutionRequest, Option<String>), ApiErro
 /// for an id that is malformed or unknown.
 pub(crate) async fn results<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     query: web::Query<ResultsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let submissions: Vec<Option<ResultResponse>> =
-        snapshots(&state.executor, &query.ids, state.config.max_batch)?
+        snapshots(&state.executor, &caller, &query.ids, state.config.max_batch)?
             .iter()
             .map(|s| s.as_ref().map(|snapshot| state.result_of(snapshot)))
             .collect();
@@ -121,6 +133,7 @@ pub(crate) async fn results<S: Sandbox>(
 /// `request.invalid_query`.
 pub(crate) fn snapshots<S: Sandbox>(
     executor: &Executor<S>,
+    caller: &Caller,
     ids: &str,
     max: usize,
 ) -> Result<Vec<Option<ExecutionSnapshot>>, ApiError> {
@@ -139,6 +152,10 @@ pub(crate) fn snapshots<S: Sandbox>(
         .into_iter()
         .map(|raw| {
             let id = ExecutionId::from_str(raw.trim()).ok()?;
+            // Another key's execution is as unknown as a missing one.
+            if !caller.may_see(executor.owner(id)) {
+                return None;
+            }
             executor.result(id)
         })
         .collect())

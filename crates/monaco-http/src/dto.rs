@@ -218,6 +218,9 @@ pub struct SubmitResponse {
     pub status: Status,
     /// A human-readable note.
     pub message: &'static str,
+    /// Admits a WebSocket to this execution's terminal as `?token=`.
+    #[serde(rename = "terminalToken")]
+    pub terminal_token: String,
 }
 
 /// `GET /api/status/{id}`.

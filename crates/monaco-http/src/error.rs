@@ -16,6 +16,8 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     details: Vec<(&'static str, Value)>,
+    /// Seconds for `Retry-After` (a 503 gets 1 unless said otherwise).
+    retry_after: Option<u64>,
 }
 
 /// The HTTP status every error code is answered with. Codes that only
@@ -54,7 +56,8 @@ pub fn http_status(code: ErrorCode) -> StatusCode {
         ExecutionNotFound | RouteNotFound => StatusCode::NOT_FOUND,
         RouteMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ExecutionFinished => StatusCode::CONFLICT,
-        InputBufferFull => StatusCode::TOO_MANY_REQUESTS,
+        AuthMissing | AuthInvalid => StatusCode::UNAUTHORIZED,
+        InputBufferFull | RateLimited | QuotaRunning | QuotaQueued => StatusCode::TOO_MANY_REQUESTS,
         QueueFull | ServerShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         ExecutionCancelled | ExecutionDuplicateId | ServerError | DockerUnavailable
         | DockerAttach | DockerUpdate | SandboxLost | SandboxAgent | SandboxProtocol
@@ -72,7 +75,14 @@ impl ApiError {
             code,
             message: message.into(),
             details: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// The same error telling the client to retry after `seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// The same error with another status (for responses refused before
@@ -140,7 +150,9 @@ impl ResponseError for ApiError {
             error[*key] = value.clone();
         }
         let mut response = HttpResponse::build(self.status);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = self.retry_after {
+            response.insert_header(("Retry-After", seconds.to_string()));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header(("Retry-After", "1"));
         }
         if self.code == ErrorCode::MetricsUnauthorized {

@@ -7,7 +7,8 @@
 //! Judge0's APIs as adapters onto the same executor (`compat`); and the
 //! playground page at `/` ([`page`]), outside `/api`. This crate owns
 //! the wire: DTOs, request parsing, and mapping every failure to a status
-//! and a stable dotted code.
+//! and a stable dotted code. With API keys ([`tenancy`]) it decides who
+//! calls, what they may see and how much they may ask.
 //! It must not run anything itself: all work goes through
 //! [`monaco_executor::Executor`].
 
@@ -22,6 +23,7 @@ pub mod frames;
 mod metrics;
 mod openapi;
 mod page;
+pub mod tenancy;
 mod terminal;
 pub mod webhook;
 
@@ -29,6 +31,7 @@ pub use compat::CompatApis;
 pub use error::ApiError;
 pub use metrics::{count_rejections, Metrics};
 pub use page::page;
+pub use tenancy::{ApiKey, ApiKeys, Caller, KeysError, Tenancy, TenancyConfig};
 pub use webhook::{WebhookConfig, WebhookSecret, Webhooks};
 
 use monaco_executor::ErrorCode;
@@ -62,6 +65,8 @@ pub struct ApiConfig {
     /// Executions that may wait at once (reported by Judge0's
     /// `/config_info`); the scheduler's own setting.
     pub queue_capacity: usize,
+    /// Rate limits without keys, and the proxies believed.
+    pub tenancy: TenancyConfig,
 }
 
 impl Default for ApiConfig {
@@ -73,6 +78,7 @@ impl Default for ApiConfig {
             ws_linger: std::time::Duration::from_secs(5),
             compat: CompatApis::default(),
             queue_capacity: 100,
+            tenancy: TenancyConfig::default(),
         }
     }
 }
@@ -87,6 +93,7 @@ pub struct AppState<S: Sandbox = DockerSandbox> {
     /// `None` when metrics are off: no `/metrics`, nothing counted.
     metrics: Option<Arc<Metrics>>,
     webhooks: Arc<Webhooks>,
+    tenancy: Arc<Tenancy>,
 }
 
 impl<S: Sandbox> Clone for AppState<S> {
@@ -97,20 +104,45 @@ impl<S: Sandbox> Clone for AppState<S> {
             judge0: Arc::clone(&self.judge0),
             metrics: self.metrics.clone(),
             webhooks: Arc::clone(&self.webhooks),
+            tenancy: Arc::clone(&self.tenancy),
         }
     }
 }
 
 impl<S: Sandbox> AppState<S> {
-    /// State for the routes (no metrics; webhooks with the default
-    /// settings, which sign with no secret and so refuse `callbackUrl`).
+    /// State for the routes, with an open API (no keys), no metrics, and
+    /// webhooks with the default settings (which sign with no secret and
+    /// so refuse `callbackUrl`).
     pub fn new(executor: Executor<S>, config: ApiConfig) -> Self {
+        let tenancy = Arc::new(Tenancy::new(None, config.tenancy.clone()));
         AppState {
             executor,
             config: Arc::new(config),
             judge0: Arc::default(),
             metrics: None,
             webhooks: Arc::new(Webhooks::new(WebhookConfig::default(), None)),
+            tenancy,
+        }
+    }
+
+    /// The same state with API keys required (see [`tenancy`]).
+    pub fn with_keys(mut self, keys: ApiKeys) -> Self {
+        self.tenancy = Arc::new(Tenancy::new(Some(keys), self.config.tenancy.clone()));
+        self
+    }
+
+    /// Who calls, what they may see, how much they may ask: shared by
+    /// every clone of this state, so [`Tenancy::replace_keys`] reaches all.
+    pub fn tenancy(&self) -> &Arc<Tenancy> {
+        &self.tenancy
+    }
+
+    /// 404 unless `caller` may see execution `id`.
+    fn visible(&self, caller: &Caller, id: ExecutionId) -> Result<(), ApiError> {
+        if caller.may_see(self.executor.owner(id)) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found())
         }
     }
 
@@ -135,6 +167,15 @@ impl<S: Sandbox> AppState<S> {
     /// keys) count what they see.
     pub fn metrics(&self) -> Option<&Arc<Metrics>> {
         self.metrics.as_ref()
+    }
+
+    /// Counts `n` executions accepted for `caller`'s key, when metrics are on.
+    fn count_key_executions(&self, caller: &Caller, n: usize) {
+        if let (Some(metrics), Some(key)) = (&self.metrics, &caller.key) {
+            for _ in 0..n {
+                metrics.key_execution(&key.id);
+            }
+        }
     }
 
     /// The result of execution `id` as `/api/result` shows it.
@@ -172,13 +213,15 @@ pub fn routes<S: Sandbox>(state: AppState<S>) -> impl FnOnce(&mut web::ServiceCo
             cfg.app_data(web::Data::new(metrics::MetricsHandle(Arc::clone(metrics))));
             cfg.service(resource("/metrics", "GET").route(web::get().to(metrics::scrape::<S>)));
         }
-        cfg.app_data(web::Data::new(state))
+        cfg.app_data(Arc::clone(&state.tenancy))
+            .app_data(web::Data::new(state))
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found().into()))
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
                 ApiError::new(ErrorCode::RequestInvalidQuery, e.to_string()).into()
             }))
             .service(
                 web::scope("/api")
+                    .wrap(actix_web::middleware::from_fn(tenancy::require_key))
                     .service(resource("/submit", "POST").route(web::post().to(submit::<S>)))
                     .service(resource("/execute", "POST").route(web::post().to(execute::<S>)))
                     .service(
@@ -407,8 +450,24 @@ fn parse_id(raw: &str) -> Result<ExecutionId, ApiError> {
     ExecutionId::from_str(raw).map_err(|_| ApiError::not_found())
 }
 
+/// Admits and queues one request for `caller` (its quotas, its maximums).
+fn submit_one<S: Sandbox>(
+    state: &AppState<S>,
+    caller: &Caller,
+    req: &HttpRequest,
+    request: monaco_executor::ExecutionRequest,
+) -> Result<ExecutionId, ApiError> {
+    let id = state.tenancy.admit(&state.executor, caller, req, 1, |by| {
+        let id = state.executor.submit_as(request, by)?;
+        Ok((id, vec![id]))
+    })?;
+    state.count_key_executions(caller, 1);
+    Ok(id)
+}
+
 async fn submit<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -416,7 +475,7 @@ async fn submit<S: Sandbox>(
     let callback = body.callback_url.take();
     let request = body.into_request(true)?;
     let callback = state.callback(&req, callback).await?;
-    let id = state.executor.submit(request)?;
+    let id = submit_one(&state, &caller, &req, request)?;
     if let Some(callback) = callback {
         state.webhooks.watch(state.executor.clone(), id, callback);
     }
@@ -424,11 +483,13 @@ async fn submit<S: Sandbox>(
         id: id.to_string(),
         status: Status::Queued,
         message: "Code submission accepted",
+        terminal_token: state.tenancy.terminal_token(id),
     }))
 }
 
 async fn execute<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -436,7 +497,7 @@ async fn execute<S: Sandbox>(
     let callback = body.callback_url.take();
     let request = body.into_request(false)?;
     let callback = state.callback(&req, callback).await?;
-    let id = state.executor.submit(request)?;
+    let id = submit_one(&state, &caller, &req, request)?;
     if let Some(callback) = callback {
         state.webhooks.watch(state.executor.clone(), id, callback);
     }
@@ -446,9 +507,11 @@ async fn execute<S: Sandbox>(
 
 async fn status<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
+    state.visible(&caller, id)?;
     let status = state.executor.status(id).ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Ok().json(StatusResponse {
         id: id.to_string(),
@@ -458,18 +521,22 @@ async fn status<S: Sandbox>(
 
 async fn result<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
+    state.visible(&caller, id)?;
     let snapshot = state.executor.result(id).ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Ok().json(state.result_of(&snapshot)))
 }
 
 async fn cancel<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
+    state.visible(&caller, id)?;
     state.executor.cancel(id).await?;
     let status = state.executor.status(id).ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Accepted().json(StatusResponse {
@@ -504,7 +571,11 @@ async fn health<S: Sandbox>(state: web::Data<AppState<S>>) -> HttpResponse {
 }
 
 async fn openapi<S: Sandbox>(state: web::Data<AppState<S>>) -> HttpResponse {
-    HttpResponse::Ok().json(openapi::document(&state.executor, &state.config))
+    HttpResponse::Ok().json(openapi::document(
+        &state.executor,
+        &state.config,
+        state.tenancy.has_keys(),
+    ))
 }
 
 #[cfg(test)]

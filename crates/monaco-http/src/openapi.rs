@@ -20,8 +20,80 @@ use crate::ApiConfig;
 const WHITESPACE: &str =
     r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 
-/// The whole document, for this executor and HTTP configuration.
-pub fn document<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &ApiConfig) -> Value {
+/// The whole document, for this executor and HTTP configuration, with
+/// API keys required or not.
+pub fn document<S: monaco_executor::Sandbox>(
+    executor: &Executor<S>,
+    config: &ApiConfig,
+    keys: bool,
+) -> Value {
+    let mut doc = routes(executor, config);
+    add_tenancy(&mut doc, keys);
+    doc
+}
+
+/// The security schemes, the 401s (with keys), the 429s of the routes that
+/// submit (rate limits and quotas), and the terminal's `token`.
+fn add_tenancy(doc: &mut Value, keys: bool) {
+    doc["components"]["securitySchemes"] = json!({
+        "bearer": {"type": "http", "scheme": "bearer", "description": "`Authorization: Bearer <key>`"},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}
+    });
+    doc["components"]["responses"]["Unauthorized"] = json!({
+        "description": "No API key (`auth.missing`) or not a valid one (`auth.invalid`)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    });
+    doc["components"]["responses"]["TooManyRequests"] = json!({
+        "description": "Over a rate limit (`rate.limited`) or a key's quota (`quota.running`, `quota.queued`); try again after `Retry-After` seconds",
+        "headers": {"Retry-After": {"required": true, "schema": {"type": "integer", "minimum": 1}}},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    });
+    let token = json!({"type": "string", "description": "Admits a WebSocket to this execution's terminal (`?token=`), for clients that cannot send a key"});
+    doc["components"]["schemas"]["SubmitResponse"]["properties"]["terminalToken"] = token.clone();
+    doc["components"]["schemas"]["BatchResponse"]["properties"]["submissions"]["items"]
+        ["properties"]["terminalToken"] = token;
+    for (path, op) in [
+        ("/api/submit", "post"),
+        ("/api/execute", "post"),
+        ("/api/batch", "post"),
+    ] {
+        doc["paths"][path][op]["responses"]["429"] =
+            json!({"$ref": "#/components/responses/TooManyRequests"});
+    }
+    let terminal = &mut doc["paths"]["/api/ws/terminal/{id}"]["get"];
+    if let Some(params) = terminal["parameters"].as_array_mut() {
+        params.push(json!({
+            "name": "token", "in": "query", "required": false, "schema": {"type": "string"},
+            "description": "The execution's `terminalToken`: with API keys, opens the terminal without a key (a wrong one is 401 `auth.invalid`)"
+        }));
+    }
+    if !keys {
+        return;
+    }
+    doc["security"] = json!([{"bearer": []}, {"apiKey": []}]);
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for op in item.values_mut() {
+            if path == "/api/health" {
+                op["security"] = json!([]);
+                continue;
+            }
+            op["responses"]["401"] = json!({"$ref": "#/components/responses/Unauthorized"});
+            if path == "/api/ws/terminal/{id}" {
+                // Or no key at all, with the execution's token.
+                op["security"] = json!([{"bearer": []}, {"apiKey": []}, {}]);
+            }
+        }
+    }
+}
+
+/// The routes and schemas, without tenancy.
+fn routes<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &ApiConfig) -> Value {
     let (defaults, max) = executor.limits();
     let error = json!({"$ref": "#/components/responses/Error"});
     let unavailable = json!({"$ref": "#/components/responses/Unavailable"});

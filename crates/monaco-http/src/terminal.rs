@@ -32,13 +32,15 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::frames::{ClientMessage, ServerFrame, Utf8Carry};
-use crate::{parse_id, AppState};
+use crate::{parse_id, AppState, Caller};
 
 /// Query of the terminal route.
 #[derive(Debug, Deserialize)]
 pub struct TerminalQuery {
     /// First event index to replay (default 0: everything).
     from: Option<usize>,
+    /// The execution's `terminalToken`, for clients that cannot send a key.
+    token: Option<String>,
 }
 
 pub async fn terminal<S: Sandbox>(
@@ -49,6 +51,7 @@ pub async fn terminal<S: Sandbox>(
     query: web::Query<TerminalQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
+    authorize(&state, &req, id, query.token.as_deref())?;
     let events = state
         .executor
         .events(id, query.from.unwrap_or(0))
@@ -86,6 +89,40 @@ pub async fn terminal<S: Sandbox>(
         }
     });
     Ok(response)
+}
+
+/// With keys configured, a terminal is opened with the execution's token
+/// (`?token=`) or by the key that owns it (checked like every route); the
+/// token of another execution, or a wrong one, is `auth.invalid`.
+fn authorize<S: Sandbox>(
+    state: &AppState<S>,
+    req: &HttpRequest,
+    id: ExecutionId,
+    token: Option<&str>,
+) -> Result<(), ApiError> {
+    let tenancy = state.tenancy();
+    if !tenancy.has_keys() {
+        return Ok(());
+    }
+    let caller = match token {
+        Some(token) => {
+            if !tenancy.token_admits(id, token) {
+                return Err(ApiError::new(
+                    ErrorCode::AuthInvalid,
+                    "The terminal token is not this execution's",
+                ));
+            }
+            return state
+                .executor
+                .status(id)
+                .map(|_| ())
+                .ok_or_else(ApiError::not_found);
+        }
+        None => Caller {
+            key: tenancy.authenticate_headers(req.headers())?,
+        },
+    };
+    state.visible(&caller, id)
 }
 
 /// What the session loop reacts to.

@@ -66,7 +66,7 @@ impl<S: Sandbox + Clone> Sandbox for Judged<S> {
                 events,
             };
             let input = program.input.clone();
-            tokio::spawn(relay.run(program));
+            tokio::spawn(tracing::Instrument::in_current_span(relay.run(program)));
             Ok(ActiveExecution {
                 input,
                 events: caller,

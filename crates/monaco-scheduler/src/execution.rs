@@ -41,6 +41,9 @@ pub struct ExecutionMeta {
     pub input: String,
     /// The names of the test cases, in order (one entry per case).
     pub test_names: Vec<Option<String>>,
+    /// Who submitted it (an API key's id), when the caller is known; the
+    /// HTTP layer shows the execution to this caller only.
+    pub owner: Option<String>,
 }
 
 /// What one test case printed.
@@ -138,6 +141,11 @@ pub(crate) struct Execution {
 
 impl Execution {
     /// A queued execution whose log holds its `queued` status.
+    /// Who submitted it, if known.
+    pub(crate) fn owner(&self) -> Option<&str> {
+        self.meta.owner.as_deref()
+    }
+
     pub(crate) fn new(id: ExecutionId, language: String, meta: ExecutionMeta) -> Arc<Self> {
         Arc::new(Execution {
             id,

@@ -43,7 +43,7 @@ use monaco_sandbox::{ActiveExecution, InputCommand, Sandbox, SandboxJob};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
 use crate::error::{CancelError, InputError, SubmitError};
 use crate::execution::{CancelRoute, EventSubscription, Execution, InputRoute};
@@ -216,7 +216,8 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
             });
         }
         for execution in &registered {
-            debug!(id = %execution.id, "execution queued");
+            let _span = execution_span(execution).entered();
+            debug!("execution queued");
         }
         Ok(registered.iter().map(|e| e.id).collect())
     }
@@ -224,6 +225,14 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
     /// Where the execution is in its life, without collecting its output.
     pub fn status(&self, id: ExecutionId) -> Option<Status> {
         self.core().lookup(id).map(|e| e.status())
+    }
+
+    /// Who submitted the execution (`Some(None)`: nobody in particular);
+    /// `None` when there is no such execution.
+    pub fn owner(&self, id: ExecutionId) -> Option<Option<String>> {
+        self.core()
+            .lookup(id)
+            .map(|e| e.owner().map(str::to_string))
     }
 
     /// Everything known about the execution now, output included.
@@ -403,10 +412,21 @@ async fn work<S: Sandbox, Q: JobQueue>(core: Arc<Core<S, Q>>) {
         if !execution.begin(&core.running) {
             continue;
         }
-        debug!(id = %execution.id, "execution started");
-        let outcome = run_caught(Arc::clone(&core.sandbox), Arc::clone(&execution), job).await;
-        core.finish(&execution, outcome);
+        // Every line logged while it runs (the sandbox's included) names it.
+        async {
+            debug!("execution started");
+            let outcome = run_caught(Arc::clone(&core.sandbox), Arc::clone(&execution), job).await;
+            core.finish(&execution, outcome);
+        }
+        .instrument(execution_span(&execution))
+        .await;
     }
+}
+
+/// The span of everything logged about one execution: its id and, when
+/// known, the key that submitted it (never a secret).
+fn execution_span(execution: &Execution) -> tracing::Span {
+    tracing::info_span!("execution", id = %execution.id, key = execution.owner())
 }
 
 /// Counts a worker out when it exits, even by a panic.
@@ -435,7 +455,7 @@ async fn run_caught<S: Sandbox>(
     job: SandboxJob,
 ) -> ExecutionOutcome {
     let id = execution.id;
-    let mut task = AbortOnDrop(tokio::spawn(run(sandbox, execution, job)));
+    let mut task = AbortOnDrop(tokio::spawn(run(sandbox, execution, job).in_current_span()));
     match (&mut task.0).await {
         Ok(outcome) => outcome,
         Err(err) if err.is_panic() => {

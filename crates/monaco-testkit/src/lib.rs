@@ -295,6 +295,19 @@ impl ServerProcess {
         self.child.as_ref().expect("the server is running").id()
     }
 
+    /// Sends SIGHUP (the server re-reads its keys file).
+    pub fn hangup(&self) -> io::Result<()> {
+        let pid = libc::pid_t::try_from(self.pid())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+        // SAFETY: kill(2) on our own child's pid, not reaped yet (so not
+        // reused); no memory is shared.
+        if unsafe { libc::kill(pid, libc::SIGHUP) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     /// The server's resident set (`VmRSS` of `/proc/<pid>/status`), bytes.
     pub fn resident_bytes(&self) -> io::Result<u64> {
         let path = format!("/proc/{}/status", self.pid());

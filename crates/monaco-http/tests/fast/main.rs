@@ -106,4 +106,5 @@ mod graders;
 mod http;
 mod original;
 mod page;
+mod tenancy;
 mod terminal;

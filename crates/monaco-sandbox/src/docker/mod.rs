@@ -311,7 +311,8 @@ impl Sandbox for DockerSandbox {
         let (input_tx, input_rx) = mpsc::channel(64);
         let (input, killed) = InputSender::new(input_tx);
         let (events_tx, events_rx) = mpsc::channel(1024);
-        tokio::spawn(session::drive(
+        // The session logs under the caller's span (the execution's).
+        tokio::spawn(tracing::Instrument::in_current_span(session::drive(
             inner.docker.clone(),
             job,
             prepared,
@@ -319,7 +320,7 @@ impl Sandbox for DockerSandbox {
             killed,
             events_tx,
             (inner.config.sandbox_uid, inner.config.checker_uid),
-        ));
+        )));
         Ok(ActiveExecution {
             input,
             events: events_rx,

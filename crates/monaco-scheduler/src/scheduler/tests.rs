@@ -38,6 +38,7 @@ fn meta() -> ExecutionMeta {
         code: "print(input())".into(),
         input: "world".into(),
         test_names: Vec::new(),
+        owner: None,
     }
 }
 

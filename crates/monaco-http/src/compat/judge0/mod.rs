@@ -21,7 +21,8 @@ use monaco_executor::{BatchError, ExecutionId, ExecutorError, Sandbox};
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::{AppState, Caller, Tenancy};
+use std::sync::Arc;
 use submission::{Asked, FieldErrors};
 
 /// Registers Judge0's routes at the root.
@@ -190,13 +191,29 @@ fn presented_token(req: &HttpRequest) -> Option<String> {
     query(req).remove("X-Auth-Token")
 }
 
-/// Whether the request may use the Judge0 routes. With no API keys
-/// configured the API is open, as Judge0's own default is: every request
-/// is accepted, with or without `X-Auth-Token`. Keys plug in here: the
-/// presented token is the key, and a wrong one is `401`.
-fn authorize(req: &HttpRequest) -> Result<(), Judge0Error> {
-    let _presented = presented_token(req);
-    Ok(())
+/// Who calls the Judge0 routes. With no API keys configured the API is
+/// open, as Judge0's own default is: every request is accepted, with or
+/// without `X-Auth-Token`. With keys, `X-Auth-Token` (header or query) is
+/// the key, or Monaco's own `Authorization: Bearer` / `X-Api-Key`; none is
+/// `401 auth.missing`, a wrong one `401 auth.invalid` (as `{"error"}`).
+fn authorize(req: &HttpRequest) -> Result<Caller, Judge0Error> {
+    let Some(tenancy) = req.app_data::<Arc<Tenancy>>() else {
+        return Ok(Caller::default());
+    };
+    if !tenancy.has_keys() {
+        return Ok(Caller::default());
+    }
+    let key = match presented_token(req) {
+        Some(token) => tenancy.authenticate(Some(&token)),
+        None => tenancy.authenticate_headers(req.headers()),
+    }
+    .map_err(api_refusal)?;
+    Ok(Caller { key })
+}
+
+/// A refusal of Monaco's own (authentication, quotas) in Judge0's shape.
+fn api_refusal(e: ApiError) -> Judge0Error {
+    Judge0Error::message(e.status_code(), e.to_string())
 }
 
 /// The query string as a map (the last value of a repeated key wins).
@@ -366,13 +383,25 @@ async fn create<S: Sandbox>(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Judge0Error> {
-    authorize(&req)?;
+    let caller = authorize(&req)?;
     let query = query(&req);
     let base64 = flag(&query, "base64_encoded");
     let fields = submission::fields(query.get("fields").map(String::as_str))?;
     let body = object(&state, &req, payload).await?;
     let sub = read(&state, &body, base64).map_err(Judge0Error::Fields)?;
-    let id = state.executor.submit(sub.request).map_err(refusal)?;
+    // The key's quotas apply; the executor's own refusals keep their
+    // Judge0 shape.
+    let submitted = state
+        .tenancy()
+        .admit(&state.executor, &caller, &req, 1, |by| {
+            Ok(match state.executor.submit_as(sub.request, by) {
+                Ok(id) => (Ok(id), vec![id]),
+                Err(e) => (Err(e), Vec::new()),
+            })
+        })
+        .map_err(api_refusal)?;
+    let id = submitted.map_err(refusal)?;
+    state.count_key_executions(&caller, 1);
     state.judge0.insert(&state, id, sub.asked.clone());
     if !flag(&query, "wait") {
         return Ok(HttpResponse::Created().json(json!({ "token": id.to_string() })));
@@ -419,13 +448,15 @@ async fn get<S: Sandbox>(
     req: HttpRequest,
     token: web::Path<String>,
 ) -> Result<HttpResponse, Judge0Error> {
-    authorize(&req)?;
+    let caller = authorize(&req)?;
     let query = query(&req);
     let base64 = flag(&query, "base64_encoded");
     let fields = submission::fields(query.get("fields").map(String::as_str))?;
     let snapshot = token
         .parse::<ExecutionId>()
         .ok()
+        // Another key's submission is as unknown as a missing one.
+        .filter(|id| caller.may_see(state.executor.owner(*id)))
         .and_then(|id| state.executor.result(id))
         .ok_or_else(Judge0Error::not_found)?;
     let asked = asked_of(&state, &snapshot);
@@ -443,12 +474,13 @@ async fn batch_get<S: Sandbox>(
     state: web::Data<AppState<S>>,
     req: HttpRequest,
 ) -> Result<HttpResponse, Judge0Error> {
-    authorize(&req)?;
+    let caller = authorize(&req)?;
     let query = query(&req);
     let base64 = flag(&query, "base64_encoded");
     let fields = submission::fields(query.get("fields").map(String::as_str))?;
     let tokens = query.get("tokens").map(String::as_str).unwrap_or_default();
-    let snapshots = crate::batch::snapshots(&state.executor, tokens, state.config.max_batch)?;
+    let snapshots =
+        crate::batch::snapshots(&state.executor, &caller, tokens, state.config.max_batch)?;
     let mut list = Vec::with_capacity(snapshots.len());
     for snapshot in snapshots {
         list.push(match snapshot {
@@ -470,7 +502,7 @@ async fn batch_create<S: Sandbox>(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Judge0Error> {
-    authorize(&req)?;
+    let caller = authorize(&req)?;
     let query = query(&req);
     let base64 = flag(&query, "base64_encoded");
     let body = object(&state, &req, payload).await?;
@@ -506,29 +538,43 @@ async fn batch_create<S: Sandbox>(
         }
     }
     // The executor refuses a batch with an invalid item whole: answer that
-    // item's errors and queue the others.
-    loop {
-        if valid.is_empty() {
-            break;
-        }
-        let requests = valid.iter().map(|(_, s)| s.request.clone()).collect();
-        match state.executor.submit_batch(requests) {
-            Ok(ids) => {
-                for ((index, sub), id) in valid.iter().zip(ids) {
-                    state.judge0.insert(&state, id, sub.asked.clone());
-                    answers[*index] = json!({ "token": id.to_string() });
+    // item's errors and queue the others. The key's quotas count the batch
+    // once, as its number of valid submissions.
+    let count = valid.len();
+    let refused = state
+        .tenancy()
+        .admit(&state.executor, &caller, &req, count, |by| {
+            let mut queued = Vec::new();
+            while !valid.is_empty() {
+                let requests = valid.iter().map(|(_, s)| s.request.clone()).collect();
+                match state.executor.submit_batch_as(requests, by) {
+                    Ok(ids) => {
+                        for ((index, sub), id) in valid.iter().zip(&ids) {
+                            state.judge0.insert(&state, *id, sub.asked.clone());
+                            answers[*index] = json!({ "token": id.to_string() });
+                        }
+                        queued = ids;
+                        break;
+                    }
+                    Err(BatchError::Invalid { index, source }) => {
+                        let (item, _) = valid.remove(index);
+                        answers[item] = match refusal(source) {
+                            Judge0Error::Fields(errors) => Value::Object(errors),
+                            other => json!({ "base": [other.to_string()] }),
+                        };
+                    }
+                    Err(BatchError::Refused(e)) => return Ok((Some(e), Vec::new())),
                 }
-                break;
             }
-            Err(BatchError::Invalid { index, source }) => {
-                let (item, _) = valid.remove(index);
-                answers[item] = match refusal(source) {
-                    Judge0Error::Fields(errors) => Value::Object(errors),
-                    other => json!({ "base": [other.to_string()] }),
-                };
-            }
-            Err(BatchError::Refused(e)) => return Err(refusal(e)),
-        }
+            Ok((None, queued))
+        })
+        .map_err(api_refusal)?;
+    if let Some(e) = refused {
+        return Err(refusal(e));
     }
+    state.count_key_executions(
+        &caller,
+        answers.iter().filter(|a| a.get("token").is_some()).count(),
+    );
     Ok(HttpResponse::Created().json(answers))
 }

@@ -34,6 +34,7 @@ pub(crate) async fn connect<S: Sandbox>(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState<S>>,
+    caller: crate::Caller,
 ) -> Result<HttpResponse, PistonError> {
     let (response, session, messages) = actix_ws::handle(&req, body)
         .map_err(|e| PistonError::bad(format!("Not a WebSocket request: {e}")))?;
@@ -45,6 +46,9 @@ pub(crate) async fn connect<S: Sandbox>(
             .max_continuation_size(4 * 1024 * 1024);
         Connection {
             executor: state.executor.clone(),
+            state: std::sync::Arc::clone(&state),
+            caller,
+            req,
             session,
             job: None,
         }
@@ -67,6 +71,10 @@ struct Running {
 
 struct Connection<S: Sandbox> {
     executor: Executor<S>,
+    /// For the caller's quotas when `init` submits.
+    state: std::sync::Arc<AppState<S>>,
+    caller: crate::Caller,
+    req: HttpRequest,
     session: Session,
     job: Option<Running>,
 }
@@ -168,7 +176,8 @@ impl<S: Sandbox> Connection<S> {
                 let runtime =
                     json!({ "type": "runtime", "language": job.language, "version": job.version });
                 let compiles = job.compiles;
-                let id = match self.executor.submit(job.request) {
+                let id = match crate::submit_one(&self.state, &self.caller, &self.req, job.request)
+                {
                     Ok(id) => id,
                     Err(e) => return self.error(&e.to_string()).await,
                 };

@@ -26,8 +26,10 @@ use crate::error::ApiError;
 use crate::AppState;
 
 /// Registers Piston's routes (under `/api/v2`).
-pub(crate) fn scope<S: Sandbox>() -> actix_web::Scope {
+pub(crate) fn scope<S: Sandbox>() -> impl actix_web::dev::HttpServiceFactory + 'static {
+    // With API keys configured, Piston's routes need one as `/api`'s do.
     web::scope("/api/v2")
+        .wrap(actix_web::middleware::from_fn(crate::tenancy::require_key))
         .service(resource("/runtimes", "GET").route(web::get().to(runtimes::<S>)))
         .service(resource("/execute", "POST").route(web::post().to(execute::<S>)))
         .service(resource("/connect", "GET").route(web::get().to(connect::connect::<S>)))
@@ -498,6 +500,7 @@ impl Printed {
 
 async fn execute<S: Sandbox>(
     state: web::Data<AppState<S>>,
+    caller: crate::Caller,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, PistonError> {
@@ -505,7 +508,7 @@ async fn execute<S: Sandbox>(
     let body = body_of(&req, &body)?;
     let (_, max) = state.executor.limits();
     let job = job_of(&body, state.executor.registry(), &max, false)?;
-    let id = state.executor.submit(job.request)?;
+    let id = crate::submit_one(&state, &caller, &req, job.request)?;
     let mut events = state
         .executor
         .events(id, 0)
