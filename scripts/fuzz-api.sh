@@ -47,6 +47,8 @@ venv="$PWD/target/fuzz-venv"
 server_bin="${MONACO_SERVER_BIN:-$PWD/target/debug/monaco-server}"
 instance="fuzz-$$"
 log() { printf '[fuzz-api] %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib/server.sh
+. scripts/lib/server.sh
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -77,84 +79,18 @@ ensure_venv() {
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-server_pid=""
-stop_server() {
-    [ -n "$server_pid" ] || return 0
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 600); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$server_pid" 2>/dev/null; then
-        log "the server did not exit within 60 s of SIGTERM; killing it"
-        kill -KILL "$server_pid" 2>/dev/null || true
-    fi
-    local status=0
-    wait "$server_pid" || status=$?
-    server_pid=""
-    return "$status"
-}
 
 ensure_venv
-[ -x "$server_bin" ] || {
-    log "$server_bin is missing: run \`cargo build -p monaco-server\` first"
-    exit 1
-}
-if [ -z "${MONACO_AGENT:-}" ]; then
-    MONACO_AGENT="$(scripts/build-agent.sh)"
-fi
+require_server
 
 run_dir="$PWD/target/fuzz-api"
 rm -rf "$run_dir"
 mkdir -p "$run_dir"
 server_log="$run_dir/server.log"
-trap 'stop_server || true' EXIT
-
-# Start the server; a port taken between choosing and binding is retried.
-for _attempt in 1 2 3 4 5; do
-    port="$(free_port)"
-    # Short limits keep generated executions quick; a deep queue keeps a
-    # burst of accepted submissions from ever meeting `queue.full` (a 503).
-    env -u MONACO_CONFIG \
-        MONACO_AGENT="$MONACO_AGENT" \
-        PORT="$port" MONACO_HOST=127.0.0.1 \
-        MONACO_INSTANCE="$instance" \
-        MONACO_LANGUAGES="$PWD/languages.toml" \
-        DEFAULT_TIMEOUT=2 MONACO_MAX_TIMEOUT=5 \
-        CONCURRENT_EXECUTIONS=2 QUEUE_CAPACITY=2000 \
-        MONACO_POOL_SIZE=0 MONACO_SHUTDOWN_GRACE=5 \
-        MONACO_LOG_FORMAT=text RUST_LOG=warn \
-        "$server_bin" >"$server_log" 2>&1 </dev/null &
-    server_pid=$!
-    healthy=""
-    for _ in $(seq 1 600); do
-        if ! kill -0 "$server_pid" 2>/dev/null; then
-            break
-        fi
-        if python3 -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:$port/api/health', timeout=2).status != 200)" 2>/dev/null; then
-            healthy=1
-            break
-        fi
-        sleep 0.1
-    done
-    [ -n "$healthy" ] && break
-    stop_server || true
-    if grep -q "Address already in use" "$server_log"; then
-        continue
-    fi
-    log "the server did not become healthy; its log:"
-    tail -n 50 "$server_log" >&2
-    exit 1
-done
-[ -n "$healthy" ] || {
-    log "no free port in 5 attempts"
-    exit 1
-}
-log "server $instance on 127.0.0.1:$port (pid $server_pid)"
+# Short limits keep generated executions quick; a deep queue keeps a
+# burst of accepted submissions from ever meeting `queue.full` (a 503).
+start_server DEFAULT_TIMEOUT=2 MONACO_MAX_TIMEOUT=5 \
+    CONCURRENT_EXECUTIONS=2 QUEUE_CAPACITY=2000 MONACO_POOL_SIZE=0
 
 cat >"$run_dir/schemathesis.toml" <<'EOF'
 [checks.negative_data_rejection]
@@ -180,29 +116,10 @@ fuzz_status=0
 ) || fuzz_status=$?
 log "schemathesis finished in $((SECONDS - started)) s with status $fuzz_status"
 
-server_status=0
-stop_server || server_status=$?
-trap - EXIT
-left="$(docker ps -aq --filter "label=monaco.instance=$instance" | wc -l)"
-
 failed=0
+server_ended_cleanly || failed=1
 if [ "$fuzz_status" -ne 0 ]; then
     log "FAIL: schemathesis found problems (above; report in $run_dir)"
-    failed=1
-fi
-if [ "$server_status" -ne 0 ]; then
-    log "FAIL: the server exited with $server_status after SIGTERM; its log's end:"
-    tail -n 50 "$server_log" >&2
-    failed=1
-fi
-if [ "$left" -ne 0 ]; then
-    log "FAIL: $left container(s) of $instance left behind"
-    docker ps -a --filter "label=monaco.instance=$instance" >&2
-    failed=1
-fi
-if grep -qE "panicked|PANIC" "$server_log"; then
-    log "FAIL: the server panicked; its log:"
-    grep -E -B2 -A10 "panicked|PANIC" "$server_log" | head -n 60 >&2
     failed=1
 fi
 [ "$failed" -eq 0 ] || exit 1

@@ -23,6 +23,8 @@ node_dir="$work/node"
 server_bin="${MONACO_SERVER_BIN:-$PWD/target/debug/monaco-server}"
 instance="compat-$$"
 log() { printf '[test-compat] %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib/server.sh
+. scripts/lib/server.sh
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -66,75 +68,15 @@ ensure_node() {
     echo "$NODE_PACKAGES" >"$stamp"
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-server_pid=""
-stop_server() {
-    [ -n "$server_pid" ] || return 0
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 600); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$server_pid" 2>/dev/null; then
-        log "the server did not exit within 60 s of SIGTERM; killing it"
-        kill -KILL "$server_pid" 2>/dev/null || true
-    fi
-    local status=0
-    wait "$server_pid" || status=$?
-    server_pid=""
-    return "$status"
-}
 
 mkdir -p "$work"
 ensure_venv
 ensure_node
-[ -x "$server_bin" ] || {
-    log "$server_bin is missing: run \`cargo build -p monaco-server\` first"
-    exit 1
-}
-if [ -z "${MONACO_AGENT:-}" ]; then
-    MONACO_AGENT="$(scripts/build-agent.sh)"
-fi
+require_server
 
 server_log="$work/server.log"
-trap 'stop_server || true' EXIT
-for _attempt in 1 2 3 4 5; do
-    port="$(free_port)"
-    env -u MONACO_CONFIG -u MONACO_COMPAT \
-        MONACO_AGENT="$MONACO_AGENT" \
-        PORT="$port" MONACO_HOST=127.0.0.1 \
-        MONACO_INSTANCE="$instance" \
-        MONACO_LANGUAGES="$PWD/languages.toml" \
-        DEFAULT_TIMEOUT=20 CONCURRENT_EXECUTIONS=3 \
-        MONACO_POOL_SIZE=1 MONACO_SHUTDOWN_GRACE=5 \
-        MONACO_LOG_FORMAT=text RUST_LOG=warn \
-        "$server_bin" >"$server_log" 2>&1 </dev/null &
-    server_pid=$!
-    healthy=""
-    for _ in $(seq 1 600); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        if python3 -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:$port/api/health', timeout=2).status != 200)" 2>/dev/null; then
-            healthy=1
-            break
-        fi
-        sleep 0.1
-    done
-    [ -n "$healthy" ] && break
-    stop_server || true
-    grep -q "Address already in use" "$server_log" && continue
-    log "the server did not become healthy; its log:"
-    tail -n 50 "$server_log" >&2
-    exit 1
-done
-[ -n "$healthy" ] || {
-    log "no free port in 5 attempts"
-    exit 1
-}
+start_server DEFAULT_TIMEOUT=20 CONCURRENT_EXECUTIONS=3 MONACO_POOL_SIZE=1
 export MONACO_URL="http://127.0.0.1:$port"
-log "server $instance on $MONACO_URL (pid $server_pid)"
 
 failed=0
 log "Python clients: judge0, judge0api, pistonapi"
@@ -144,22 +86,6 @@ log "Node: piston-client and Piston's WebSocket"
 cp tests/compat/piston.test.mjs "$node_dir/"
 node --test "$node_dir/piston.test.mjs" || failed=1
 
-server_status=0
-stop_server || server_status=$?
-trap - EXIT
-left="$(docker ps -aq --filter "label=monaco.instance=$instance" | wc -l)"
-if [ "$server_status" -ne 0 ]; then
-    log "FAIL: the server exited with $server_status after SIGTERM"
-    failed=1
-fi
-if [ "$left" -ne 0 ]; then
-    log "FAIL: $left container(s) of $instance left behind"
-    failed=1
-fi
-if grep -qE "panicked|PANIC" "$server_log"; then
-    log "FAIL: the server panicked; its log:"
-    grep -E -B2 -A10 "panicked|PANIC" "$server_log" | head -n 60 >&2
-    failed=1
-fi
+server_ended_cleanly || failed=1
 [ "$failed" -eq 0 ] || exit 1
 log "passed: the real clients work against Monaco"
