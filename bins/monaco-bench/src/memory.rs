@@ -16,14 +16,14 @@
 //! Resident memory includes freed memory the allocator keeps, so the
 //! figure after the queue is cancelled is printed too.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::engine::Engine;
-use crate::server::{json_body, Launch, Server};
+use crate::server::{cancel, cancel_all, wait_for, Launch, Server};
 
 /// Submissions queued behind the long one.
 pub const QUEUED: usize = 1_000;
@@ -137,15 +137,9 @@ async fn fill_read_cancel(server: &Server) -> Result<Queued, String> {
     let (ids, refusals): (Vec<_>, Vec<_>) = submissions.into_iter().partition(Result::is_ok);
     let ids: Vec<String> = ids.into_iter().filter_map(Result::ok).collect();
     let refusals: Vec<String> = refusals.into_iter().filter_map(Result::err).collect();
-    let cancels: Vec<Result<(), String>> = stream::iter(&ids)
-        .map(|id| cancel(server, id))
-        .buffer_unordered(IN_FLIGHT)
-        .collect()
-        .await;
+    let cancelled = cancel_all(server, &ids, IN_FLIGHT).await;
     cancel(server, &long_id).await?;
-    if let Some(Err(e)) = cancels.into_iter().find(Result::is_err) {
-        return Err(format!("could not cancel a queued execution: {e}"));
-    }
+    cancelled?;
     wait_for(server, WAIT_BOUND, "the queue to empty", |h| {
         h["running"] == 0 && h["queueDepth"] == 0
     })
@@ -170,40 +164,4 @@ async fn submit(server: &Server, body: &Value) -> Result<String, String> {
         .as_str()
         .map(String::from)
         .ok_or(format!("POST /api/submit: no id in {accepted}"))
-}
-
-/// `DELETE /api/executions/{id}`, expecting 202 (409: it had already
-/// finished, which is fine too).
-async fn cancel(server: &Server, id: &str) -> Result<(), String> {
-    let path = format!("/api/executions/{id}");
-    let response = server
-        .http()
-        .delete(server.url(&path))
-        .send()
-        .await
-        .map_err(|e| format!("DELETE {path}: {e}"))?;
-    if response.status() == StatusCode::CONFLICT {
-        return Ok(());
-    }
-    json_body(response, StatusCode::ACCEPTED).await.map(|_| ())
-}
-
-/// Polls `/api/health` until `done`, at most `bound`.
-async fn wait_for(
-    server: &Server,
-    bound: Duration,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Result<(), String> {
-    let deadline = Instant::now() + bound;
-    loop {
-        let health = server.get_json("/api/health").await?;
-        if done(&health) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("waited {bound:?} for {what}; health: {health}"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

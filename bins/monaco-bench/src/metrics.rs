@@ -12,12 +12,11 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{self, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::latency::check_result;
-use crate::server::{json_body, Launch, Server};
+use crate::server::{cancel, cancel_all, wait_for, Launch, Server};
 use crate::stats::Samples;
 
 /// Results held for the second scrape reading.
@@ -184,7 +183,10 @@ async fn hold_results(server: &Server, count: usize) -> Result<usize, String> {
         .as_str()
         .ok_or("no id")?
         .to_string();
-    wait_for(server, "the long execution to run", |h| h["running"] == 1).await?;
+    wait_for(server, WAIT_BOUND, "the long execution to run", |h| {
+        h["running"] == 1
+    })
+    .await?;
     let quick = json!({"language": "python", "code": "print(1)", "interactive": false});
     let mut ids = Vec::with_capacity(count);
     while ids.len() < count {
@@ -195,16 +197,9 @@ async fn hold_results(server: &Server, count: usize) -> Result<usize, String> {
             ids.push(entry["id"].as_str().ok_or("no id")?.to_string());
         }
     }
-    let cancels: Vec<Result<(), String>> = stream::iter(&ids)
-        .map(|id| cancel(server, id))
-        .buffer_unordered(IN_FLIGHT)
-        .collect()
-        .await;
-    if let Some(Err(e)) = cancels.into_iter().find(Result::is_err) {
-        return Err(format!("could not cancel a queued execution: {e}"));
-    }
+    cancel_all(server, &ids, IN_FLIGHT).await?;
     cancel(server, &long_id).await?;
-    wait_for(server, "the queue to empty", |h| {
+    wait_for(server, WAIT_BOUND, "the queue to empty", |h| {
         h["running"] == 0 && h["queueDepth"] == 0
     })
     .await?;
@@ -213,40 +208,6 @@ async fn hold_results(server: &Server, count: usize) -> Result<usize, String> {
 
 async fn submit(server: &Server, path: &str, body: &Value) -> Result<Value, String> {
     server.post_json(path, body, StatusCode::ACCEPTED).await
-}
-
-async fn cancel(server: &Server, id: &str) -> Result<(), String> {
-    let path = format!("/api/executions/{id}");
-    let response = server
-        .http()
-        .delete(server.url(&path))
-        .send()
-        .await
-        .map_err(|e| format!("DELETE {path}: {e}"))?;
-    if response.status() == StatusCode::CONFLICT {
-        return Ok(());
-    }
-    json_body(response, StatusCode::ACCEPTED).await.map(|_| ())
-}
-
-async fn wait_for(
-    server: &Server,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Result<(), String> {
-    let deadline = Instant::now() + WAIT_BOUND;
-    loop {
-        let health = server.get_json("/api/health").await?;
-        if done(&health) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "waited {WAIT_BOUND:?} for {what}; health: {health}"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// One python hello world through `/api/execute`, checked.

@@ -11,7 +11,7 @@
 //! server of this run that has already stopped.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use monaco_testkit::ServerProcess;
 use reqwest::StatusCode;
@@ -198,4 +198,55 @@ pub async fn json_body(response: reqwest::Response, want: StatusCode) -> Result<
         return Err(format!("{url}: {status} (wanted {want}): {text}"));
     }
     serde_json::from_str(&text).map_err(|e| format!("{url}: not JSON ({e}): {text}"))
+}
+
+/// `DELETE /api/executions/{id}`, expecting 202 (409: it had already
+/// finished, which is fine too).
+pub async fn cancel(server: &Server, id: &str) -> Result<(), String> {
+    let path = format!("/api/executions/{id}");
+    let response = server
+        .http()
+        .delete(server.url(&path))
+        .send()
+        .await
+        .map_err(|e| format!("DELETE {path}: {e}"))?;
+    if response.status() == StatusCode::CONFLICT {
+        return Ok(());
+    }
+    json_body(response, StatusCode::ACCEPTED).await.map(|_| ())
+}
+
+/// Polls `/api/health` until `done`, at most `bound`.
+pub async fn wait_for(
+    server: &Server,
+    bound: Duration,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + bound;
+    loop {
+        let health = server.get_json("/api/health").await?;
+        if done(&health) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("waited {bound:?} for {what}; health: {health}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Cancels every execution of `ids`, `in_flight` at a time; the first
+/// failure, if any.
+pub async fn cancel_all(server: &Server, ids: &[String], in_flight: usize) -> Result<(), String> {
+    use futures_util::stream::{self, StreamExt};
+    let cancels: Vec<Result<(), String>> = stream::iter(ids)
+        .map(|id| cancel(server, id))
+        .buffer_unordered(in_flight)
+        .collect()
+        .await;
+    match cancels.into_iter().find(Result::is_err) {
+        Some(Err(e)) => Err(format!("could not cancel a queued execution: {e}")),
+        _ => Ok(()),
+    }
 }
