@@ -84,9 +84,14 @@ impl Cgroup {
     /// CPU against the program stopped a 1 s spin loop at 0.93 s of its own
     /// CPU, and much earlier on a slow CPU.)
     pub fn step_cpu_ms(&self, mark: &CpuMark) -> Option<u64> {
+        Some(self.step_cpu_usec(mark)? / 1000)
+    }
+
+    /// As [`Cgroup::step_cpu_ms`], in microseconds.
+    pub fn step_cpu_usec(&self, mark: &CpuMark) -> Option<u64> {
         let container = self.cpu_usec()?.saturating_sub(mark.container_usec?);
         let agent = agent_cpu_usec().saturating_sub(mark.agent_usec);
-        Some(container.saturating_sub(agent) / 1000)
+        Some(container.saturating_sub(agent))
     }
 
     /// How many times the kernel's OOM killer acted in this container.

@@ -2,11 +2,20 @@
 //!
 //! The program is waiting for input when one of its threads sleeps in a read
 //! of its stdin (its `wchan` is a pipe or terminal read and its fd 0 is the
-//! stdin we gave it), or sleeps in `epoll_wait` on a set that watches fd 0
-//! (Node does that). Reading another process's `wchan` and `fdinfo` needs
-//! CAP_SYS_PTRACE, which the agent keeps and the program never has.
+//! stdin we gave it), sleeps in `epoll_wait` on a set that watches fd 0
+//! (Node does that), or sleeps in `poll`, `ppoll`, `select` or `pselect6`
+//! with fd 0 among the descriptors it waits to read (SBCL and Racket do
+//! that): the call's arguments come from `/proc/<pid>/task/<tid>/syscall`
+//! and the descriptor set it points at from `/proc/<pid>/mem`. Reading
+//! another process's `wchan`, `fdinfo`, `syscall` and memory needs
+//! CAP_SYS_PTRACE, which the agent keeps and the program never has. The last
+//! two are also mode 0400 and the program's own, and the agent has no
+//! CAP_DAC_OVERRIDE: it opens them with its filesystem uid set, on its own
+//! thread and for the two `open` calls only, to the program's
+//! ([`as_owner_of`]).
 
 use std::fs;
+use std::os::unix::fs::FileExt;
 
 /// Kernel functions a thread sleeps in while reading a pipe or a terminal.
 const READ_WCHANS: &[&str] = &[
@@ -20,6 +29,10 @@ const READ_WCHANS: &[&str] = &[
 ];
 /// Kernel functions a thread sleeps in while in `epoll_wait`.
 const EPOLL_WCHANS: &[&str] = &["ep_poll", "do_epoll_wait"];
+
+/// Kernel functions a thread sleeps in while in `poll` or `select` (the
+/// kernel may print them with a suffix such as `.constprop.0`).
+const POLL_WCHANS: &[&str] = &["poll_schedule_timeout", "do_sys_poll", "do_select"];
 
 /// Identifies the stdin we gave the program by the `mnt_id` and `ino` lines
 /// of its fdinfo. (`/proc/<pid>/fd` itself needs CAP_DAC_READ_SEARCH to
@@ -83,9 +96,17 @@ fn process_blocked_on_stdin(pid: u32, stdin: &StdinIdentity) -> bool {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return false;
     };
-    for task in tasks.flatten() {
-        let tid = task.file_name();
-        let Some(tid) = tid.to_str() else { continue };
+    let tids: Vec<String> = tasks
+        .flatten()
+        .filter_map(|t| t.file_name().into_string().ok())
+        .collect();
+    // A thread that runs, or waits for a CPU, means the program is still
+    // working (a runtime booting while another of its threads already
+    // polls stdin, as the BEAM does), whatever the others sleep in.
+    if tids.iter().any(|tid| runnable(pid, tid)) {
+        return false;
+    }
+    for tid in &tids {
         let Ok(wchan) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan")) else {
             continue;
         };
@@ -94,6 +115,9 @@ fn process_blocked_on_stdin(pid: u32, stdin: &StdinIdentity) -> bool {
             return true;
         }
         if EPOLL_WCHANS.contains(&wchan) && epoll_watches_stdin(pid) {
+            return true;
+        }
+        if is_poll_wchan(wchan) && polls_stdin(pid, tid) {
             return true;
         }
     }
@@ -119,9 +143,237 @@ fn watches_fd0(fdinfo: &str) -> bool {
     })
 }
 
+/// Whether the thread's state (the field after the command name in its
+/// `stat`) is R: running or waiting for a CPU.
+fn runnable(pid: u32, tid: &str) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat"))
+        .ok()
+        .as_deref()
+        .is_some_and(stat_says_runnable)
+}
+
+fn stat_says_runnable(stat: &str) -> bool {
+    // The command name may hold spaces and parentheses: the state follows
+    // the last ')'.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        == Some("R")
+}
+
+fn is_poll_wchan(wchan: &str) -> bool {
+    let name = wchan.split('.').next().unwrap_or(wchan);
+    POLL_WCHANS.contains(&name)
+}
+
+/// The wait a thread is in, read off its `syscall` file: the syscall number
+/// and its first arguments.
+#[derive(Debug, PartialEq, Eq)]
+enum Wait {
+    /// `poll`/`ppoll`: an array of `struct pollfd` and its length.
+    Poll { fds: u64, nfds: u64 },
+    /// `select`/`pselect6`: the highest descriptor + 1 and the read set.
+    Select { nfds: u64, readfds: u64 },
+}
+
+#[cfg(target_arch = "x86_64")]
+const POLL_CALLS: &[libc::c_long] = &[libc::SYS_poll, libc::SYS_ppoll];
+#[cfg(not(target_arch = "x86_64"))]
+const POLL_CALLS: &[libc::c_long] = &[libc::SYS_ppoll];
+#[cfg(target_arch = "x86_64")]
+const SELECT_CALLS: &[libc::c_long] = &[libc::SYS_select, libc::SYS_pselect6];
+#[cfg(not(target_arch = "x86_64"))]
+const SELECT_CALLS: &[libc::c_long] = &[libc::SYS_pselect6];
+
+/// Parses `/proc/<pid>/task/<tid>/syscall`: "nr arg0 arg1 … sp pc", the
+/// arguments in hexadecimal; "running" or "-1 …" when not in a syscall.
+fn parse_wait(syscall: &str) -> Option<Wait> {
+    let mut fields = syscall.split_whitespace();
+    let nr: libc::c_long = fields.next()?.parse().ok()?;
+    let mut arg = || u64::from_str_radix(fields.next()?.strip_prefix("0x")?, 16).ok();
+    if POLL_CALLS.contains(&nr) {
+        Some(Wait::Poll {
+            fds: arg()?,
+            nfds: arg()?,
+        })
+    } else if SELECT_CALLS.contains(&nr) {
+        Some(Wait::Select {
+            nfds: arg()?,
+            readfds: arg()?,
+        })
+    } else {
+        None
+    }
+}
+
+/// Whether the thread waits in poll or select for fd 0 to become readable.
+fn polls_stdin(pid: u32, tid: &str) -> bool {
+    let Some(syscall) = as_owner_of(pid, || {
+        fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()
+    }) else {
+        return false;
+    };
+    let Some(wait) = parse_wait(&syscall) else {
+        return false;
+    };
+    let Some(mem) = as_owner_of(pid, || fs::File::open(format!("/proc/{pid}/mem")).ok()) else {
+        return false;
+    };
+    // A program's own descriptor sets are small; a huge one is not read.
+    let read_fds = match wait {
+        Wait::Poll { fds, nfds } => {
+            let mut buf = vec![0u8; nfds.min(1024) as usize * 8];
+            if mem.read_exact_at(&mut buf, fds).is_err() {
+                return false;
+            }
+            pollfds_to_read(&buf)
+        }
+        Wait::Select { nfds, readfds } => {
+            let mut buf = vec![0u8; nfds.min(1024).div_ceil(8) as usize];
+            if readfds == 0 || mem.read_exact_at(&mut buf, readfds).is_err() {
+                return false;
+            }
+            fd_set_members(&buf, nfds)
+        }
+    };
+    // fd 0 itself, or an epoll set that watches it (Racket polls its epoll
+    // descriptor and a wake-up pipe).
+    read_fds.iter().any(|&fd| {
+        fd == 0
+            || fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+                .is_ok_and(|info| watches_fd0(&info))
+    })
+}
+
+/// The descriptors an array of `struct pollfd { int fd; short events;
+/// short revents; }` waits to read.
+fn pollfds_to_read(buf: &[u8]) -> Vec<i32> {
+    const READABLE: i16 = libc::POLLIN | libc::POLLPRI | libc::POLLRDNORM;
+    buf.chunks_exact(8)
+        .filter_map(|pollfd| {
+            let fd = i32::from_ne_bytes(pollfd[0..4].try_into().unwrap());
+            let events = i16::from_ne_bytes(pollfd[4..6].try_into().unwrap());
+            (fd >= 0 && events & READABLE != 0).then_some(fd)
+        })
+        .collect()
+}
+
+/// The descriptors below `nfds` in an `fd_set` bitmap (bit n of byte n / 8,
+/// least significant first, as Linux lays it out).
+fn fd_set_members(buf: &[u8], nfds: u64) -> Vec<i32> {
+    (0..nfds.min(buf.len() as u64 * 8))
+        .filter(|&fd| buf[(fd / 8) as usize] & (1 << (fd % 8)) != 0)
+        .map(|fd| fd as i32)
+        .collect()
+}
+
+/// Runs `open` with this thread's filesystem uid and gid set to those of
+/// process `pid`, then sets them back. `setfsuid`/`setfsgid` act on the
+/// calling thread alone (they are raw system calls), so no other thread of
+/// the agent ever runs with them changed; the capabilities a non-zero fsuid
+/// clears are the filesystem ones, which come back with fsuid 0.
+fn as_owner_of<T>(pid: u32, open: impl FnOnce() -> Option<T>) -> Option<T> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let id = |key: &str| -> Option<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    let (uid, gid) = (id("Uid:")?, id("Gid:")?);
+    // SAFETY: setfsuid/setfsgid take an id and return the previous one; they
+    // touch no memory.
+    let (old_uid, old_gid) = unsafe {
+        let old_gid = libc::syscall(libc::SYS_setfsgid, gid) as u32;
+        let old_uid = libc::syscall(libc::SYS_setfsuid, uid) as u32;
+        (old_uid, old_gid)
+    };
+    let opened = open();
+    // SAFETY: as above.
+    unsafe {
+        libc::syscall(libc::SYS_setfsuid, old_uid);
+        libc::syscall(libc::SYS_setfsgid, old_gid);
+    }
+    opened
+}
+
 #[cfg(test)]
 mod tests {
-    use super::watches_fd0;
+    use super::{fd_set_members, is_poll_wchan, parse_wait, pollfds_to_read, watches_fd0, Wait};
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn poll_and_select_syscalls_parse() {
+        // What SBCL showed, waiting for a line: poll(fds, 1, -1).
+        let sbcl =
+            "7 0x7fd0a7c07ff8 0x1 0xffffffff 0x0 0x0 0x1001344a13 0x7fd0a7a06bb0 0x7fd0a7ec226f";
+        assert_eq!(
+            parse_wait(sbcl),
+            Some(Wait::Poll {
+                fds: 0x7fd0a7c07ff8,
+                nfds: 1
+            })
+        );
+        let select = "23 0x1 0x7ffe0000 0x0 0x0 0x0 0x0 0x7ffe 0x7f";
+        assert_eq!(
+            parse_wait(select),
+            Some(Wait::Select {
+                nfds: 1,
+                readfds: 0x7ffe0000
+            })
+        );
+        // A read, a futex wait, a thread not in a syscall: not a poll.
+        assert_eq!(parse_wait("0 0x3 0x7ffe 0x80 0x0 0x0 0x0 0x7f 0x7f"), None);
+        assert_eq!(parse_wait("202 0x55 0x189 0x0 0x0 0x0 0x0 0x7f 0x7f"), None);
+        assert_eq!(parse_wait("running"), None);
+        assert_eq!(parse_wait("-1 0x7ffe 0x7f"), None);
+    }
+
+    #[test]
+    fn thread_states_parse() {
+        assert!(super::stat_says_runnable("12 (beam.smp) R 1 12 12 0 -1"));
+        assert!(!super::stat_says_runnable("12 (beam.smp) S 1 12 12 0 -1"));
+        assert!(!super::stat_says_runnable("12 (a) R (b)) S 1 12"));
+        assert!(!super::stat_says_runnable("garbage"));
+    }
+
+    #[test]
+    fn poll_wchans_match_with_suffixes() {
+        assert!(is_poll_wchan("poll_schedule_timeout.constprop.0"));
+        assert!(is_poll_wchan("do_select"));
+        assert!(!is_poll_wchan("hrtimer_nanosleep"));
+        assert!(!is_poll_wchan("futex_do_wait"));
+    }
+
+    #[test]
+    fn pollfd_arrays_are_read() {
+        let pollfd = |fd: i32, events: i16| {
+            let mut b = fd.to_ne_bytes().to_vec();
+            b.extend_from_slice(&events.to_ne_bytes());
+            b.extend_from_slice(&0i16.to_ne_bytes());
+            b
+        };
+        // SBCL's set, as read from its memory: fd 0, POLLIN|POLLPRI.
+        assert_eq!(pollfds_to_read(&pollfd(0, 3)), vec![0]);
+        // Racket's: its epoll descriptor and a wake-up pipe.
+        let mut racket = pollfd(6, libc::POLLIN);
+        racket.extend(pollfd(4, libc::POLLIN));
+        assert_eq!(pollfds_to_read(&racket), vec![6, 4]);
+        // Polled for writing only, or a negative (ignored) entry: not read.
+        let mut other = pollfd(0, libc::POLLOUT);
+        other.extend(pollfd(-1, libc::POLLIN));
+        assert!(pollfds_to_read(&other).is_empty());
+    }
+
+    #[test]
+    fn fd_sets_are_read() {
+        assert_eq!(fd_set_members(&[0b0000_0001], 1), vec![0]);
+        assert_eq!(fd_set_members(&[0b0001_0010, 0b1], 9), vec![1, 4, 8]);
+        // Bits at or above nfds are not part of the set.
+        assert_eq!(fd_set_members(&[0b1000_0001], 3), vec![0]);
+    }
 
     #[test]
     fn epoll_fdinfo_parses() {

@@ -35,6 +35,10 @@ use crate::pty::Pty;
 const TICK: Duration = Duration::from_millis(5);
 /// How often it looks for an input prompt.
 const PROMPT_EVERY: Duration = Duration::from_millis(20);
+/// CPU the program may use between two looks and still count as waiting for
+/// input (a quarter of [`PROMPT_EVERY`]: a sleeping runtime's timers use far
+/// less, a booting one uses nearly all of it).
+const WAITING_CPU_USEC: u64 = 5_000;
 
 /// Where the step's stdin comes from.
 pub enum StdinMode {
@@ -319,6 +323,7 @@ fn run_inner(
     let mut prompt_seen_once = false;
     let mut activity_at_check = 0u64;
     let mut input_at_check = shared.stdin.pushed();
+    let mut cpu_at_check = cpu_start;
 
     while status.is_none() {
         wait_readable(pidfd.as_ref(), TICK);
@@ -361,12 +366,20 @@ fn run_inner(
                 let input = shared.stdin.pushed();
                 // Nothing printed may still be on its way: a prompt reported
                 // before its text would come without the text.
+                // A program waiting for input uses no CPU: one that still
+                // computes (a runtime booting while a thread of it already
+                // polls stdin, as the BEAM does) is not waiting yet.
+                let idle = cgroup
+                    .step_cpu_usec(&cpu_at_check)
+                    .is_none_or(|usec| usec < WAITING_CPU_USEC);
                 let quiet = activity == activity_at_check
                     && input == input_at_check
+                    && idle
                     && shared.stdin.is_empty()
                     && output.drained();
                 activity_at_check = activity;
                 input_at_check = input;
+                cpu_at_check = cgroup.cpu_mark();
                 let blocked = quiet && prompt::blocked_on_stdin(stdin, agent_pid);
                 // Two consecutive sightings with no output or input between
                 // them: the program really is waiting, not passing through.

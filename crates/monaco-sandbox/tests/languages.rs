@@ -436,6 +436,49 @@ async fn conversation(id: &'static str, code: &'static str, seen: PromptSeen) {
     h.finish().await;
 }
 
+/// A program that sleeps, its stdin open and unread, is not waiting for
+/// input: no prompt is reported, though these sleeps wait in poll(2),
+/// select(2) or epoll like a read of stdin does (Racket and Perl's four-
+/// argument select sleep in poll and select; Node's timer in epoll).
+#[tokio::test]
+async fn sleeping_is_not_waiting_for_input() {
+    let Some(h) = docker_or_skip().await else {
+        return;
+    };
+    let sleepers: &[(&'static str, &str)] = &[
+        ("python", "import time\ntime.sleep(1.5)\nprint('done')\n"),
+        (
+            "perl",
+            "select(undef, undef, undef, 1.5);\nprint \"done\\n\";\n",
+        ),
+        ("ruby", "sleep 1.5\nputs 'done'\n"),
+        (
+            "javascript",
+            "setTimeout(() => console.log('done'), 1500);\n",
+        ),
+        (
+            "racket",
+            "#lang racket/base\n(sleep 1.5)\n(displayln \"done\")\n",
+        ),
+        ("commonlisp", "(sleep 1.5)\n(format t \"done~%\")\n"),
+    ];
+    for &(id, code) in sleepers {
+        if !language_ids().contains(&id) {
+            continue;
+        }
+        let s = h.session(&Program::new(id, code).interactive()).await;
+        let r = s.finish().await;
+        assert_eq!(r.outcome.verdict, Verdict::Ok, "{id}: {r:#?}");
+        assert_eq!(r.stdout_text(), "done\n", "{id}");
+        assert!(
+            r.prompts.is_empty(),
+            "{id}: prompts while sleeping: {:?}",
+            r.prompts
+        );
+    }
+    h.finish().await;
+}
+
 /// Two prompts in a row: each one is reported once, with its own text.
 async fn two_prompts(id: &'static str, code: &str) {
     let Some(h) = docker_or_skip().await else {
