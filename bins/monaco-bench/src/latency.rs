@@ -156,7 +156,7 @@ pub fn check_result(result: &Value) -> Result<(), String> {
 /// One submission watched over the WebSocket: request start → the first
 /// `output` frame. Reads on to the final status, and checks it and the
 /// output, so that a failed execution is not counted as fast.
-async fn first_byte_once(server: &Server, program: &Program) -> Result<Duration, String> {
+pub async fn first_byte_once(server: &Server, program: &Program) -> Result<Duration, String> {
     let body = json!({ "language": program.id, "code": program.source });
     let started = Instant::now();
     let response = server
