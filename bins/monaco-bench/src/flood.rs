@@ -32,6 +32,7 @@ use crate::latency;
 use crate::server::{json_body, Launch, Server, REQUEST_TIMEOUT};
 use crate::stats::Samples;
 use crate::table::Table;
+use crate::tenancy;
 
 /// The run step's default output cap, which the flood hits.
 const CAP: usize = 1024 * 1024;
@@ -79,9 +80,33 @@ pub async fn measure(
         .get("python")
         .ok_or("languages.toml has no python")?;
     let hello = Program::new(python, python.hello().to_string());
-    let mut servers = vec![("this build".to_string(), Server::start(launch, &[]).await?)];
+    // Python-only servers: two servers warming every language would
+    // compete with the measurement.
+    let dir = std::env::temp_dir().join(format!("monaco-bench-flood-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let result = match tenancy::python_only(&launch.root, &dir) {
+        Ok(languages) => {
+            let languages = languages.display().to_string();
+            measure_with(launch, engine, &hello, &languages, iterations).await
+        }
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn measure_with(
+    launch: &Launch,
+    engine: &Engine,
+    hello: &Program,
+    languages: &str,
+    iterations: usize,
+) -> Result<Vec<FloodRow>, String> {
+    let first = Server::start(launch, &[("MONACO_LANGUAGES", languages)]).await?;
+    let mut servers = vec![("this build".to_string(), first)];
     if let Ok(path) = std::env::var("MONACO_BENCH_BASELINE_AGENT") {
         let settings = [
+            ("MONACO_LANGUAGES", languages),
             ("MONACO_AGENT", path.as_str()),
             // The first server's warm containers share the instance name.
             ("MONACO_REAP_STRAYS", "false"),
@@ -98,7 +123,7 @@ pub async fn measure(
             engine.wait_quiet().await;
             let flood = flood_once(server).await;
             engine.wait_quiet().await;
-            let first = latency::first_byte_once(server, &hello).await;
+            let first = latency::first_byte_once(server, hello).await;
             if round == 0 {
                 continue;
             }
