@@ -27,6 +27,11 @@ const TARGET_IDLE_MIB: f64 = 30.0;
 const TARGET_QUEUED_MIB: f64 = 150.0;
 
 const MIB: f64 = 1024.0 * 1024.0;
+/// Issue #14: Monaco's time outside the agent's steps, p50, at most.
+const TARGET_OUTSIDE_STEPS_MS: f64 = 5.0;
+/// Issue #14: JavaScript end-to-end at least this many times faster than
+/// `docker run --rm`.
+const TARGET_JS_DOCKER_RUN_FACTOR: f64 = 3.0;
 /// Issue #14: a 1 MiB flood fully delivered within this long after the
 /// program wrote it, in fewer frames than this.
 const TARGET_FLOOD_LAG_MS: f64 = 300.0;
@@ -184,6 +189,8 @@ pub fn print_latency(rows: &[LanguageLatency]) {
         "native p50",
         "p99",
         "agent steps p50",
+        "compile p50",
+        "run p50",
         "outside steps p50",
     ]);
     for row in rows {
@@ -198,6 +205,8 @@ pub fn print_latency(rows: &[LanguageLatency]) {
             fmt_ms(row.baselines.native.p50()),
             fmt_ms(row.baselines.native.p99()),
             fmt_ms(row.steps.p50()),
+            fmt_ms(row.compile.p50()),
+            fmt_ms(row.run.p50()),
             fmt_ms(row.outside_steps.p50()),
         ]);
     }
@@ -413,7 +422,7 @@ pub fn print_summary(figures: &Figures) {
         // Only the driver section ran: it has no targets.
         return;
     }
-    println!("== summary: Monaco beside the baselines and the targets of issue #4 ==");
+    println!("== summary: Monaco beside the baselines and the targets of issues #4 and #14 ==");
     let mut table = Table::new(&["figure", "measured", "target", "status"]);
     table.align_left(&[0, 2, 3]);
     for row in figures.latency.iter().flatten() {
@@ -431,6 +440,22 @@ pub fn print_summary(figures: &Figures) {
             format!("≤ {TARGET_OVERHEAD_MS} ms over native"),
             at_most(overhead, TARGET_OVERHEAD_MS, "ms"),
         ]);
+        let outside = row.outside_steps.p50();
+        table.push(vec![
+            format!("{id}: Monaco outside the agent's steps (p50)"),
+            outside.map_or("n/a".into(), |v| format!("{v:.1} ms")),
+            format!("≤ {TARGET_OUTSIDE_STEPS_MS} ms (#14)"),
+            at_most(outside, TARGET_OUTSIDE_STEPS_MS, "ms"),
+        ]);
+        if id == "javascript" {
+            let lower = ratio(docker, monaco);
+            table.push(vec![
+                "javascript: docker-run ÷ Monaco (p50)".into(),
+                lower.map_or("n/a".into(), |l| format!("{l:.1}× lower")),
+                format!("≥ {TARGET_JS_DOCKER_RUN_FACTOR}× lower (#14)"),
+                at_least(lower, TARGET_JS_DOCKER_RUN_FACTOR, "×"),
+            ]);
+        }
         let targeted = DOCKER_RUN_TARGET_LANGUAGES.contains(&id.as_str());
         let lower = ratio(docker, monaco);
         table.push(vec![
