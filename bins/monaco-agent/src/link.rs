@@ -3,48 +3,122 @@
 //! One thread reads frames from the host and sorts them: the job and the
 //! go-ahead go to the main thread, stdin bytes to the [`StdinQueue`], and a
 //! kill request sets a flag every loop checks. Writes to the host go through
-//! one lock so that frames from the output readers never interleave.
+//! one lock so that frames from the output readers never interleave, and
+//! output is coalesced on the way (see [`crate::coalesce`]).
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 use monaco_core::protocol::{self, AgentMessage, Frame, FrameDecoder, HostMessage, Job};
 use monaco_core::Stream;
 
-/// Writes frames to the host.
+use crate::coalesce::{self, Coalescer};
+
+/// Writes frames to the host; output goes through a [`Coalescer`].
 #[derive(Clone)]
 pub struct HostWriter {
-    out: Arc<Mutex<std::io::Stdout>>,
+    link: Arc<Link>,
+}
+
+struct Link {
+    out: Mutex<Out>,
+    /// Wakes the flusher when a chunk starts waiting.
+    pending: Condvar,
+}
+
+struct Out {
+    stdout: std::io::Stdout,
+    coalescer: Coalescer,
 }
 
 impl HostWriter {
     pub fn new() -> Self {
-        HostWriter {
-            out: Arc::new(Mutex::new(std::io::stdout())),
+        let link = Arc::new(Link {
+            out: Mutex::new(Out {
+                stdout: std::io::stdout(),
+                coalescer: Coalescer::new(coalesce::WINDOW, coalesce::CAP),
+            }),
+            pending: Condvar::new(),
+        });
+        spawn_flusher(link.clone());
+        HostWriter { link }
+    }
+
+    /// A control message, after any output still waiting: the host sees
+    /// every byte printed before a step's end or an input prompt.
+    pub fn control(&self, msg: &AgentMessage) {
+        let frame = protocol::encode_control(msg);
+        let mut out = self.lock();
+        flush_pending(&mut out);
+        write_frame(&mut out.stdout, &frame);
+    }
+
+    /// Output of the program: sent now, or coalesced with what follows it.
+    pub fn output(&self, stream: Stream, data: &[u8]) {
+        let mut out = self.lock();
+        let frames = out.coalescer.push(stream, data, Instant::now());
+        for (stream, data) in frames {
+            write_output(&mut out.stdout, stream, &data);
+        }
+        if out.coalescer.deadline().is_some() {
+            self.link.pending.notify_one();
         }
     }
 
-    pub fn control(&self, msg: &AgentMessage) {
-        self.raw(&protocol::encode_control(msg));
+    fn lock(&self) -> std::sync::MutexGuard<'_, Out> {
+        self.link.out.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
-    pub fn output(&self, stream: Stream, data: &[u8]) {
-        let tag = match stream {
-            Stream::Stdout => protocol::TAG_STDOUT,
-            Stream::Stderr => protocol::TAG_STDERR,
-        };
-        self.raw(&protocol::encode(tag, data));
-    }
+/// Sends a waiting chunk when its window is over.
+fn spawn_flusher(link: Arc<Link>) {
+    std::thread::Builder::new()
+        .name("output-flusher".into())
+        .spawn(move || {
+            let mut out = link.out.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                out = match out.coalescer.deadline() {
+                    None => link.pending.wait(out).unwrap_or_else(|e| e.into_inner()),
+                    Some(at) => {
+                        let now = Instant::now();
+                        if now >= at {
+                            flush_pending(&mut out);
+                            out
+                        } else {
+                            link.pending
+                                .wait_timeout(out, at - now)
+                                .unwrap_or_else(|e| e.into_inner())
+                                .0
+                        }
+                    }
+                };
+            }
+        })
+        .expect("spawn output flusher");
+}
 
-    fn raw(&self, frame: &[u8]) {
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        // If the host is gone there is nobody to tell; the reader thread sees
-        // the same and stops the job.
-        let _ = out.write_all(frame).and_then(|_| out.flush());
+fn flush_pending(out: &mut Out) {
+    if let Some((stream, data)) = out.coalescer.take(Instant::now()) {
+        write_output(&mut out.stdout, stream, &data);
     }
+}
+
+fn write_output(stdout: &mut std::io::Stdout, stream: Stream, data: &[u8]) {
+    let tag = match stream {
+        Stream::Stdout => protocol::TAG_STDOUT,
+        Stream::Stderr => protocol::TAG_STDERR,
+    };
+    write_frame(stdout, &protocol::encode(tag, data));
+}
+
+fn write_frame(stdout: &mut std::io::Stdout, frame: &[u8]) {
+    // If the host is gone there is nobody to tell; the reader thread sees
+    // the same and stops the job.
+    let _ = stdout.write_all(frame).and_then(|_| stdout.flush());
 }
 
 /// An item for the program's stdin.

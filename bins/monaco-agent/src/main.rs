@@ -17,6 +17,7 @@
 
 mod cases;
 mod cgroup;
+mod coalesce;
 mod files;
 mod judge;
 mod link;

@@ -9,7 +9,7 @@
 //! - **docker-run** and **native**: see [`crate::baseline`].
 //!
 //! The result of each `execute` also carries the compile and run wall time
-//! the agent measured inside the container; `execute` minus that is what
+//! the agent measured inside the container (printed apart too); `execute` minus that is what
 //! Monaco adds around the program, and shows whether a gap to native is
 //! Monaco's own or the toolchain's, running in the sandbox (one CPU, a
 //! cgroup).
@@ -43,6 +43,10 @@ pub struct LanguageLatency {
     pub execute: Samples,
     /// Compile + run wall time the agent measured inside the container.
     pub steps: Samples,
+    /// The compile step's wall time alone (languages with one).
+    pub compile: Samples,
+    /// The run step's wall time alone.
+    pub run: Samples,
     /// Per execution, `execute` minus `steps`: what Monaco adds around the
     /// program (HTTP, queue, container hand-over, agent protocol, result).
     pub outside_steps: Samples,
@@ -92,6 +96,8 @@ async fn measure_language(
     let mut row = LanguageLatency {
         execute: Samples::default(),
         steps: Samples::default(),
+        compile: Samples::default(),
+        run: Samples::default(),
         outside_steps: Samples::default(),
         first_byte: Samples::default(),
         baselines: Baselines::new(&program),
@@ -113,9 +119,14 @@ async fn measure_language(
         }
         row.noisy_waits += noisy;
         match execute {
-            Ok((total, steps)) => {
+            Ok((total, (compile, run))) => {
+                let steps = compile.unwrap_or_default() + run;
                 row.execute.record(Ok(total));
                 row.steps.record(Ok(steps));
+                if let Some(compile) = compile {
+                    row.compile.record(Ok(compile));
+                }
+                row.run.record(Ok(run));
                 row.outside_steps.record(Ok(total.saturating_sub(steps)));
             }
             Err(e) => row.execute.record(Err(e)),
@@ -125,9 +136,12 @@ async fn measure_language(
     row
 }
 
-/// One `POST /api/execute`: (request start → result parsed, compile + run
+/// The compile step's wall time (if there is one) and the run step's.
+type StepTimes = (Option<Duration>, Duration);
+
+/// One `POST /api/execute`: (request start → result parsed, compile and run
 /// wall time the agent reported).
-async fn execute_once(server: &Server, program: &Program) -> Result<(Duration, Duration), String> {
+async fn execute_once(server: &Server, program: &Program) -> Result<(Duration, StepTimes), String> {
     let body = json!({ "language": program.id, "code": program.source });
     let started = Instant::now();
     let result = server
@@ -135,11 +149,14 @@ async fn execute_once(server: &Server, program: &Program) -> Result<(Duration, D
         .await?;
     let elapsed = started.elapsed();
     check_result(&result)?;
-    let steps: u64 = ["compile", "run"]
-        .iter()
-        .filter_map(|step| result[step]["wallMs"].as_u64())
-        .sum();
-    Ok((elapsed, Duration::from_millis(steps)))
+    let compile = result["compile"]["wallMs"]
+        .as_u64()
+        .map(Duration::from_millis);
+    let run = result["run"]["wallMs"]
+        .as_u64()
+        .map(Duration::from_millis)
+        .ok_or("no run step wall time in the result")?;
+    Ok((elapsed, (compile, run)))
 }
 
 /// Verdict `ok` and exactly hello world on stdout.
@@ -156,7 +173,7 @@ pub fn check_result(result: &Value) -> Result<(), String> {
 /// One submission watched over the WebSocket: request start → the first
 /// `output` frame. Reads on to the final status, and checks it and the
 /// output, so that a failed execution is not counted as fast.
-async fn first_byte_once(server: &Server, program: &Program) -> Result<Duration, String> {
+pub async fn first_byte_once(server: &Server, program: &Program) -> Result<Duration, String> {
     let body = json!({ "language": program.id, "code": program.source });
     let started = Instant::now();
     let response = server

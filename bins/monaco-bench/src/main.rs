@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release -p monaco-server -p monaco-bench
 //! MONACO_AGENT=$(scripts/build-agent.sh) target/release/monaco-bench \
-//!     [--sections latency,throughput,memory,driver,graders,metrics] [--iterations 20] \
+//!     [--sections latency,throughput,memory,driver,graders,metrics,tenancy,flood] [--iterations 20] \
 //!     [--throughput-count 40] [--languages python,c,...] \
 //!     [--server target/release/monaco-server]
 //! ```
@@ -49,6 +49,10 @@
 //! 7. **Metrics** ([`metrics`], opt-in: `--sections metrics`): `/metrics`
 //!    scrape time with 10,000 results held beside `/api/health`, and
 //!    python hello world with metrics on vs off, taking turns.
+//! 8. **Flood** ([`flood`], opt-in: `--sections flood`): a Python print
+//!    loop to the 1 MiB output cap over the WebSocket: time to full
+//!    delivery, lag after the program, frames, beside an earlier agent's
+//!    (`MONACO_BENCH_BASELINE_AGENT`) in the same rounds.
 //!
 //! A final table ([`report`]) puts the ratios (Monaco ÷ native, Monaco −
 //! native, Monaco ÷ docker-run, throughput ÷ ceiling) beside the targets of
@@ -74,6 +78,7 @@
 mod baseline;
 mod driver;
 mod engine;
+mod flood;
 mod graders;
 mod latency;
 mod memory;
@@ -233,6 +238,18 @@ async fn run(setup: &Setup, options: &Options) -> bool {
             Ok(cost) => metrics::print(&cost),
             Err(e) => {
                 report::print_section_failed("metrics", &e);
+                complete = false;
+            }
+        }
+    }
+    if options.sections.flood {
+        match flood::measure(launch, engine, registry, options.iterations).await {
+            Ok(rows) => {
+                flood::print(&rows);
+                figures.flood = Some(rows);
+            }
+            Err(e) => {
+                report::print_section_failed("flood", &e);
                 complete = false;
             }
         }

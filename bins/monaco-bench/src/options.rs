@@ -14,7 +14,8 @@ const MAX_ITERATIONS: usize = 1_000;
 const MAX_THROUGHPUT_COUNT: usize = 10_000;
 
 pub const USAGE: &str = "\
-usage: monaco-bench [--sections latency,throughput,memory,driver,graders,metrics,tenancy] [--iterations N]
+usage: monaco-bench [--sections latency,throughput,memory,driver,graders,metrics,tenancy,flood]
+                    [--iterations N]
                     [--throughput-count N] [--languages python,c,...]
                     [--server PATH]
 
@@ -31,6 +32,9 @@ usage: monaco-bench [--sections latency,throughput,memory,driver,graders,metrics
                                     python hello with metrics on vs off
                         tenancy     python hello world and status reads with API
                                     keys + rate limit on vs off (two servers)
+                        flood       a python print loop to the 1 MiB output cap over
+                                    the WebSocket: delivery time and frames, beside
+                                    MONACO_BENCH_BASELINE_AGENT's (an older agent)
   --iterations, -n    timed executions per language and mode (default 20);
                       graders: rounds of the three modes (default 3)
   --throughput-count  timed executions per concurrency level (default 40)
@@ -53,6 +57,8 @@ pub struct Sections {
     pub metrics: bool,
     /// Opt-in: keys and rate limits on vs off.
     pub tenancy: bool,
+    /// Opt-in: an output flood over the WebSocket.
+    pub flood: bool,
 }
 
 /// Command-line options.
@@ -81,6 +87,7 @@ impl Options {
                 graders: false,
                 metrics: false,
                 tenancy: false,
+                flood: false,
             },
             iterations: DEFAULT_ITERATIONS,
             graders_rounds: graders::DEFAULT_ROUNDS,
@@ -135,6 +142,7 @@ impl Sections {
         graders: false,
         metrics: false,
         tenancy: false,
+        flood: false,
     };
 
     /// Whether a chosen section starts a server (the driver section does not).
@@ -145,6 +153,7 @@ impl Sections {
             || self.graders
             || self.metrics
             || self.tenancy
+            || self.flood
     }
 }
 
@@ -159,10 +168,11 @@ fn parse_sections(list: &str) -> Result<Sections, String> {
             "graders" => sections.graders = true,
             "metrics" => sections.metrics = true,
             "tenancy" => sections.tenancy = true,
+            "flood" => sections.flood = true,
             other => {
                 return Err(format!(
                     "--sections: unknown section {other:?} \
-                     (latency, throughput, memory, driver, graders, tenancy)"
+                     (latency, throughput, memory, driver, graders, metrics, tenancy, flood)"
                 ))
             }
         }
@@ -232,6 +242,7 @@ mod tests {
                 graders: false,
                 metrics: false,
                 tenancy: false,
+                flood: false,
             }
         );
         assert_eq!(o.iterations, 5);

@@ -113,7 +113,10 @@ fn keygen(binary: &std::path::Path) -> Result<(String, String), String> {
 }
 
 /// The python table of `languages.toml`, alone in a file.
-fn python_only(root: &std::path::Path, dir: &std::path::Path) -> Result<PathBuf, String> {
+pub(crate) fn python_only(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<PathBuf, String> {
     let all = std::fs::read_to_string(root.join("languages.toml"))
         .map_err(|e| format!("languages.toml: {e}"))?;
     let mut tables = all.split("[[language]]\n");
