@@ -628,3 +628,46 @@ async fn silent_reads_are_each_reported() {
     assert_eq!(r.stdout_text(), "xy\n");
     h.finish().await;
 }
+
+/// A program that prints, then sleeps, then is busy, is not waiting for
+/// input: the first prompt comes only once it truly reads, with all it
+/// printed (a prompt seen during the sleep or the busy loop would carry
+/// only "Name: ").
+#[tokio::test]
+async fn sleeping_or_busy_is_not_a_prompt() {
+    let Some(h) = docker_or_skip().await else {
+        return;
+    };
+    let code = r#"
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+int main(void) {
+    char name[100];
+    printf("Name: ");
+    fflush(stdout);
+    sleep(1);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    volatile unsigned long n = 0;
+    do {
+        n++;
+        clock_gettime(CLOCK_MONOTONIC, &b);
+    } while ((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < 500);
+    printf("(ready) ");
+    fflush(stdout);
+    if (scanf("%99s", name) != 1) return 1;
+    printf("Hello, %s!\n", name);
+    return 0;
+}
+"#;
+    let mut s = h.session(&Program::new("c", code).interactive()).await;
+    assert_eq!(s.prompt().await, "Name: (ready) ");
+    s.send(b"Ada\n").await;
+    s.stdout_contains("Hello, Ada!\n").await;
+    assert_eq!(s.prompts(), ["Name: (ready) "]);
+    let r = s.finish().await;
+    assert_eq!(r.outcome.verdict, Verdict::Ok, "{r:#?}");
+    h.finish().await;
+}
