@@ -4,7 +4,12 @@ use monaco_core::ExecutionEvent;
 use tokio::sync::{mpsc, watch};
 
 /// Input for a running program.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialisable (`{"type":"bytes","data":[..]}`, `{"type":"close"}`,
+/// `{"type":"kill"}`), so that input and control can travel through a
+/// broker to the node running the job.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum InputCommand {
     /// Bytes for stdin, exactly as given.
     Bytes(Vec<u8>),

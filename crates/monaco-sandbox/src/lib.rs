@@ -29,7 +29,11 @@ use monaco_core::protocol::JobStep;
 use monaco_core::{ErrorCode, ExecutionId, SourceFile};
 
 /// A job ready to run: image, files, commands and limits all resolved.
-#[derive(Debug, Clone)]
+///
+/// Serialisable (JSON fields in camelCase), so that a broker-backed queue
+/// can carry it to a worker on another node.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SandboxJob {
     /// The execution this job belongs to (used in labels and logs).
     pub id: ExecutionId,
@@ -67,7 +71,8 @@ pub struct SandboxJob {
 /// A checker program that runs in a sandbox of its own (its language's
 /// image), after the program's cases, with the paths of each case's input,
 /// expected output and output as arguments.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SeparateChecker {
     /// The checker's language id.
     pub language: String,
@@ -191,5 +196,85 @@ impl<S: Sandbox> Sandbox for std::sync::Arc<S> {
 
     fn drain(&self) -> impl Future<Output = ()> + Send {
         S::drain(self)
+    }
+}
+
+#[cfg(test)]
+mod serde_tests {
+    use super::*;
+    use monaco_core::StepLimits;
+
+    fn step(argv: &[&str]) -> JobStep {
+        JobStep {
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            env: vec![("PATH".into(), "/usr/bin".into())],
+            limits: StepLimits {
+                wall_ms: 1_000,
+                cpu_ms: 900,
+                memory_bytes: 1 << 20,
+                processes: 8,
+                output_bytes: 4096,
+                file_size_bytes: 4096,
+                open_files: 32,
+            },
+        }
+    }
+
+    /// A job survives the trip through JSON that a broker queue makes.
+    #[test]
+    fn a_job_round_trips_through_json() {
+        let job = SandboxJob {
+            id: ExecutionId::new(),
+            language: "c".into(),
+            image: "monaco/c".into(),
+            files: vec![SourceFile {
+                name: "main.c".into(),
+                content: "int main(){}".into(),
+            }],
+            compile: Some(step(&["cc", "main.c"])),
+            run: step(&["./a.out"]),
+            tty: true,
+            stdin: b"1 2\n".to_vec(),
+            interactive: true,
+            tmp_bytes: 1 << 16,
+            cases: None,
+            expected: Some(b"3\n".to_vec()),
+            checker: None,
+            separate_checker: Some(SeparateChecker {
+                language: "python".into(),
+                image: "monaco/python".into(),
+                files: vec![],
+                compile: None,
+                run: step(&["python3", "check.py"]),
+                tmp_bytes: 1 << 16,
+            }),
+        };
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(json["tmpBytes"], 1 << 16, "fields are camelCase: {json}");
+        assert!(json.get("separateChecker").is_some(), "{json}");
+        let back: SandboxJob = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back.id, job.id);
+        assert_eq!(back.run, job.run);
+        assert_eq!(back.compile, job.compile);
+        assert_eq!(back.stdin, job.stdin);
+        assert_eq!(serde_json::to_value(&back).unwrap(), json);
+    }
+
+    /// Input and control commands keep their meaning through JSON.
+    #[test]
+    fn input_commands_round_trip_through_json() {
+        for command in [
+            InputCommand::Bytes(vec![0, 10, 255]),
+            InputCommand::Close,
+            InputCommand::Kill,
+        ] {
+            let text = serde_json::to_string(&command).unwrap();
+            let back: InputCommand = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, command, "{text}");
+        }
+        assert_eq!(
+            serde_json::to_string(&InputCommand::Kill).unwrap(),
+            r#"{"type":"kill"}"#
+        );
     }
 }

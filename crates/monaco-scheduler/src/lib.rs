@@ -18,6 +18,7 @@ mod execution;
 mod queue;
 mod retention;
 mod scheduler;
+mod store;
 
 pub use error::{CancelError, InputError, SubmitError};
 pub use execution::{CaseOutput, EventSubscription, ExecutionMeta, ExecutionSnapshot};

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! Scheduler (cheap clones) ── last clone dropped: close the queue, stop the sweeper
-//!   └─ Core (Arc) ── registry, queue, retention
+//!   └─ Core (Arc) ── store (registry, retention), queue
 //!        ├─ worker × N     pop a job → run it → record the outcome; exits once
 //!        │   │              the queue is closed and its current job is over
 //!        │   └─ execution task (one per running job; spawned so that a panic
@@ -32,23 +32,20 @@
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
 use monaco_core::observe::SharedObserver;
 use monaco_core::{ErrorCode, ExecutionEvent, ExecutionId, ExecutionOutcome, Status};
 use monaco_sandbox::{ActiveExecution, InputCommand, Sandbox, SandboxJob};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::error::{CancelError, InputError, SubmitError};
 use crate::execution::{CancelRoute, EventSubscription, Execution, InputRoute};
 use crate::queue::{JobQueue, MemoryQueue, PushError};
-use crate::retention::Retention;
+use crate::store::MemoryStore;
 use crate::{ExecutionMeta, ExecutionSnapshot};
 
 /// How many executions run and wait at once, and how long results are kept.
@@ -109,10 +106,7 @@ impl<S: Sandbox, Q: JobQueue> Drop for Handle<S, Q> {
 struct Core<S, Q> {
     sandbox: Arc<S>,
     queue: Q,
-    registry: DashMap<ExecutionId, Arc<Execution>>,
-    retention: Mutex<Retention<Arc<Execution>>>,
-    /// Wakes the sweeper when an execution finished.
-    retention_changed: Notify,
+    store: MemoryStore,
     running: AtomicUsize,
     accepting: AtomicBool,
     /// Workers that have not exited yet.
@@ -149,9 +143,7 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
         let core = Arc::new(Core {
             sandbox,
             queue,
-            registry: DashMap::new(),
-            retention: Mutex::new(Retention::new(config.finished_ttl, config.max_finished)),
-            retention_changed: Notify::new(),
+            store: MemoryStore::new(config.finished_ttl, config.max_finished),
             running: AtomicUsize::new(0),
             accepting: AtomicBool::new(true),
             workers_alive: watch::Sender::new(workers),
@@ -160,7 +152,10 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
         for _ in 0..workers {
             tokio::spawn(work(Arc::clone(&core)));
         }
-        let sweeper = tokio::spawn(sweep(Arc::clone(&core)));
+        let sweeper = {
+            let core = Arc::clone(&core);
+            tokio::spawn(async move { core.store.sweep().await })
+        };
         Scheduler {
             handle: Arc::new(Handle { core, sweeper }),
         }
@@ -190,26 +185,15 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
         let mut registered = Vec::with_capacity(batch.len());
         let mut jobs = Vec::with_capacity(batch.len());
         for (job, meta) in batch {
-            let id = job.id;
-            let execution = Execution::new(id, job.language.clone(), meta);
-            // The entry locks its shard; it is dropped before `forget`.
-            let clash = match core.registry.entry(id) {
-                Entry::Occupied(_) => true,
-                Entry::Vacant(slot) => {
-                    slot.insert(Arc::clone(&execution));
-                    false
-                }
-            };
-            if clash {
-                core.forget_all(&registered);
-                return Err(SubmitError::DuplicateId(id));
-            }
-            registered.push(execution);
+            registered.push(Execution::new(job.id, job.language.clone(), meta));
             jobs.push(job);
         }
+        core.store
+            .create_all(&registered)
+            .map_err(SubmitError::DuplicateId)?;
         // Registered before they are queued, so that a worker always finds them.
         if let Err(err) = core.queue.push_all(jobs) {
-            core.forget_all(&registered);
+            core.store.forget_all(&registered);
             return Err(match err {
                 PushError::Full => SubmitError::QueueFull,
                 PushError::Closed => SubmitError::ShuttingDown,
@@ -298,12 +282,7 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
             info!("scheduler shut down");
             return;
         }
-        let active: Vec<_> = core
-            .registry
-            .iter()
-            .map(|entry| Arc::clone(entry.value()))
-            .filter(|e| e.status() == Status::Running)
-            .collect();
+        let active = core.store.running();
         info!(
             count = active.len(),
             "grace period over; killing running executions"
@@ -320,13 +299,7 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
 
 impl<S: Sandbox, Q: JobQueue> Core<S, Q> {
     fn lookup(&self, id: ExecutionId) -> Option<Arc<Execution>> {
-        self.registry.get(&id).map(|e| Arc::clone(e.value()))
-    }
-
-    fn retention(&self) -> MutexGuard<'_, Retention<Arc<Execution>>> {
-        self.retention
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.store.lookup(id)
     }
 
     async fn cancel(&self, execution: &Arc<Execution>) -> Result<(), CancelError> {
@@ -376,27 +349,7 @@ impl<S: Sandbox, Q: JobQueue> Core<S, Q> {
     /// finishes one comes here once), and reports it.
     fn retain(&self, execution: Arc<Execution>) {
         execution.report_finished(self.observer.as_ref());
-        let overflow = self.retention().finished(execution, Instant::now());
-        for old in overflow {
-            self.forget(&old);
-        }
-        self.retention_changed.notify_one();
-    }
-
-    /// Removes the execution from the registry (if it is still the one
-    /// registered under its id) and frees its log.
-    fn forget(&self, execution: &Arc<Execution>) {
-        self.registry
-            .remove_if(&execution.id, |_, e| Arc::ptr_eq(e, execution));
-        execution.evict();
-        debug!(id = %execution.id, "execution forgotten");
-    }
-
-    /// Forgets executions registered for a submission that was refused.
-    fn forget_all(&self, executions: &[Arc<Execution>]) {
-        for execution in executions {
-            self.forget(execution);
-        }
+        self.store.retain(execution);
     }
 }
 
@@ -527,31 +480,6 @@ async fn run<S: Sandbox>(
                     "The sandbox stopped without reporting how the execution ended",
                 );
             }
-        }
-    }
-}
-
-/// Forgets finished executions once their time is up.
-async fn sweep<S: Sandbox, Q: JobQueue>(core: Arc<Core<S, Q>>) {
-    loop {
-        // `notify_one` leaves a permit when nobody waits, so a finish between
-        // the look and the wait is not missed.
-        let changed = core.retention_changed.notified();
-        let (expired, next) = {
-            let mut retention = core.retention();
-            (retention.expired(Instant::now()), retention.next_expiry())
-        };
-        for execution in &expired {
-            core.forget(execution);
-        }
-        match next {
-            Some(at) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(at) => {}
-                    () = changed => {}
-                }
-            }
-            None => changed.await,
         }
     }
 }

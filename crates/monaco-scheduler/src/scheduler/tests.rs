@@ -3,6 +3,7 @@
 
 use monaco_core::{OutputChunk, StepKind, Stream, Verdict};
 use monaco_sandbox::fake::{ok, Act, FakeSandbox, Script, Start};
+use tokio::sync::Notify;
 
 use super::*;
 use crate::queue::tests::job;
