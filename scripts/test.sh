@@ -32,6 +32,8 @@ scripts/fuzz-api.sh
 scripts/test-browser.sh
 # Piston's and Judge0's real client libraries against the server.
 scripts/test-compat.sh
+# The cluster store's Lua scripts against a real redis-server of their own.
+scripts/test-redis.sh
 scripts/test-image.sh
 
 left="$(docker ps -aq --filter label=monaco.managed=true | wc -l)"
