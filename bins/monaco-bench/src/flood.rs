@@ -29,7 +29,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::baseline::Program;
 use crate::engine::Engine;
 use crate::latency;
-use crate::server::{json_body, Launch, Server, REQUEST_TIMEOUT};
+use crate::server::{Launch, Server, REQUEST_TIMEOUT};
 use crate::stats::Samples;
 use crate::table::Table;
 use crate::tenancy;
@@ -148,14 +148,9 @@ async fn measure_with(
 /// that minus the run step's wall time, output frames).
 async fn flood_once(server: &Server) -> Result<(Duration, Duration, usize), String> {
     let body = json!({ "language": "python", "code": FLOOD });
-    let response = server
-        .http()
-        .post(server.url("/api/submit"))
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| format!("POST /api/submit: {e}"))?;
-    let id = json_body(response, StatusCode::ACCEPTED).await?["id"]
+    let id = server
+        .post_json("/api/submit", &body, StatusCode::ACCEPTED)
+        .await?["id"]
         .as_str()
         .ok_or("POST /api/submit: no id")?
         .to_string();

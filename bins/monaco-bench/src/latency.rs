@@ -34,7 +34,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::baseline::{self, Baselines, Program};
 use crate::engine::Engine;
-use crate::server::{json_body, Launch, Server, REQUEST_TIMEOUT};
+use crate::server::{Launch, Server, REQUEST_TIMEOUT};
 use crate::stats::Samples;
 
 /// What one language measured in each mode.
@@ -176,14 +176,9 @@ pub fn check_result(result: &Value) -> Result<(), String> {
 pub async fn first_byte_once(server: &Server, program: &Program) -> Result<Duration, String> {
     let body = json!({ "language": program.id, "code": program.source });
     let started = Instant::now();
-    let response = server
-        .http()
-        .post(server.url("/api/submit"))
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| format!("POST /api/submit: {e}"))?;
-    let id = json_body(response, StatusCode::ACCEPTED).await?["id"]
+    let id = server
+        .post_json("/api/submit", &body, StatusCode::ACCEPTED)
+        .await?["id"]
         .as_str()
         .ok_or("POST /api/submit: no id")?
         .to_string();
