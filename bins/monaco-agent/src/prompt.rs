@@ -11,7 +11,7 @@
 //! CAP_SYS_PTRACE, which the agent keeps and the program never has. The last
 //! two are also mode 0400 and the program's own, and the agent has no
 //! CAP_DAC_OVERRIDE: it opens them with its filesystem uid set, on its own
-//! thread and for the two `open` calls only, to the program's
+//! thread and for those two opens only, to the program's
 //! ([`as_owner_of`]).
 
 use std::fs;
@@ -207,15 +207,16 @@ fn parse_wait(syscall: &str) -> Option<Wait> {
 
 /// Whether the thread waits in poll or select for fd 0 to become readable.
 fn polls_stdin(pid: u32, tid: &str) -> bool {
-    let Some(syscall) = as_owner_of(pid, || {
-        fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()
+    // Both opened under one change of fsuid: the thread is in a poll wait
+    // already, so the memory is needed whenever the wait parses.
+    let Some((syscall, mem)) = as_owner_of(pid, || {
+        let syscall = fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?;
+        let mem = fs::File::open(format!("/proc/{pid}/mem")).ok()?;
+        Some((syscall, mem))
     }) else {
         return false;
     };
     let Some(wait) = parse_wait(&syscall) else {
-        return false;
-    };
-    let Some(mem) = as_owner_of(pid, || fs::File::open(format!("/proc/{pid}/mem")).ok()) else {
         return false;
     };
     // A program's own descriptor sets are small; a huge one is not read.
