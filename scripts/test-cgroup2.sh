@@ -170,19 +170,48 @@ EOF
 }
 
 # An initramfs with only what finds the root disk (the default takes
-# "most" modules, and every byte is loaded by a software CPU).
+# "most" modules, and every byte is loaded by a software CPU), made here
+# rather than by the kernel package's own hook during debootstrap (see
+# build_guest). What update-initramfs printed is kept in
+# target/vm/initramfs.log.
 write_guest_initramfs() {
-    local root="$1"
+    local root="$1" version rc=0
     sed -i 's/^MODULES=.*/MODULES=list/' "$root/etc/initramfs-tools/initramfs.conf"
     printf '%s\n' virtio_pci virtio_blk ext4 >"$root/etc/initramfs-tools/modules"
     mount -t proc proc "$root/proc"
-    chroot "$root" update-initramfs -u -k all >/dev/null 2>&1 || { umount "$root/proc"; return 1; }
+    for version in $(ls "$root/lib/modules"); do
+        rm -f "$root/boot/initrd.img-$version"
+        chroot "$root" update-initramfs -c -k "$version" >"$vm/initramfs.log" 2>&1 || rc=$?
+    done
     umount "$root/proc"
+    if [ "$rc" -ne 0 ] || ! ls "$root"/boot/initrd.img-* >/dev/null 2>&1; then
+        tail -n 20 "$vm/initramfs.log" >&2
+        return 1
+    fi
+}
+
+# debootstrap into $1, printing the tail of its own detailed log (the
+# chroot's, which names the failing maintainer script) when it fails.
+# INITRD=No: the kernel package's postinst hook skips its initramfs, which
+# write_guest_initramfs makes afterwards with the guest's own settings and
+# with its output kept (a hook failing inside debootstrap says only
+# "Failure while configuring base packages").
+run_debootstrap() {
+    local root="$1"
+    INITRD=No debootstrap --variant=minbase --include="$guest_packages" bookworm "$root" \
+        >"$vm/debootstrap.log" 2>&1 && return 0
+    tail -n 20 "$vm/debootstrap.log" >&2
+    if [ -f "$root/debootstrap/debootstrap.log" ]; then
+        log "the chroot's own debootstrap log ends:"
+        tail -n 40 "$root/debootstrap/debootstrap.log" >&2
+        cp "$root/debootstrap/debootstrap.log" "$vm/debootstrap-chroot.log"
+    fi
+    return 1
 }
 
 # The inputs of the guest image: this file's guest functions and packages.
 guest_key() {
-    { declare -f write_guest_boot_files write_guest_initramfs build_guest; echo "$guest_packages"; } \
+    { declare -f write_guest_boot_files write_guest_initramfs run_debootstrap build_guest; echo "$guest_packages"; } \
         | sha256sum | cut -c1-16
 }
 
@@ -193,10 +222,16 @@ build_guest() {
         umount "$root/proc" 2>/dev/null || true
         rm -rf "$root"
     fi
-    debootstrap --variant=minbase --include="$guest_packages" bookworm "$root" >"$vm/debootstrap.log" 2>&1 \
-        || { tail -n 20 "$vm/debootstrap.log" >&2; die "debootstrap failed (log: target/vm/debootstrap.log)"; }
+    if ! run_debootstrap "$root"; then
+        # Once more from scratch: a mirror's hiccup mid-download is the
+        # commonest cause, and the second try says whether it is lasting.
+        log "debootstrap failed; trying once more from scratch"
+        umount "$root/proc" 2>/dev/null || true
+        rm -rf "$root"
+        run_debootstrap "$root" || die "debootstrap failed (logs: target/vm/debootstrap.log, target/vm/debootstrap-chroot.log)"
+    fi
     write_guest_boot_files "$root"
-    write_guest_initramfs "$root" || die "update-initramfs in the guest failed"
+    write_guest_initramfs "$root" || die "update-initramfs in the guest failed (log: target/vm/initramfs.log)"
     rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"* "$root/usr/share/doc/"* \
         "$root/usr/share/man/"*
     mkdir -p "$guest"

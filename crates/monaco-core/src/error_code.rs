@@ -132,6 +132,14 @@ error_codes! {
     SchedulerPanic = "scheduler.panic",
     /// The worker running the execution was stopped.
     SchedulerAborted = "scheduler.aborted",
+    /// The shared store of a cluster (Redis) did not answer.
+    BrokerUnavailable = "broker.unavailable",
+    /// The worker node running the execution stopped renewing its lease
+    /// (it died or was cut off); the execution was ended without it.
+    WorkerLost = "worker.lost",
+    /// The job was taken by workers that died before starting it, three
+    /// times; it is not handed out again.
+    WorkerRedeliveryExhausted = "worker.redelivery_exhausted",
     /// `callbackUrl` is not an http(s) URL with a host, holds credentials,
     /// or is too long.
     CallbackInvalidUrl = "callback.invalid_url",

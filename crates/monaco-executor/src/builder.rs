@@ -8,7 +8,7 @@ use monaco_core::observe::SharedObserver;
 use monaco_core::Limits;
 use monaco_languages::{Registry, RegistryError};
 use monaco_sandbox::{DockerConfig, DockerSandbox, Judged, PoolConfig, Sandbox, SandboxError};
-use monaco_scheduler::{MemoryQueue, Scheduler, SchedulerConfig};
+use monaco_scheduler::{ExecutionStore, MemoryQueue, Scheduler, SchedulerConfig};
 
 use crate::{Executor, Inner};
 
@@ -29,7 +29,7 @@ pub enum BuildError {
 }
 
 /// Configures an [`Executor`]; every setting has a sensible default.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ExecutorBuilder {
     languages: PathBuf,
     docker: Option<DockerConfig>,
@@ -41,6 +41,17 @@ pub struct ExecutorBuilder {
     reap_strays: bool,
     pool: Option<PoolConfig>,
     observer: Option<SharedObserver>,
+    store: Option<Arc<dyn ExecutionStore>>,
+}
+
+impl std::fmt::Debug for ExecutorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutorBuilder")
+            .field("languages", &self.languages)
+            .field("scheduler", &self.scheduler)
+            .field("shared_store", &self.store.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ExecutorBuilder {
@@ -56,6 +67,7 @@ impl Default for ExecutorBuilder {
             reap_strays: true,
             pool: None,
             observer: None,
+            store: None,
         }
     }
 }
@@ -79,9 +91,21 @@ impl ExecutorBuilder {
         self
     }
 
-    /// Executions that run at once (`CONCURRENT_EXECUTIONS`, default 5).
+    /// Executions that run at once on this node (`CONCURRENT_EXECUTIONS`,
+    /// default 5). 0 runs none here, which only makes sense over a shared
+    /// [`store`](Self::store) whose other nodes run them; in memory it
+    /// means 1.
     pub fn workers(mut self, n: usize) -> Self {
-        self.scheduler.workers = n.max(1);
+        self.scheduler.workers = n;
+        self
+    }
+
+    /// Keeps executions, their logs and the queue in `store` (shared with
+    /// other nodes, say) instead of in this process. The store's own
+    /// capacity and retention apply: [`queue_capacity`](Self::queue_capacity)
+    /// and [`retention`](Self::retention) are then not used.
+    pub fn store(mut self, store: Arc<dyn ExecutionStore>) -> Self {
+        self.store = Some(store);
         self
     }
 
@@ -188,13 +212,15 @@ impl ExecutorBuilder {
         let observer = self
             .observer
             .unwrap_or_else(monaco_core::observe::no_observer);
-        let queue = MemoryQueue::new(self.scheduler.queue_capacity);
-        let scheduler = Scheduler::observed(
-            Arc::new(Judged(Arc::clone(&sandbox))),
-            self.scheduler,
-            queue,
-            observer,
-        );
+        let judged = Arc::new(Judged(Arc::clone(&sandbox)));
+        let shared_store = self.store.is_some();
+        let scheduler = match self.store {
+            Some(store) => Scheduler::with_store(judged, &self.scheduler, store, observer),
+            None => {
+                let queue = MemoryQueue::new(self.scheduler.queue_capacity);
+                Scheduler::observed(judged, self.scheduler, queue, observer)
+            }
+        };
         let executor = Executor {
             inner: Arc::new(Inner {
                 registry,
@@ -205,6 +231,7 @@ impl ExecutorBuilder {
                 max_code_bytes: self.max_code_bytes,
                 max_tests: self.max_tests,
                 base_env: monaco_languages::base_env(),
+                shared_store,
             }),
         };
         executor.prewarm();

@@ -78,6 +78,9 @@ pub enum ExecutorError {
     /// The checker cannot be used as given.
     #[error("Invalid checker: {0}")]
     InvalidChecker(String),
+    /// The cluster's broker (the shared store) did not answer.
+    #[error("The cluster's broker is unavailable; try again later")]
+    BrokerUnavailable,
 }
 
 impl ExecutorError {
@@ -102,6 +105,7 @@ impl ExecutorError {
             ExecutorError::InputBufferFull => ErrorCode::InputBufferFull,
             ExecutorError::InvalidTests(_) => ErrorCode::RequestInvalidTests,
             ExecutorError::InvalidChecker(_) => ErrorCode::RequestInvalidChecker,
+            ExecutorError::BrokerUnavailable => ErrorCode::BrokerUnavailable,
         }
     }
 }
@@ -113,6 +117,7 @@ impl From<SubmitError> for ExecutorError {
             // Ids are fresh UUIDs; a clash is treated like a full queue.
             SubmitError::ShuttingDown => ExecutorError::ShuttingDown,
             SubmitError::DuplicateId(_) => ExecutorError::QueueFull,
+            SubmitError::Unavailable(_) => ExecutorError::BrokerUnavailable,
         }
     }
 }
@@ -123,6 +128,7 @@ impl From<InputError> for ExecutorError {
             InputError::NotFound => ExecutorError::NotFound,
             InputError::Finished => ExecutorError::Finished,
             InputError::BufferFull => ExecutorError::InputBufferFull,
+            InputError::Unavailable(_) => ExecutorError::BrokerUnavailable,
         }
     }
 }
@@ -132,6 +138,13 @@ impl From<CancelError> for ExecutorError {
         match e {
             CancelError::NotFound => ExecutorError::NotFound,
             CancelError::Finished => ExecutorError::Finished,
+            CancelError::Unavailable(_) => ExecutorError::BrokerUnavailable,
         }
+    }
+}
+
+impl From<monaco_scheduler::Unavailable> for ExecutorError {
+    fn from(_: monaco_scheduler::Unavailable) -> Self {
+        ExecutorError::BrokerUnavailable
     }
 }

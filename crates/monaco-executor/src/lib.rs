@@ -43,6 +43,8 @@ pub use monaco_languages::{
     MAX_FILE_NAME_COMPONENT_BYTES,
 };
 pub use monaco_sandbox::{DockerConfig, DockerSandbox, InputCommand, PoolConfig, Sandbox};
+/// The seam a store shared between nodes implements ([`ExecutorBuilder::store`]).
+pub use monaco_scheduler as scheduler;
 pub use monaco_scheduler::{
     CaseOutput, EventSubscription, ExecutionMeta, ExecutionSnapshot, SchedulerConfig,
 };
@@ -93,6 +95,8 @@ struct Inner<S: Sandbox> {
     max_code_bytes: usize,
     max_tests: usize,
     base_env: Vec<(String, String)>,
+    /// Whether the store is shared with other nodes (a broker).
+    shared_store: bool,
 }
 
 /// What `health` reports.
@@ -100,6 +104,8 @@ struct Inner<S: Sandbox> {
 pub struct Health {
     /// Whether the sandbox's backend (the Docker engine) answers.
     pub docker: bool,
+    /// Whether the cluster's broker answers; `None` on a single node (no broker).
+    pub broker: Option<bool>,
     /// Executions waiting for a worker.
     pub queue_depth: usize,
     /// Executions running now.
@@ -130,57 +136,64 @@ impl Executor {
 
 impl<S: Sandbox> Executor<S> {
     /// Validates and queues an execution; returns at once with its id.
-    pub fn submit(&self, request: ExecutionRequest) -> Result<ExecutionId, ExecutorError> {
-        self.submit_as(request, &Submitter::default())
+    pub async fn submit(&self, request: ExecutionRequest) -> Result<ExecutionId, ExecutorError> {
+        self.submit_as(request, &Submitter::default()).await
     }
 
     /// [`Executor::submit`] on behalf of `by`: its owner is recorded, its
     /// maximums apply.
-    pub fn submit_as(
+    pub async fn submit_as(
         &self,
         request: ExecutionRequest,
         by: &Submitter,
     ) -> Result<ExecutionId, ExecutorError> {
         let (job, meta) = self.prepare(request, by)?;
-        Ok(self.inner.scheduler.submit(job, meta)?)
+        Ok(self.inner.scheduler.submit(job, meta).await?)
     }
 
     /// Who submitted the execution (`Some(None)`: no owner was given);
     /// `None` when there is no such execution.
-    pub fn owner(&self, id: ExecutionId) -> Option<Option<String>> {
-        self.inner.scheduler.owner(id)
+    pub async fn owner(&self, id: ExecutionId) -> Result<Option<Option<String>>, ExecutorError> {
+        Ok(self.inner.scheduler.owner(id).await?)
     }
 
     /// Submits an execution and waits for its result.
     pub async fn run(&self, request: ExecutionRequest) -> Result<ExecutionSnapshot, ExecutorError> {
-        let id = self.submit(request)?;
+        let id = self.submit(request).await?;
         self.wait(id).await
     }
 
     /// Waits until the execution has finished and returns its result.
     pub async fn wait(&self, id: ExecutionId) -> Result<ExecutionSnapshot, ExecutorError> {
-        let mut events = self.events(id, 0).ok_or(ExecutorError::NotFound)?;
+        let mut events = self.events(id, 0).await?.ok_or(ExecutorError::NotFound)?;
         while let Some((_, event)) = events.next().await {
             if matches!(event, ExecutionEvent::Finished(_)) {
                 break;
             }
         }
-        self.result(id).ok_or(ExecutorError::NotFound)
+        self.result(id).await?.ok_or(ExecutorError::NotFound)
     }
 
     /// The execution's events from index `from`: the log so far, then live.
-    pub fn events(&self, id: ExecutionId, from: usize) -> Option<EventSubscription> {
-        self.inner.scheduler.events(id, from)
+    pub async fn events(
+        &self,
+        id: ExecutionId,
+        from: usize,
+    ) -> Result<Option<EventSubscription>, ExecutorError> {
+        Ok(self.inner.scheduler.events(id, from).await?)
     }
 
     /// Everything known about the execution now.
-    pub fn result(&self, id: ExecutionId) -> Option<ExecutionSnapshot> {
-        self.inner.scheduler.snapshot(id)
+    pub async fn result(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Option<ExecutionSnapshot>, ExecutorError> {
+        Ok(self.inner.scheduler.snapshot(id).await?)
     }
 
     /// The execution's status now.
-    pub fn status(&self, id: ExecutionId) -> Option<Status> {
-        self.inner.scheduler.status(id)
+    pub async fn status(&self, id: ExecutionId) -> Result<Option<Status>, ExecutorError> {
+        Ok(self.inner.scheduler.status(id).await?)
     }
 
     /// Sends bytes to the program's stdin, exactly as given.
@@ -240,10 +253,13 @@ impl<S: Sandbox> Executor<S> {
 
     /// Whether Docker answers, and how busy the queue is.
     pub async fn health(&self) -> Health {
+        let counts = self.inner.scheduler.counts().await;
+        let (queue_depth, running) = counts.as_ref().map_or((0, 0), |c| (c.queued, c.running));
         Health {
             docker: self.inner.scheduler.healthy().await,
-            queue_depth: self.inner.scheduler.queue_depth(),
-            running: self.inner.scheduler.running(),
+            broker: self.inner.shared_store.then_some(counts.is_ok()),
+            queue_depth,
+            running,
         }
     }
 
@@ -481,15 +497,15 @@ impl<S: Sandbox> Executor<S> {
     /// Validates every request, then queues them all, in order, or none:
     /// an invalid request or a queue without room for them all refuses the
     /// whole batch. Returns the ids in the order given.
-    pub fn submit_batch(
+    pub async fn submit_batch(
         &self,
         requests: Vec<ExecutionRequest>,
     ) -> Result<Vec<ExecutionId>, BatchError> {
-        self.submit_batch_as(requests, &Submitter::default())
+        self.submit_batch_as(requests, &Submitter::default()).await
     }
 
     /// [`Executor::submit_batch`] on behalf of `by` (see [`Executor::submit_as`]).
-    pub fn submit_batch_as(
+    pub async fn submit_batch_as(
         &self,
         requests: Vec<ExecutionRequest>,
         by: &Submitter,
@@ -505,6 +521,7 @@ impl<S: Sandbox> Executor<S> {
         self.inner
             .scheduler
             .submit_all(prepared)
+            .await
             .map_err(|e| BatchError::Refused(e.into()))
     }
 }

@@ -83,10 +83,11 @@ pub(crate) async fn submit<S: Sandbox>(
     // A batch counts as its number of submissions against the quotas.
     let ids = state
         .tenancy
-        .admit(&state.executor, &caller, &req, count, |by| {
-            let ids = state.executor.submit_batch_as(requests, by)?;
+        .admit(&state.executor, &caller, &req, count, async |by| {
+            let ids = state.executor.submit_batch_as(requests, by).await?;
             Ok((ids.clone(), ids))
-        })?;
+        })
+        .await?;
     state.count_key_executions(&caller, ids.len());
     for (id, callback) in ids.iter().zip(callbacks) {
         if let Some(callback) = callback {
@@ -121,7 +122,8 @@ pub(crate) async fn results<S: Sandbox>(
     query: web::Query<ResultsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let submissions: Vec<Option<ResultResponse>> =
-        snapshots(&state.executor, &caller, &query.ids, state.config.max_batch)?
+        snapshots(&state.executor, &caller, &query.ids, state.config.max_batch)
+            .await?
             .iter()
             .map(|s| s.as_ref().map(|snapshot| state.result_of(snapshot)))
             .collect();
@@ -131,7 +133,7 @@ pub(crate) async fn results<S: Sandbox>(
 /// The snapshots of comma-separated `ids`, in order, `None` for an id
 /// that is malformed or unknown; more than `max` ids is
 /// `request.invalid_query`.
-pub(crate) fn snapshots<S: Sandbox>(
+pub(crate) async fn snapshots<S: Sandbox>(
     executor: &Executor<S>,
     caller: &Caller,
     ids: &str,
@@ -148,15 +150,18 @@ pub(crate) fn snapshots<S: Sandbox>(
             format!("At most {max} ids are read at once; {} given", ids.len()),
         ));
     }
-    Ok(ids
-        .into_iter()
-        .map(|raw| {
-            let id = ExecutionId::from_str(raw.trim()).ok()?;
-            // Another key's execution is as unknown as a missing one.
-            if !caller.may_see(executor.owner(id)) {
-                return None;
-            }
-            executor.result(id)
-        })
-        .collect())
+    let mut snapshots = Vec::with_capacity(ids.len());
+    for raw in ids {
+        let Ok(id) = ExecutionId::from_str(raw.trim()) else {
+            snapshots.push(None);
+            continue;
+        };
+        // Another key's execution is as unknown as a missing one.
+        if !caller.may_see(executor.owner(id).await?) {
+            snapshots.push(None);
+            continue;
+        }
+        snapshots.push(executor.result(id).await?);
+    }
+    Ok(snapshots)
 }

@@ -540,9 +540,13 @@ impl From<&Language> for LanguageDto {
 pub struct HealthResponse {
     /// `ok` or `degraded`.
     pub status: &'static str,
-    /// Whether the Docker engine answers.
+    /// Whether the Docker engine answers (a node that runs nothing has
+    /// none to ask, and says `true`).
     pub docker: bool,
-    /// Executions waiting.
+    /// Whether the cluster's broker answers; absent on a single node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker: Option<bool>,
+    /// Executions waiting (cluster-wide in a cluster).
     pub queue_depth: usize,
     /// Executions running.
     pub running: usize,

@@ -58,12 +58,22 @@ pub fn http_status(code: ErrorCode) -> StatusCode {
         ExecutionFinished => StatusCode::CONFLICT,
         AuthMissing | AuthInvalid => StatusCode::UNAUTHORIZED,
         InputBufferFull | RateLimited | QuotaRunning | QuotaQueued => StatusCode::TOO_MANY_REQUESTS,
-        QueueFull | ServerShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-        ExecutionCancelled | ExecutionDuplicateId | ServerError | DockerUnavailable
-        | DockerAttach | DockerUpdate | SandboxLost | SandboxAgent | SandboxProtocol
-        | SandboxInvalidJob | SchedulerPanic | SchedulerAborted | CheckerFailed => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
+        QueueFull | ServerShuttingDown | BrokerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ExecutionCancelled
+        | ExecutionDuplicateId
+        | ServerError
+        | DockerUnavailable
+        | DockerAttach
+        | DockerUpdate
+        | SandboxLost
+        | SandboxAgent
+        | SandboxProtocol
+        | SandboxInvalidJob
+        | SchedulerPanic
+        | SchedulerAborted
+        | CheckerFailed
+        | WorkerLost
+        | WorkerRedeliveryExhausted => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

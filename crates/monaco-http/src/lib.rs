@@ -138,8 +138,8 @@ impl<S: Sandbox> AppState<S> {
     }
 
     /// 404 unless `caller` may see execution `id`.
-    fn visible(&self, caller: &Caller, id: ExecutionId) -> Result<(), ApiError> {
-        if caller.may_see(self.executor.owner(id)) {
+    async fn visible(&self, caller: &Caller, id: ExecutionId) -> Result<(), ApiError> {
+        if caller.may_see(self.executor.owner(id).await?) {
             Ok(())
         } else {
             Err(ApiError::not_found())
@@ -451,16 +451,19 @@ fn parse_id(raw: &str) -> Result<ExecutionId, ApiError> {
 }
 
 /// Admits and queues one request for `caller` (its quotas, its maximums).
-fn submit_one<S: Sandbox>(
+async fn submit_one<S: Sandbox>(
     state: &AppState<S>,
     caller: &Caller,
     req: &HttpRequest,
     request: monaco_executor::ExecutionRequest,
 ) -> Result<ExecutionId, ApiError> {
-    let id = state.tenancy.admit(&state.executor, caller, req, 1, |by| {
-        let id = state.executor.submit_as(request, by)?;
-        Ok((id, vec![id]))
-    })?;
+    let id = state
+        .tenancy
+        .admit(&state.executor, caller, req, 1, async |by| {
+            let id = state.executor.submit_as(request, by).await?;
+            Ok((id, vec![id]))
+        })
+        .await?;
     state.count_key_executions(caller, 1);
     Ok(id)
 }
@@ -475,7 +478,7 @@ async fn submit<S: Sandbox>(
     let callback = body.callback_url.take();
     let request = body.into_request(true)?;
     let callback = state.callback(&req, callback).await?;
-    let id = submit_one(&state, &caller, &req, request)?;
+    let id = submit_one(&state, &caller, &req, request).await?;
     if let Some(callback) = callback {
         state.webhooks.watch(state.executor.clone(), id, callback);
     }
@@ -497,7 +500,7 @@ async fn execute<S: Sandbox>(
     let callback = body.callback_url.take();
     let request = body.into_request(false)?;
     let callback = state.callback(&req, callback).await?;
-    let id = submit_one(&state, &caller, &req, request)?;
+    let id = submit_one(&state, &caller, &req, request).await?;
     if let Some(callback) = callback {
         state.webhooks.watch(state.executor.clone(), id, callback);
     }
@@ -511,8 +514,12 @@ async fn status<S: Sandbox>(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    state.visible(&caller, id)?;
-    let status = state.executor.status(id).ok_or_else(ApiError::not_found)?;
+    state.visible(&caller, id).await?;
+    let status = state
+        .executor
+        .status(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Ok().json(StatusResponse {
         id: id.to_string(),
         status,
@@ -525,8 +532,12 @@ async fn result<S: Sandbox>(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    state.visible(&caller, id)?;
-    let snapshot = state.executor.result(id).ok_or_else(ApiError::not_found)?;
+    state.visible(&caller, id).await?;
+    let snapshot = state
+        .executor
+        .result(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Ok().json(state.result_of(&snapshot)))
 }
 
@@ -536,9 +547,13 @@ async fn cancel<S: Sandbox>(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    state.visible(&caller, id)?;
+    state.visible(&caller, id).await?;
     state.executor.cancel(id).await?;
-    let status = state.executor.status(id).ok_or_else(ApiError::not_found)?;
+    let status = state
+        .executor
+        .status(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Accepted().json(StatusResponse {
         id: id.to_string(),
         status,
@@ -557,13 +572,15 @@ async fn languages<S: Sandbox>(state: web::Data<AppState<S>>) -> HttpResponse {
 
 async fn health<S: Sandbox>(state: web::Data<AppState<S>>) -> HttpResponse {
     let h = state.executor.health().await;
+    let ok = h.docker && h.broker != Some(false);
     let body = HealthResponse {
-        status: if h.docker { "ok" } else { "degraded" },
+        status: if ok { "ok" } else { "degraded" },
         docker: h.docker,
+        broker: h.broker,
         queue_depth: h.queue_depth,
         running: h.running,
     };
-    if h.docker {
+    if ok {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

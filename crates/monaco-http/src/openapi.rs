@@ -485,7 +485,7 @@ fn routes<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &ApiConfi
                 }},
                 "Health": {"type": "object", "required": ["status", "docker", "queueDepth", "running"], "properties": {
                     "status": {"type": "string", "enum": ["ok", "degraded"]},
-                    "docker": {"type": "boolean"}, "queueDepth": {"type": "integer"}, "running": {"type": "integer"}
+                    "docker": {"type": "boolean"}, "broker": {"type": "boolean", "description": "whether the cluster's Redis answers; absent on a single node"}, "queueDepth": {"type": "integer"}, "running": {"type": "integer"}
                 }}
             }
         }

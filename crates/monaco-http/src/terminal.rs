@@ -51,10 +51,11 @@ pub async fn terminal<S: Sandbox>(
     query: web::Query<TerminalQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    authorize(&state, &req, id, query.token.as_deref())?;
+    authorize(&state, &req, id, query.token.as_deref()).await?;
     let events = state
         .executor
         .events(id, query.from.unwrap_or(0))
+        .await?
         .ok_or_else(ApiError::not_found)?;
     let (response, mut session, messages) = actix_ws::handle(&req, body).map_err(|e| {
         ApiError::new(
@@ -94,7 +95,7 @@ pub async fn terminal<S: Sandbox>(
 /// With keys configured, a terminal is opened with the execution's token
 /// (`?token=`) or by the key that owns it (checked like every route); the
 /// token of another execution, or a wrong one, is `auth.invalid`.
-fn authorize<S: Sandbox>(
+async fn authorize<S: Sandbox>(
     state: &AppState<S>,
     req: &HttpRequest,
     id: ExecutionId,
@@ -115,6 +116,7 @@ fn authorize<S: Sandbox>(
             return state
                 .executor
                 .status(id)
+                .await?
                 .map(|_| ())
                 .ok_or_else(ApiError::not_found);
         }
@@ -122,7 +124,7 @@ fn authorize<S: Sandbox>(
             key: tenancy.authenticate_headers(req.headers())?,
         },
     };
-    state.visible(&caller, id)
+    state.visible(&caller, id).await
 }
 
 /// What the session loop reacts to.

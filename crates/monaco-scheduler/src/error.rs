@@ -14,6 +14,9 @@ pub enum SubmitError {
     /// An execution with this id is already known.
     #[error("An execution with id {0} already exists")]
     DuplicateId(ExecutionId),
+    /// The shared store did not answer; nothing was queued.
+    #[error("The cluster's broker is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl SubmitError {
@@ -23,6 +26,7 @@ impl SubmitError {
             SubmitError::QueueFull => ErrorCode::QueueFull,
             SubmitError::ShuttingDown => ErrorCode::ServerShuttingDown,
             SubmitError::DuplicateId(_) => ErrorCode::ExecutionDuplicateId,
+            SubmitError::Unavailable(_) => ErrorCode::BrokerUnavailable,
         }
     }
 }
@@ -39,6 +43,9 @@ pub enum InputError {
     /// Too much input is already waiting for the execution to start.
     #[error("Too much input is waiting for the execution to start")]
     BufferFull,
+    /// The shared store did not answer.
+    #[error("The cluster's broker is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl InputError {
@@ -48,6 +55,7 @@ impl InputError {
             InputError::NotFound => ErrorCode::ExecutionNotFound,
             InputError::Finished => ErrorCode::ExecutionFinished,
             InputError::BufferFull => ErrorCode::InputBufferFull,
+            InputError::Unavailable(_) => ErrorCode::BrokerUnavailable,
         }
     }
 }
@@ -61,6 +69,9 @@ pub enum CancelError {
     /// The execution is already over.
     #[error("The execution has finished")]
     Finished,
+    /// The shared store did not answer.
+    #[error("The cluster's broker is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl CancelError {
@@ -69,6 +80,7 @@ impl CancelError {
         match self {
             CancelError::NotFound => ErrorCode::ExecutionNotFound,
             CancelError::Finished => ErrorCode::ExecutionFinished,
+            CancelError::Unavailable(_) => ErrorCode::BrokerUnavailable,
         }
     }
 }

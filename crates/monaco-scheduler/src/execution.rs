@@ -16,15 +16,14 @@
 use std::mem;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
-
-use monaco_core::observe::{FinishedExecution, Observer};
+use std::time::SystemTime;
 
 use monaco_core::{ExecutionEvent, ExecutionId, ExecutionOutcome, Status, StepKind, Stream};
 use monaco_sandbox::{InputCommand, InputSender};
 use tokio::sync::watch;
 
 use crate::error::{CancelError, InputError};
+use crate::store::{EventFeed, FinishReport, StoreFuture};
 
 /// Input bytes buffered for an execution that has not started yet.
 const MAX_PENDING_INPUT_BYTES: usize = 1 << 20;
@@ -322,31 +321,22 @@ impl Execution {
         self.wake();
     }
 
-    /// Everything known now, with the output collected from the log.
-    /// Tells `observer` how long it spent in each phase, once it has
-    /// finished (nothing before).
-    pub(crate) fn report_finished(&self, observer: &dyn Observer) {
+    /// How it went, once it has finished (`None` before), for observers.
+    pub(crate) fn report(&self) -> Option<FinishReport> {
         let st = self.state();
         let (Some(completed), Some(outcome)) = (st.completed_at, &st.outcome) else {
-            return;
+            return None;
         };
         let since = |from: SystemTime, to: SystemTime| to.duration_since(from).unwrap_or_default();
-        let ms = Duration::from_millis;
-        let run = match (&outcome.run, outcome.tests.is_empty()) {
-            (Some(run), _) => Some(ms(run.wall_ms)),
-            (None, false) => Some(ms(outcome.tests.iter().map(|c| c.report.wall_ms).sum())),
-            (None, true) => None,
-        };
-        observer.execution_finished(&FinishedExecution {
-            language: &self.language,
-            verdict: outcome.verdict,
-            queue: st.started_at.map(|s| since(self.queued_at, s)),
-            compile: outcome.compile.as_ref().map(|c| ms(c.wall_ms)),
-            run,
-            total: since(self.queued_at, completed),
-        });
+        Some(FinishReport::new(
+            self.language.clone(),
+            outcome,
+            st.started_at.map(|s| since(self.queued_at, s)),
+            since(self.queued_at, completed),
+        ))
     }
 
+    /// Everything known now, with the output collected from the log.
     pub(crate) fn snapshot(&self) -> ExecutionSnapshot {
         let st = self.state();
         let (mut stdout, mut stderr, mut compile_output) = (Vec::new(), Vec::new(), Vec::new());
@@ -387,8 +377,8 @@ impl Execution {
     }
 
     /// A subscription to the log from index `from` on.
-    pub(crate) fn subscribe(self: &Arc<Self>, from: usize) -> EventSubscription {
-        EventSubscription {
+    pub(crate) fn subscribe(self: &Arc<Self>, from: usize) -> MemoryFeed {
+        MemoryFeed {
             execution: Arc::clone(self),
             changed: self.changed.subscribe(),
             cursor: from,
@@ -419,19 +409,51 @@ fn finish_locked(st: &mut State, outcome: ExecutionOutcome) {
 }
 
 /// Follows one execution's event log: first the events already logged, then
-/// new ones as they are appended, ending after `Finished`.
-#[derive(Debug)]
+/// new ones as they are appended, ending after `Finished`. Whatever the
+/// store, every subscriber gets every event, in order, with its index.
 pub struct EventSubscription {
+    feed: Box<dyn EventFeed>,
+}
+
+impl std::fmt::Debug for EventSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSubscription").finish_non_exhaustive()
+    }
+}
+
+impl EventSubscription {
+    /// A subscription over a store's feed.
+    pub fn new(feed: impl EventFeed) -> Self {
+        EventSubscription {
+            feed: Box::new(feed),
+        }
+    }
+
+    /// The next event and its index in the log; `None` after `Finished`, or
+    /// once the execution has been forgotten.
+    pub async fn next(&mut self) -> Option<(usize, ExecutionEvent)> {
+        self.feed.next().await
+    }
+}
+
+/// An in-memory log's subscriber: its own cursor into the log, woken by
+/// the record's `watch` channel.
+#[derive(Debug)]
+pub(crate) struct MemoryFeed {
     execution: Arc<Execution>,
     changed: watch::Receiver<()>,
     cursor: usize,
     done: bool,
 }
 
-impl EventSubscription {
-    /// The next event and its index in the log; `None` after `Finished`, or
-    /// once the execution has been evicted.
-    pub async fn next(&mut self) -> Option<(usize, ExecutionEvent)> {
+impl EventFeed for MemoryFeed {
+    fn next(&mut self) -> StoreFuture<'_, Option<(usize, ExecutionEvent)>> {
+        Box::pin(self.next_event())
+    }
+}
+
+impl MemoryFeed {
+    async fn next_event(&mut self) -> Option<(usize, ExecutionEvent)> {
         loop {
             if self.done {
                 return None;

@@ -4,20 +4,23 @@
 //! # Liveness: who owns which task
 //!
 //! ```text
-//! Scheduler (cheap clones) ── last clone dropped: close the queue, stop the sweeper
-//!   └─ Core (Arc) ── store (registry, retention), queue
-//!        ├─ worker × N     pop a job → run it → record the outcome; exits once
-//!        │   │              the queue is closed and its current job is over
+//! Scheduler (cheap clones) ── last clone dropped: close the store, stop its upkeep
+//!   └─ Core (Arc) ── store (registry, logs, queue, retention: `dyn ExecutionStore`)
+//!        ├─ worker × N     take a job → begin → run it → record the outcome; exits
+//!        │   │              once the store is closed and its current job is over
 //!        │   └─ execution task (one per running job; spawned so that a panic
 //!        │        is caught and recorded; aborted if its worker is dropped)
 //!        │        owns the sandbox's `ActiveExecution`: dropping it on any
 //!        │        path stops the job and removes its container
-//!        └─ sweeper        evicts finished executions whose time is up
+//!        └─ upkeep         the store's own: evicts finished executions whose time
+//!                           is up (a shared store also ends lost workers' executions)
 //! ```
 //!
-//! Only a worker records the outcome of an execution it took, so an
-//! execution that started is finished exactly once, and `running()` counts
-//! exactly the executions between their `running` and `Finished` events.
+//! Only a worker records the outcome of an execution it began (or, in a
+//! shared store, the store itself once that worker's lease ran out, after
+//! which the worker is fenced off), so an execution that started is
+//! finished exactly once, and `running()` counts exactly the executions
+//! between their `running` and `Finished` events.
 //!
 //! # How cancellation flows
 //!
@@ -31,8 +34,9 @@
 //! their outcomes.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use monaco_core::observe::SharedObserver;
@@ -43,15 +47,16 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::error::{CancelError, InputError, SubmitError};
-use crate::execution::{CancelRoute, EventSubscription, Execution, InputRoute};
-use crate::queue::{JobQueue, MemoryQueue, PushError};
-use crate::store::MemoryStore;
-use crate::{ExecutionMeta, ExecutionSnapshot};
+use crate::queue::{JobQueue, MemoryQueue};
+use crate::store::{Counts, ExecutionStore, FinishReport, Lease, MemoryStore, Unavailable};
+use crate::{EventSubscription, ExecutionMeta, ExecutionSnapshot};
 
 /// How many executions run and wait at once, and how long results are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchedulerConfig {
-    /// Executions running at once (`CONCURRENT_EXECUTIONS`; at least 1).
+    /// Executions running at once on this node (`CONCURRENT_EXECUTIONS`);
+    /// 0 runs none here (a node that only accepts executions for the
+    /// workers of other nodes, over a shared store).
     pub workers: usize,
     /// Executions waiting at once, running ones not counted (`QUEUE_CAPACITY`;
     /// every execution passes through the queue, so 0 refuses them all).
@@ -74,13 +79,14 @@ impl Default for SchedulerConfig {
 }
 
 /// Runs executions on a bounded worker pool over a [`Sandbox`], and keeps
-/// their records and event logs. Cheap to clone; the last clone dropped
-/// stops accepting and cancels what still waits.
-pub struct Scheduler<S: Sandbox, Q: JobQueue = MemoryQueue> {
-    handle: Arc<Handle<S, Q>>,
+/// their records and event logs in an [`ExecutionStore`]. Cheap to clone;
+/// the last clone dropped stops taking jobs (and, in memory, cancels what
+/// still waits).
+pub struct Scheduler<S: Sandbox> {
+    handle: Arc<Handle<S>>,
 }
 
-impl<S: Sandbox, Q: JobQueue> Clone for Scheduler<S, Q> {
+impl<S: Sandbox> Clone for Scheduler<S> {
     fn clone(&self) -> Self {
         Scheduler {
             handle: Arc::clone(&self.handle),
@@ -89,26 +95,26 @@ impl<S: Sandbox, Q: JobQueue> Clone for Scheduler<S, Q> {
 }
 
 /// Shuts the pool down when the last [`Scheduler`] clone goes away.
-struct Handle<S: Sandbox, Q: JobQueue> {
-    core: Arc<Core<S, Q>>,
-    sweeper: JoinHandle<()>,
+struct Handle<S: Sandbox> {
+    core: Arc<Core<S>>,
+    maintainer: JoinHandle<()>,
 }
 
-impl<S: Sandbox, Q: JobQueue> Drop for Handle<S, Q> {
+impl<S: Sandbox> Drop for Handle<S> {
     fn drop(&mut self) {
-        // Workers finish their current job, then see the closed queue and exit.
+        // Workers finish their current job, then see the closed store and exit.
         self.core.stop_accepting();
-        self.sweeper.abort();
+        self.maintainer.abort();
     }
 }
 
-/// What the workers, the sweeper and the handles share.
-struct Core<S, Q> {
+/// What the workers, the store's upkeep and the handles share.
+struct Core<S> {
     sandbox: Arc<S>,
-    queue: Q,
-    store: MemoryStore,
-    running: AtomicUsize,
+    store: Arc<dyn ExecutionStore>,
     accepting: AtomicBool,
+    /// The executions this node's workers are running.
+    running_here: Mutex<HashSet<ExecutionId>>,
     /// Workers that have not exited yet.
     workers_alive: watch::Sender<usize>,
     /// Told of every execution that finishes.
@@ -116,18 +122,17 @@ struct Core<S, Q> {
 }
 
 impl<S: Sandbox> Scheduler<S> {
-    /// Starts `config.workers` workers over an in-memory queue of
-    /// `config.queue_capacity`. Must be called inside a tokio runtime.
+    /// Starts `config.workers` workers (at least one) over an in-memory
+    /// store whose queue holds `config.queue_capacity`. Must be called
+    /// inside a tokio runtime.
     pub fn new(sandbox: Arc<S>, config: SchedulerConfig) -> Self {
         let queue = MemoryQueue::new(config.queue_capacity);
         Scheduler::with_queue(sandbox, config, queue)
     }
-}
 
-impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
     /// Like [`Scheduler::new`] over another queue (whose own capacity
     /// applies instead of `config.queue_capacity`).
-    pub fn with_queue(sandbox: Arc<S>, config: SchedulerConfig, queue: Q) -> Self {
+    pub fn with_queue(sandbox: Arc<S>, config: SchedulerConfig, queue: impl JobQueue) -> Self {
         Scheduler::observed(sandbox, config, queue, monaco_core::observe::no_observer())
     }
 
@@ -135,46 +140,65 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
     /// execution that finishes (its language, verdict and phase durations).
     pub fn observed(
         sandbox: Arc<S>,
-        config: SchedulerConfig,
-        queue: Q,
+        mut config: SchedulerConfig,
+        queue: impl JobQueue,
         observer: SharedObserver,
     ) -> Self {
-        let workers = config.workers.max(1);
+        // In memory, nobody else would run what waits.
+        config.workers = config.workers.max(1);
+        let store = MemoryStore::new(queue, config.finished_ttl, config.max_finished);
+        Scheduler::with_store(sandbox, &config, Arc::new(store), observer)
+    }
+
+    /// Starts `config.workers` workers (none: this node only accepts) over
+    /// `store`, which keeps the executions and the queue (its own retention
+    /// and capacity apply; `config`'s are not used).
+    pub fn with_store(
+        sandbox: Arc<S>,
+        config: &SchedulerConfig,
+        store: Arc<dyn ExecutionStore>,
+        observer: SharedObserver,
+    ) -> Self {
+        let workers = config.workers;
         let core = Arc::new(Core {
             sandbox,
-            queue,
-            store: MemoryStore::new(config.finished_ttl, config.max_finished),
-            running: AtomicUsize::new(0),
+            store,
             accepting: AtomicBool::new(true),
+            running_here: Mutex::new(HashSet::new()),
             workers_alive: watch::Sender::new(workers),
             observer,
         });
         for _ in 0..workers {
             tokio::spawn(work(Arc::clone(&core)));
         }
-        let sweeper = {
+        let maintainer = {
             let core = Arc::clone(&core);
-            tokio::spawn(async move { core.store.sweep().await })
+            tokio::spawn(async move { core.store.maintain().await })
         };
         Scheduler {
-            handle: Arc::new(Handle { core, sweeper }),
+            handle: Arc::new(Handle { core, maintainer }),
         }
     }
 
-    fn core(&self) -> &Core<S, Q> {
+    fn core(&self) -> &Core<S> {
         &self.handle.core
     }
 
-    /// Queues `job` without waiting; its `id` becomes the execution's id.
-    pub fn submit(&self, job: SandboxJob, meta: ExecutionMeta) -> Result<ExecutionId, SubmitError> {
-        let ids = self.submit_all(vec![(job, meta)])?;
+    /// Queues `job` without waiting for it to run; its `id` becomes the
+    /// execution's id.
+    pub async fn submit(
+        &self,
+        job: SandboxJob,
+        meta: ExecutionMeta,
+    ) -> Result<ExecutionId, SubmitError> {
+        let ids = self.submit_all(vec![(job, meta)]).await?;
         Ok(ids[0])
     }
 
     /// Queues every job, in order, or none of them: when one is refused
     /// (a duplicate id, no room for them all), nothing of the batch is
     /// queued or registered. Returns the ids in the order given.
-    pub fn submit_all(
+    pub async fn submit_all(
         &self,
         batch: Vec<(SandboxJob, ExecutionMeta)>,
     ) -> Result<Vec<ExecutionId>, SubmitError> {
@@ -182,51 +206,42 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
         if !core.accepting.load(Ordering::SeqCst) {
             return Err(SubmitError::ShuttingDown);
         }
-        let mut registered = Vec::with_capacity(batch.len());
-        let mut jobs = Vec::with_capacity(batch.len());
-        for (job, meta) in batch {
-            registered.push(Execution::new(job.id, job.language.clone(), meta));
-            jobs.push(job);
-        }
-        core.store
-            .create_all(&registered)
-            .map_err(SubmitError::DuplicateId)?;
-        // Registered before they are queued, so that a worker always finds them.
-        if let Err(err) = core.queue.push_all(jobs) {
-            core.store.forget_all(&registered);
-            return Err(match err {
-                PushError::Full => SubmitError::QueueFull,
-                PushError::Closed => SubmitError::ShuttingDown,
-            });
-        }
-        for execution in &registered {
-            let _span = execution_span(execution).entered();
+        let ids: Vec<ExecutionId> = batch.iter().map(|(job, _)| job.id).collect();
+        let owner = batch.first().and_then(|(_, meta)| meta.owner.clone());
+        core.store.create_all(batch).await?;
+        for id in &ids {
+            let _span = tracing::info_span!("execution", %id, key = owner.as_deref()).entered();
             debug!("execution queued");
         }
-        Ok(registered.iter().map(|e| e.id).collect())
+        Ok(ids)
     }
 
     /// Where the execution is in its life, without collecting its output.
-    pub fn status(&self, id: ExecutionId) -> Option<Status> {
-        self.core().lookup(id).map(|e| e.status())
+    pub async fn status(&self, id: ExecutionId) -> Result<Option<Status>, Unavailable> {
+        self.core().store.status(id).await
     }
 
     /// Who submitted the execution (`Some(None)`: nobody in particular);
     /// `None` when there is no such execution.
-    pub fn owner(&self, id: ExecutionId) -> Option<Option<String>> {
-        self.core()
-            .lookup(id)
-            .map(|e| e.owner().map(str::to_string))
+    pub async fn owner(&self, id: ExecutionId) -> Result<Option<Option<String>>, Unavailable> {
+        self.core().store.owner(id).await
     }
 
     /// Everything known about the execution now, output included.
-    pub fn snapshot(&self, id: ExecutionId) -> Option<ExecutionSnapshot> {
-        self.core().lookup(id).map(|e| e.snapshot())
+    pub async fn snapshot(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Option<ExecutionSnapshot>, Unavailable> {
+        self.core().store.snapshot(id).await
     }
 
     /// Follows the execution's event log from index `from` (0: everything).
-    pub fn events(&self, id: ExecutionId, from: usize) -> Option<EventSubscription> {
-        self.core().lookup(id).map(|e| e.subscribe(from))
+    pub async fn events(
+        &self,
+        id: ExecutionId,
+        from: usize,
+    ) -> Result<Option<EventSubscription>, Unavailable> {
+        self.core().store.subscribe(id, from).await
     }
 
     /// Gives the program input: forwarded if it runs, buffered (in order)
@@ -236,30 +251,28 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
         id: ExecutionId,
         command: InputCommand,
     ) -> Result<(), InputError> {
-        let execution = self.core().lookup(id).ok_or(InputError::NotFound)?;
-        match execution.route_input(command)? {
-            InputRoute::Buffered => Ok(()),
-            InputRoute::Forward(input, command) => {
-                input.send(command).await.map_err(|_| InputError::Finished)
-            }
-        }
+        self.core().store.send_input(id, command).await
     }
 
     /// Cancels the execution: a queued one ends at once, a running one is
     /// killed and ends when the sandbox reports it.
     pub async fn cancel(&self, id: ExecutionId) -> Result<(), CancelError> {
-        let execution = self.core().lookup(id).ok_or(CancelError::NotFound)?;
-        self.core().cancel(&execution).await
+        self.core().cancel(id).await
     }
 
-    /// How many executions wait in the queue.
-    pub fn queue_depth(&self) -> usize {
-        self.core().queue.len()
+    /// How many executions wait and run (cluster-wide over a shared store).
+    pub async fn counts(&self) -> Result<Counts, Unavailable> {
+        self.core().store.counts().await
     }
 
-    /// How many executions a worker is running.
-    pub fn running(&self) -> usize {
-        self.core().running.load(Ordering::SeqCst)
+    /// How many executions wait in the queue (0 when the store is unreachable).
+    pub async fn queue_depth(&self) -> usize {
+        self.counts().await.map_or(0, |c| c.queued)
+    }
+
+    /// How many executions a worker is running (0 when the store is unreachable).
+    pub async fn running(&self) -> usize {
+        self.counts().await.map_or(0, |c| c.running)
     }
 
     /// Whether the sandbox's backend answers.
@@ -267,9 +280,14 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
         self.core().sandbox.healthy().await
     }
 
-    /// Stops accepting, cancels what waits, lets running executions finish
-    /// within `grace`, then kills the rest; returns once every worker has
-    /// recorded its last outcome and exited.
+    /// Whether the store answers (always, in memory).
+    pub async fn store_healthy(&self) -> bool {
+        self.core().store.healthy().await
+    }
+
+    /// Stops accepting, cancels what waits (in memory), lets running
+    /// executions finish within `grace`, then kills the rest; returns once
+    /// every worker has recorded its last outcome and exited.
     pub async fn shutdown(&self, grace: Duration) {
         let core = self.core();
         core.stop_accepting();
@@ -282,14 +300,14 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
             info!("scheduler shut down");
             return;
         }
-        let active = core.store.running();
+        let active: Vec<ExecutionId> = core.running_here().iter().copied().collect();
         info!(
             count = active.len(),
             "grace period over; killing running executions"
         );
-        for execution in &active {
+        for id in active {
             // `Finished` means it ended on its own meanwhile.
-            let _ = core.cancel(execution).await;
+            let _ = core.cancel(id).await;
         }
         // The sender lives in `core`, so this only returns once all exited.
         let _ = alive.wait_for(all_exited).await;
@@ -297,89 +315,74 @@ impl<S: Sandbox, Q: JobQueue> Scheduler<S, Q> {
     }
 }
 
-impl<S: Sandbox, Q: JobQueue> Core<S, Q> {
-    fn lookup(&self, id: ExecutionId) -> Option<Arc<Execution>> {
-        self.store.lookup(id)
+impl<S: Sandbox> Core<S> {
+    fn running_here(&self) -> std::sync::MutexGuard<'_, HashSet<ExecutionId>> {
+        self.running_here
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn cancel(&self, execution: &Arc<Execution>) -> Result<(), CancelError> {
-        match execution.cancel()? {
-            CancelRoute::Dequeued => {
-                self.queue.remove(execution.id);
-                self.retain(Arc::clone(execution));
-                info!(id = %execution.id, "queued execution cancelled");
-            }
-            CancelRoute::Buffered => {}
-            CancelRoute::Forward(input) => input
-                .send(InputCommand::Kill)
-                .await
-                .map_err(|_| CancelError::Finished)?,
+    async fn cancel(&self, id: ExecutionId) -> Result<(), CancelError> {
+        if let Some(report) = self.store.cancel(id).await? {
+            self.report(&report);
         }
         Ok(())
     }
 
-    /// Refuses new executions and cancels the waiting ones.
+    /// Refuses new executions and stops taking jobs (in memory, cancelling
+    /// the waiting ones).
     fn stop_accepting(&self) {
         self.accepting.store(false, Ordering::SeqCst);
-        for job in self.queue.close() {
-            if let Some(execution) = self.lookup(job.id) {
-                if let Ok(CancelRoute::Dequeued) = execution.cancel() {
-                    self.retain(execution);
-                }
-            }
+        for report in self.store.close() {
+            self.report(&report);
         }
     }
 
     /// Records the outcome of an execution a worker ran.
-    fn finish(&self, execution: &Arc<Execution>, mut outcome: ExecutionOutcome) {
+    async fn finish(&self, lease: &Lease, mut outcome: ExecutionOutcome) {
         if !outcome.status.is_final() {
             // A sandbox bug; clients poll until the status is final, so make it final.
-            warn!(id = %execution.id, status = ?outcome.status, "outcome with a non-final status");
+            warn!(id = %lease.id, status = ?outcome.status, "outcome with a non-final status");
             outcome.status = Status::Failed;
         }
         let (status, verdict) = (outcome.status, outcome.verdict);
-        if !execution.finish(outcome, &self.running) {
+        let Some(report) = self.store.finish(lease, outcome).await else {
             return;
-        }
-        info!(id = %execution.id, ?status, ?verdict, "execution finished");
-        self.retain(Arc::clone(execution));
+        };
+        info!(id = %lease.id, ?status, ?verdict, "execution finished");
+        self.report(&report);
     }
 
-    /// Starts the retention clock of a finished execution (every path that
-    /// finishes one comes here once), and reports it.
-    fn retain(&self, execution: Arc<Execution>) {
-        execution.report_finished(self.observer.as_ref());
-        self.store.retain(execution);
+    /// Tells the observer of a finished execution (every path that
+    /// finishes one on this node comes here once).
+    fn report(&self, report: &FinishReport) {
+        self.observer.execution_finished(&report.as_finished());
     }
 }
 
-/// A worker: runs one execution at a time until the queue closes.
-async fn work<S: Sandbox, Q: JobQueue>(core: Arc<Core<S, Q>>) {
+/// A worker: runs one execution at a time until the store closes.
+async fn work<S: Sandbox>(core: Arc<Core<S>>) {
     let _alive = WorkerAlive(&core.workers_alive);
-    while let Some(job) = core.queue.pop().await {
-        // Absent when its submission was refused a moment after the push.
-        let Some(execution) = core.lookup(job.id) else {
+    while let Some(taken) = core.store.take().await {
+        // `None` when it was cancelled while it waited.
+        let Some((lease, job)) = core.store.begin(taken).await else {
             continue;
         };
-        // False when it was cancelled while it waited.
-        if !execution.begin(&core.running) {
-            continue;
-        }
+        core.running_here().insert(lease.id);
         // Every line logged while it runs (the sandbox's included) names it.
+        let key = core.store.owner(lease.id).await.ok().flatten().flatten();
+        let span = tracing::info_span!("execution", id = %lease.id, key = key.as_deref());
         async {
             debug!("execution started");
-            let outcome = run_caught(Arc::clone(&core.sandbox), Arc::clone(&execution), job).await;
-            core.finish(&execution, outcome);
+            match run_caught(Arc::clone(&core), lease.clone(), job).await {
+                Some(outcome) => core.finish(&lease, outcome).await,
+                None => warn!("the execution is no longer this node's: its sandbox was stopped"),
+            }
         }
-        .instrument(execution_span(&execution))
+        .instrument(span)
         .await;
+        core.running_here().remove(&lease.id);
     }
-}
-
-/// The span of everything logged about one execution: its id and, when
-/// known, the key that submitted it (never a secret).
-fn execution_span(execution: &Execution) -> tracing::Span {
-    tracing::info_span!("execution", id = %execution.id, key = execution.owner())
 }
 
 /// Counts a worker out when it exits, even by a panic.
@@ -402,27 +405,28 @@ impl<T> Drop for AbortOnDrop<T> {
 
 /// Runs the execution in its own task, so that a panic becomes an
 /// `internal_error` outcome instead of a lost execution and a dead worker.
+/// `None` when the store fenced this worker off.
 async fn run_caught<S: Sandbox>(
-    sandbox: Arc<S>,
-    execution: Arc<Execution>,
+    core: Arc<Core<S>>,
+    lease: Lease,
     job: SandboxJob,
-) -> ExecutionOutcome {
-    let id = execution.id;
-    let mut task = AbortOnDrop(tokio::spawn(run(sandbox, execution, job).in_current_span()));
+) -> Option<ExecutionOutcome> {
+    let id = lease.id;
+    let mut task = AbortOnDrop(tokio::spawn(run(core, lease, job).in_current_span()));
     match (&mut task.0).await {
         Ok(outcome) => outcome,
         Err(err) if err.is_panic() => {
             let reason = panic_message(err.into_panic());
             warn!(%id, %reason, "execution task panicked");
-            ExecutionOutcome::internal(
+            Some(ExecutionOutcome::internal(
                 ErrorCode::SchedulerPanic,
                 format!("The scheduler failed while running the execution: {reason}"),
-            )
+            ))
         }
-        Err(_) => ExecutionOutcome::internal(
+        Err(_) => Some(ExecutionOutcome::internal(
             ErrorCode::SchedulerAborted,
             "The execution's task was stopped before it finished",
-        ),
+        )),
     }
 }
 
@@ -443,25 +447,25 @@ enum Step {
     Event(Option<ExecutionEvent>),
 }
 
-/// Starts the job, logs its events, and returns how it ended. The
-/// `ActiveExecution` is dropped on return, which stops the job and removes
-/// its container whatever happened.
+/// Starts the job, logs its events, and returns how it ended (`None`:
+/// the store fenced this worker off). The `ActiveExecution` is dropped on
+/// return, which stops the job and removes its container whatever happened.
 async fn run<S: Sandbox>(
-    sandbox: Arc<S>,
-    execution: Arc<Execution>,
+    core: Arc<Core<S>>,
+    lease: Lease,
     job: SandboxJob,
-) -> ExecutionOutcome {
-    let id = execution.id;
-    let ActiveExecution { input, mut events } = match sandbox.start(job).await {
+) -> Option<ExecutionOutcome> {
+    let id = lease.id;
+    let ActiveExecution { input, mut events } = match core.sandbox.start(job).await {
         Ok(active) => active,
         Err(err) => {
             warn!(%id, code = %err.code(), error = %err, "could not start the execution");
-            return ExecutionOutcome::internal(err.code(), err.to_string());
+            return Some(ExecutionOutcome::internal(err.code(), err.to_string()));
         }
     };
-    // Buffered input is delivered while events are drained, so that neither
+    // Input is delivered while events are drained, so that neither
     // direction can stall the other on a full channel.
-    let deliver = execution.deliver_pending(input);
+    let deliver = core.store.feed_input(lease.clone(), input);
     tokio::pin!(deliver);
     let mut delivering = true;
     loop {
@@ -471,14 +475,14 @@ async fn run<S: Sandbox>(
         };
         match step {
             Step::Delivered => delivering = false,
-            Step::Event(Some(ExecutionEvent::Finished(outcome))) => return *outcome,
-            Step::Event(Some(event)) => execution.append(event),
+            Step::Event(Some(ExecutionEvent::Finished(outcome))) => return Some(*outcome),
+            Step::Event(Some(event)) => core.store.append(&lease, event).await.ok()?,
             Step::Event(None) => {
                 warn!(%id, "the sandbox's event stream ended without an outcome");
-                return ExecutionOutcome::internal(
+                return Some(ExecutionOutcome::internal(
                     ErrorCode::SandboxLost,
                     "The sandbox stopped without reporting how the execution ended",
-                );
+                ));
             }
         }
     }

@@ -28,7 +28,7 @@ pub mod keys;
 use std::future::{ready, Ready};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -72,7 +72,7 @@ pub struct Tenancy {
     key_rates: DashMap<NonZeroU32, Arc<DefaultKeyedRateLimiter<String>>>,
     address_rate: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Each key's executions not known to be finished.
-    in_flight: DashMap<String, Arc<Mutex<Vec<ExecutionId>>>>,
+    in_flight: DashMap<String, Arc<tokio::sync::Mutex<Vec<ExecutionId>>>>,
 }
 
 impl std::fmt::Debug for Tenancy {
@@ -185,17 +185,17 @@ impl Tenancy {
     /// submits them with `submit` while the caller's count is held, so two
     /// requests at once cannot both take the last place. Refuses with 429
     /// `quota.running`, `quota.queued` or `rate.limited`.
-    pub fn admit<S: Sandbox, T>(
+    pub async fn admit<S: Sandbox, T>(
         &self,
         executor: &Executor<S>,
         caller: &Caller,
         request: &HttpRequest,
         count: usize,
-        submit: impl FnOnce(&Submitter) -> Result<(T, Vec<ExecutionId>), ApiError>,
+        submit: impl AsyncFnOnce(&Submitter) -> Result<(T, Vec<ExecutionId>), ApiError>,
     ) -> Result<T, ApiError> {
         let Some(key) = &caller.key else {
             self.check_address(request, count)?;
-            return submit(&Submitter::default()).map(|(t, _)| t);
+            return submit(&Submitter::default()).await.map(|(t, _)| t);
         };
         let slot = self
             .in_flight
@@ -203,19 +203,19 @@ impl Tenancy {
             .or_default()
             .value()
             .clone();
-        let mut ids = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        // Held across the submit: the key's next request waits for it.
+        let mut ids = slot.lock().await;
         let (mut queued, mut running) = (0, 0);
-        ids.retain(|&id| match executor.status(id) {
-            Some(Status::Queued) => {
-                queued += 1;
-                true
+        let mut still = Vec::with_capacity(ids.len());
+        for &id in ids.iter() {
+            match executor.status(id).await? {
+                Some(Status::Queued) => queued += 1,
+                Some(Status::Running) => running += 1,
+                _ => continue,
             }
-            Some(Status::Running) => {
-                running += 1;
-                true
-            }
-            _ => false,
-        });
+            still.push(id);
+        }
+        *ids = still;
         if let Some(max) = key.max_running {
             if queued + running + count > max {
                 return Err(ApiError::new(
@@ -256,7 +256,7 @@ impl Tenancy {
                 &format!("Key `{}`", key.id),
             )?;
         }
-        let (answer, new) = submit(&key.submitter())?;
+        let (answer, new) = submit(&key.submitter()).await?;
         ids.extend(new);
         Ok(answer)
     }

@@ -214,14 +214,19 @@ impl Webhooks {
         id: ExecutionId,
         callback: Callback,
     ) {
-        {
+        let prune = {
             let mut states = self.states();
             // Forget the states of executions whose results are gone.
-            if states.len() >= 1024 && states.len().is_power_of_two() {
-                states.retain(|id, s| {
-                    s.state == DeliveryState::Pending || executor.status(*id).is_some()
-                });
-            }
+            let prune: Vec<ExecutionId> = if states.len() >= 1024 && states.len().is_power_of_two()
+            {
+                states
+                    .iter()
+                    .filter(|(_, s)| s.state != DeliveryState::Pending)
+                    .map(|(id, _)| *id)
+                    .collect()
+            } else {
+                Vec::new()
+            };
             states.insert(
                 id,
                 CallbackStatus {
@@ -231,9 +236,16 @@ impl Webhooks {
                     last_error: None,
                 },
             );
-        }
+            prune
+        };
         let webhooks = Arc::clone(self);
         tokio::spawn(async move {
+            for old in prune {
+                // Kept when the store cannot say (a broker down).
+                if let Ok(None) = executor.status(old).await {
+                    webhooks.states().remove(&old);
+                }
+            }
             let Ok(snapshot) = executor.wait(id).await else {
                 webhooks.set(id, |s| {
                     s.state = DeliveryState::Failed;

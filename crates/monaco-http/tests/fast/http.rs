@@ -341,7 +341,9 @@ async fn a_full_queue_is_503_and_cancel_ends_cancelled() {
     let (_, running, _) = call!(service, wait());
     let running = running["id"].as_str().unwrap().to_string();
     // The first one is taken by the only worker before the second is queued.
-    while executor.status(running.parse().unwrap()) != Some(monaco_executor::Status::Running) {
+    while executor.status(running.parse().unwrap()).await.unwrap()
+        != Some(monaco_executor::Status::Running)
+    {
         actix_web::rt::task::yield_now().await;
     }
     let (_, queued, _) = call!(service, wait());

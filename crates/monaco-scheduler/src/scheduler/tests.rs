@@ -60,10 +60,10 @@ fn script(acts: Vec<Act>) -> Script {
 }
 
 /// Submits a new execution that plays `script`.
-fn submit(s: &Scheduler<FakeSandbox>, fake: &FakeSandbox, script: Script) -> ExecutionId {
+async fn submit(s: &Scheduler<FakeSandbox>, fake: &FakeSandbox, script: Script) -> ExecutionId {
     let id = ExecutionId::new();
     fake.script(id, script);
-    s.submit(job(id), meta()).unwrap()
+    s.submit(job(id), meta()).await.unwrap()
 }
 
 /// Every event of a subscription until it ends, checking the indices.
@@ -78,7 +78,7 @@ async fn drain(mut sub: EventSubscription, first: usize) -> Vec<ExecutionEvent> 
 
 /// The whole log, once the execution has finished.
 async fn log_of(s: &Scheduler<FakeSandbox>, id: ExecutionId) -> Vec<ExecutionEvent> {
-    drain(s.events(id, 0).unwrap(), 0).await
+    drain(s.events(id, 0).await.unwrap().unwrap(), 0).await
 }
 
 /// How the execution ended (waits for it).
@@ -105,9 +105,10 @@ async fn one_worker_starts_executions_in_submission_order() {
     let (fake, mut starts) = FakeSandbox::with_starts();
     let fake = Arc::new(fake);
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
-    let ids: Vec<_> = (0..5)
-        .map(|_| submit(&s, &fake, Script::default()))
-        .collect();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(submit(&s, &fake, Script::default()).await);
+    }
     for &id in &ids {
         assert_eq!(outcome_of(&s, id).await, ok());
     }
@@ -124,19 +125,22 @@ async fn a_full_queue_refuses_and_running_executions_do_not_count() {
     let fake = Arc::new(fake);
     let s = Scheduler::new(Arc::clone(&fake), config(1, 2));
     let (gate, blocking) = gated();
-    let running = submit(&s, &fake, blocking);
+    let running = submit(&s, &fake, blocking).await;
     assert_eq!(starts.recv().await, Some(running));
-    assert_eq!(s.running(), 1);
+    assert_eq!(s.running().await, 1);
 
     let waiting = [
-        submit(&s, &fake, Script::default()),
-        submit(&s, &fake, Script::default()),
+        submit(&s, &fake, Script::default()).await,
+        submit(&s, &fake, Script::default()).await,
     ];
-    assert_eq!(s.queue_depth(), 2);
+    assert_eq!(s.queue_depth().await, 2);
     let refused = ExecutionId::new();
-    assert_eq!(s.submit(job(refused), meta()), Err(SubmitError::QueueFull));
+    assert_eq!(
+        s.submit(job(refused), meta()).await,
+        Err(SubmitError::QueueFull)
+    );
     assert!(
-        s.snapshot(refused).is_none(),
+        s.snapshot(refused).await.unwrap().is_none(),
         "a refused execution is not kept"
     );
 
@@ -144,8 +148,8 @@ async fn a_full_queue_refuses_and_running_executions_do_not_count() {
     for id in [running, waiting[0], waiting[1]] {
         assert_eq!(outcome_of(&s, id).await, ok());
     }
-    assert_eq!((s.queue_depth(), s.running()), (0, 0));
-    let later = submit(&s, &fake, Script::default());
+    assert_eq!((s.queue_depth().await, s.running().await), (0, 0));
+    let later = submit(&s, &fake, Script::default()).await;
     assert_eq!(outcome_of(&s, later).await, ok());
 }
 
@@ -153,8 +157,11 @@ async fn a_full_queue_refuses_and_running_executions_do_not_count() {
 async fn a_duplicate_id_is_refused() {
     let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
-    let id = submit(&s, &fake, Script::default());
-    assert_eq!(s.submit(job(id), meta()), Err(SubmitError::DuplicateId(id)));
+    let id = submit(&s, &fake, Script::default()).await;
+    assert_eq!(
+        s.submit(job(id), meta()).await,
+        Err(SubmitError::DuplicateId(id))
+    );
     assert_eq!(outcome_of(&s, id).await, ok());
 }
 
@@ -164,28 +171,31 @@ async fn a_batch_is_queued_whole_or_not_at_all() {
     let fake = Arc::new(fake);
     let s = Scheduler::new(Arc::clone(&fake), config(1, 3));
     let (gate, blocking) = gated();
-    let running = submit(&s, &fake, blocking);
+    let running = submit(&s, &fake, blocking).await;
     assert_eq!(starts.recv().await, Some(running));
     let batch = |ids: &[ExecutionId]| ids.iter().map(|&id| (job(id), meta())).collect();
 
     let four: Vec<_> = (0..4).map(|_| ExecutionId::new()).collect();
-    assert_eq!(s.submit_all(batch(&four)), Err(SubmitError::QueueFull));
+    assert_eq!(
+        s.submit_all(batch(&four)).await,
+        Err(SubmitError::QueueFull)
+    );
     let clashing = [ExecutionId::new(), running];
     assert_eq!(
-        s.submit_all(batch(&clashing)),
+        s.submit_all(batch(&clashing)).await,
         Err(SubmitError::DuplicateId(running))
     );
-    assert_eq!(s.queue_depth(), 0);
+    assert_eq!(s.queue_depth().await, 0);
     for id in four.iter().chain(&clashing[..1]) {
         assert!(
-            s.snapshot(*id).is_none(),
+            s.snapshot(*id).await.unwrap().is_none(),
             "nothing of a refused batch is kept"
         );
     }
 
     let three = &four[..3];
-    assert_eq!(s.submit_all(batch(three)), Ok(three.to_vec()));
-    assert_eq!(s.queue_depth(), 3);
+    assert_eq!(s.submit_all(batch(three)).await, Ok(three.to_vec()));
+    assert_eq!(s.queue_depth().await, 3);
     gate.notify_one();
     for &id in [running].iter().chain(three) {
         assert_eq!(outcome_of(&s, id).await, ok());
@@ -203,7 +213,7 @@ async fn a_late_subscriber_replays_the_whole_log_from_any_index() {
         Act::Emit(out(StepKind::Run, Stream::Stdout, b"hi\n")),
         Act::Emit(out(StepKind::Run, Stream::Stderr, b"oops\n")),
     ];
-    let id = submit(&s, &fake, script(acts));
+    let id = submit(&s, &fake, script(acts)).await;
     let expected = vec![
         status(Status::Queued),
         status(Status::Running),
@@ -218,8 +228,18 @@ async fn a_late_subscriber_replays_the_whole_log_from_any_index() {
     assert_eq!(log_of(&s, id).await, expected, "first subscriber");
     // Finished now: everything comes from the replay.
     assert_eq!(log_of(&s, id).await, expected, "late subscriber");
-    assert_eq!(drain(s.events(id, 3).unwrap(), 3).await, expected[3..]);
-    assert!(s.events(id, 100).unwrap().next().await.is_none());
+    assert_eq!(
+        drain(s.events(id, 3).await.unwrap().unwrap(), 3).await,
+        expected[3..]
+    );
+    assert!(s
+        .events(id, 100)
+        .await
+        .unwrap()
+        .unwrap()
+        .next()
+        .await
+        .is_none());
 }
 
 #[tokio::test]
@@ -232,9 +252,9 @@ async fn two_subscribers_both_get_every_event() {
         Act::Gate(Arc::clone(&gate)),
         Act::Emit(out(StepKind::Run, Stream::Stdout, b"two")),
     ];
-    let id = submit(&s, &fake, script(acts));
-    let first = tokio::spawn(drain(s.events(id, 0).unwrap(), 0));
-    let second = tokio::spawn(drain(s.events(id, 0).unwrap(), 0));
+    let id = submit(&s, &fake, script(acts)).await;
+    let first = tokio::spawn(drain(s.events(id, 0).await.unwrap().unwrap(), 0));
+    let second = tokio::spawn(drain(s.events(id, 0).await.unwrap().unwrap(), 0));
     gate.notify_one();
     let (first, second) = (first.await.unwrap(), second.await.unwrap());
     assert_eq!(first, second);
@@ -253,11 +273,11 @@ async fn a_live_subscriber_gets_events_as_they_happen() {
         Act::Gate(Arc::clone(&gate)),
         Act::Emit(out(StepKind::Run, Stream::Stdout, b"second")),
     ];
-    let id = submit(&s, &fake, script(acts));
-    let mut sub = s.events(id, 0).unwrap();
+    let id = submit(&s, &fake, script(acts)).await;
+    let mut sub = s.events(id, 0).await.unwrap().unwrap();
     assert_eq!(next_output(&mut sub).await, b"first");
     // The job is held at the gate: this output arrived while it runs.
-    assert_eq!(s.status(id), Some(Status::Running));
+    assert_eq!(s.status(id).await.unwrap(), Some(Status::Running));
     gate.notify_one();
     assert_eq!(next_output(&mut sub).await, b"second");
     assert_eq!(sub.next().await.unwrap().1, status(Status::Completed));
@@ -270,9 +290,9 @@ async fn input_sent_while_queued_is_delivered_in_order_after_the_start() {
     let fake = Arc::new(FakeSandbox::new());
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let (gate, blocking) = gated();
-    let first = submit(&s, &fake, blocking);
-    let echo = submit(&s, &fake, script(vec![Act::Echo]));
-    assert_eq!(s.status(echo), Some(Status::Queued));
+    let first = submit(&s, &fake, blocking).await;
+    let echo = submit(&s, &fake, script(vec![Act::Echo])).await;
+    assert_eq!(s.status(echo).await.unwrap(), Some(Status::Queued));
     let sent = [
         InputCommand::Bytes(b"a".to_vec()),
         InputCommand::Bytes(b"b".to_vec()),
@@ -286,7 +306,7 @@ async fn input_sent_while_queued_is_delivered_in_order_after_the_start() {
     assert_eq!(outcome_of(&s, first).await, ok());
     assert_eq!(outcome_of(&s, echo).await, ok());
     assert_eq!(fake.inputs(echo), sent);
-    assert_eq!(s.snapshot(echo).unwrap().stdout, b"ab");
+    assert_eq!(s.snapshot(echo).await.unwrap().unwrap().stdout, b"ab");
 
     let late = InputCommand::Bytes(b"c".to_vec());
     assert_eq!(
@@ -303,13 +323,13 @@ async fn cancelling_a_queued_execution_ends_it_before_it_starts() {
     let fake = Arc::new(fake);
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let (gate, blocking) = gated();
-    let first = submit(&s, &fake, blocking);
+    let first = submit(&s, &fake, blocking).await;
     assert_eq!(starts.recv().await, Some(first));
-    let cancelled = submit(&s, &fake, Script::default());
-    assert_eq!(s.queue_depth(), 1);
+    let cancelled = submit(&s, &fake, Script::default()).await;
+    assert_eq!(s.queue_depth().await, 1);
 
     s.cancel(cancelled).await.unwrap();
-    assert_eq!(s.queue_depth(), 0);
+    assert_eq!(s.queue_depth().await, 0);
     assert_eq!(
         log_of(&s, cancelled).await,
         vec![
@@ -318,12 +338,12 @@ async fn cancelling_a_queued_execution_ends_it_before_it_starts() {
             finished(ExecutionOutcome::cancelled()),
         ]
     );
-    let snap = s.snapshot(cancelled).unwrap();
+    let snap = s.snapshot(cancelled).await.unwrap().unwrap();
     assert_eq!(snap.status, Status::Failed);
     assert!(snap.started_at.is_none() && snap.completed_at.is_some());
 
     gate.notify_one();
-    let after = submit(&s, &fake, Script::default());
+    let after = submit(&s, &fake, Script::default()).await;
     assert_eq!(outcome_of(&s, after).await, ok());
     assert_eq!(
         starts.recv().await,
@@ -343,8 +363,8 @@ async fn cancelling_a_running_execution_kills_it_in_the_sandbox() {
     let (fake, mut starts) = FakeSandbox::with_starts();
     let fake = Arc::new(fake);
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
-    let id = submit(&s, &fake, script(vec![Act::Echo]));
-    let mut sub = s.events(id, 0).unwrap();
+    let id = submit(&s, &fake, script(vec![Act::Echo])).await;
+    let mut sub = s.events(id, 0).await.unwrap().unwrap();
     assert_eq!(starts.recv().await, Some(id));
     s.send_input(id, InputCommand::Bytes(b"x".to_vec()))
         .await
@@ -358,7 +378,7 @@ async fn cancelling_a_running_execution_kills_it_in_the_sandbox() {
         (Status::Failed, Verdict::Cancelled)
     );
     assert_eq!(fake.inputs(id).last(), Some(&InputCommand::Kill));
-    assert_eq!(s.running(), 0);
+    assert_eq!(s.running().await, 0);
 }
 
 #[tokio::test]
@@ -369,7 +389,7 @@ async fn a_start_error_fails_the_execution_with_its_code() {
         start: Start::Fail,
         ..Script::default()
     };
-    let id = submit(&s, &fake, failing);
+    let id = submit(&s, &fake, failing).await;
     let log = log_of(&s, id).await;
     assert_eq!(
         log[..3],
@@ -384,7 +404,7 @@ async fn a_start_error_fails_the_execution_with_its_code() {
     };
     assert_eq!(outcome.verdict, Verdict::InternalError);
     assert_eq!(outcome.error_code, Some(ErrorCode::DockerUnavailable));
-    assert_eq!(s.running(), 0);
+    assert_eq!(s.running().await, 0);
 }
 
 #[tokio::test]
@@ -395,12 +415,12 @@ async fn a_stream_that_ends_without_an_outcome_fails_as_lost() {
         Act::Emit(out(StepKind::Run, Stream::Stdout, b"partial")),
         Act::Lose,
     ];
-    let id = submit(&s, &fake, script(acts));
+    let id = submit(&s, &fake, script(acts)).await;
     let outcome = outcome_of(&s, id).await;
     assert_eq!(outcome.status, Status::Failed);
     assert_eq!(outcome.verdict, Verdict::InternalError);
     assert_eq!(outcome.error_code, Some(ErrorCode::SandboxLost));
-    assert_eq!(s.snapshot(id).unwrap().stdout, b"partial");
+    assert_eq!(s.snapshot(id).await.unwrap().unwrap().stdout, b"partial");
 }
 
 #[tokio::test]
@@ -411,14 +431,14 @@ async fn a_panic_fails_the_execution_and_the_worker_goes_on() {
         start: Start::Panic,
         ..Script::default()
     };
-    let broken = submit(&s, &fake, panicking);
-    let next = submit(&s, &fake, Script::default());
+    let broken = submit(&s, &fake, panicking).await;
+    let next = submit(&s, &fake, Script::default()).await;
     let outcome = outcome_of(&s, broken).await;
     assert_eq!(outcome.verdict, Verdict::InternalError);
     assert_eq!(outcome.error_code, Some(ErrorCode::SchedulerPanic));
     assert!(outcome.message.unwrap().contains("the fake sandbox broke"));
     assert_eq!(outcome_of(&s, next).await, ok());
-    assert_eq!(s.running(), 0);
+    assert_eq!(s.running().await, 0);
 }
 
 #[tokio::test]
@@ -438,9 +458,9 @@ async fn the_snapshot_collects_output_by_step_and_stream() {
         Act::Emit(out(StepKind::Run, Stream::Stdout, b"o2")),
         Act::Finish(runtime_error.clone()),
     ];
-    let id = submit(&s, &fake, script(acts));
+    let id = submit(&s, &fake, script(acts)).await;
     assert_eq!(outcome_of(&s, id).await, runtime_error);
-    let snap = s.snapshot(id).unwrap();
+    let snap = s.snapshot(id).await.unwrap().unwrap();
     assert_eq!(snap.id, id);
     assert_eq!(snap.meta, meta());
     // A program error is a failed execution (the original's meaning).
@@ -464,15 +484,21 @@ async fn finished_executions_are_forgotten_after_the_ttl() {
             ..config(1, 10)
         },
     );
-    let id = submit(&s, &fake, Script::default());
+    let id = submit(&s, &fake, Script::default()).await;
     assert_eq!(outcome_of(&s, id).await, ok());
-    let mut unread = s.events(id, 0).unwrap();
+    let mut unread = s.events(id, 0).await.unwrap().unwrap();
 
     tokio::time::sleep(ttl - Duration::from_secs(1)).await;
-    assert!(s.snapshot(id).is_some(), "kept until the TTL");
+    assert!(
+        s.snapshot(id).await.unwrap().is_some(),
+        "kept until the TTL"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(s.snapshot(id).is_none(), "forgotten after the TTL");
-    assert!(s.events(id, 0).is_none());
+    assert!(
+        s.snapshot(id).await.unwrap().is_none(),
+        "forgotten after the TTL"
+    );
+    assert!(s.events(id, 0).await.unwrap().is_none());
     assert!(unread.next().await.is_none(), "an open subscription ends");
 }
 
@@ -488,13 +514,13 @@ async fn the_oldest_finished_executions_are_forgotten_beyond_the_maximum() {
     );
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let id = submit(&s, &fake, Script::default());
+        let id = submit(&s, &fake, Script::default()).await;
         assert_eq!(outcome_of(&s, id).await, ok());
         ids.push(id);
     }
-    assert!(s.snapshot(ids[0]).is_none());
-    assert!(s.snapshot(ids[1]).is_some());
-    assert!(s.snapshot(ids[2]).is_some());
+    assert!(s.snapshot(ids[0]).await.unwrap().is_none());
+    assert!(s.snapshot(ids[1]).await.unwrap().is_some());
+    assert!(s.snapshot(ids[2]).await.unwrap().is_some());
 }
 
 #[tokio::test]
@@ -504,7 +530,7 @@ async fn shutdown_refuses_new_executions() {
     assert!(s.healthy().await);
     s.shutdown(Duration::from_secs(1)).await;
     assert_eq!(
-        s.submit(job(ExecutionId::new()), meta()),
+        s.submit(job(ExecutionId::new()), meta()).await,
         Err(SubmitError::ShuttingDown)
     );
 }
@@ -515,9 +541,9 @@ async fn shutdown_lets_running_executions_finish_within_the_grace_period() {
     let fake = Arc::new(fake);
     let s = Scheduler::new(Arc::clone(&fake), config(1, 10));
     let (gate, blocking) = gated();
-    let running = submit(&s, &fake, blocking);
+    let running = submit(&s, &fake, blocking).await;
     assert_eq!(starts.recv().await, Some(running));
-    let queued = submit(&s, &fake, Script::default());
+    let queued = submit(&s, &fake, Script::default()).await;
 
     let shutdown = tokio::spawn({
         let s = s.clone();
@@ -525,14 +551,14 @@ async fn shutdown_lets_running_executions_finish_within_the_grace_period() {
     });
     // Shutdown cancels what waits first.
     assert_eq!(outcome_of(&s, queued).await, ExecutionOutcome::cancelled());
-    let refused = s.submit(job(ExecutionId::new()), meta());
+    let refused = s.submit(job(ExecutionId::new()), meta()).await;
     assert_eq!(refused, Err(SubmitError::ShuttingDown));
 
     gate.notify_one();
     shutdown.await.unwrap();
     assert_eq!(outcome_of(&s, running).await, ok());
     assert!(fake.inputs(running).is_empty(), "nothing was killed");
-    assert_eq!(s.running(), 0);
+    assert_eq!(s.running().await, 0);
     assert!(starts.try_recv().is_err(), "the queued one never started");
 }
 
@@ -542,19 +568,19 @@ async fn shutdown_kills_what_still_runs_after_the_grace_period() {
     let fake = Arc::new(fake);
     let s = Scheduler::new(Arc::clone(&fake), config(2, 10));
     let (_never_opened, blocking) = gated();
-    let gated = submit(&s, &fake, blocking);
-    let echo = submit(&s, &fake, script(vec![Act::Echo]));
+    let gated = submit(&s, &fake, blocking).await;
+    let echo = submit(&s, &fake, script(vec![Act::Echo])).await;
     assert!(starts.recv().await.is_some());
     assert!(starts.recv().await.is_some());
 
     // Time is paused: the grace period elapses as soon as everything waits.
     s.shutdown(Duration::from_secs(5)).await;
     for id in [gated, echo] {
-        let snap = s.snapshot(id).unwrap();
+        let snap = s.snapshot(id).await.unwrap().unwrap();
         assert_eq!(snap.outcome, Some(ExecutionOutcome::cancelled()));
         assert_eq!(fake.inputs(id), vec![InputCommand::Kill]);
     }
-    assert_eq!(s.running(), 0);
+    assert_eq!(s.running().await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -577,7 +603,7 @@ async fn under_concurrency_every_execution_finishes_exactly_once() {
                 ..Script::default()
             },
         };
-        let id = submit(&s, &fake, script);
+        let id = submit(&s, &fake, script).await;
         let s = s.clone();
         // Input, then either EOF or a cancel, racing the workers.
         clients.push(tokio::spawn(async move {
@@ -606,5 +632,5 @@ async fn under_concurrency_every_execution_finishes_exactly_once() {
     for client in clients {
         client.await.unwrap();
     }
-    assert_eq!((s.queue_depth(), s.running()), (0, 0));
+    assert_eq!((s.queue_depth().await, s.running().await), (0, 0));
 }

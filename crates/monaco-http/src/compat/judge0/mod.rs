@@ -167,11 +167,26 @@ pub(crate) struct Submissions {
 }
 
 impl Submissions {
-    fn insert<S: Sandbox>(&self, state: &AppState<S>, id: ExecutionId, asked: Asked) {
-        let mut map = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+    async fn insert<S: Sandbox>(&self, state: &AppState<S>, id: ExecutionId, asked: Asked) {
         // Forget what Monaco has forgotten, now and then.
-        if map.len() >= 1024 && map.len().is_power_of_two() {
-            map.retain(|id, _| state.executor.status(*id).is_some());
+        let known: Vec<ExecutionId> = {
+            let map = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() >= 1024 && map.len().is_power_of_two() {
+                map.keys().copied().collect()
+            } else {
+                Vec::new()
+            }
+        };
+        let mut gone = Vec::new();
+        for known in known {
+            // Kept when the store cannot say (a broker down).
+            if let Ok(None) = state.executor.status(known).await {
+                gone.push(known);
+            }
+        }
+        let mut map = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+        for gone in gone {
+            map.remove(&gone);
         }
         map.insert(id, asked);
     }
@@ -393,16 +408,17 @@ async fn create<S: Sandbox>(
     // Judge0 shape.
     let submitted = state
         .tenancy()
-        .admit(&state.executor, &caller, &req, 1, |by| {
-            Ok(match state.executor.submit_as(sub.request, by) {
+        .admit(&state.executor, &caller, &req, 1, async |by| {
+            Ok(match state.executor.submit_as(sub.request, by).await {
                 Ok(id) => (Ok(id), vec![id]),
                 Err(e) => (Err(e), Vec::new()),
             })
         })
+        .await
         .map_err(api_refusal)?;
     let id = submitted.map_err(refusal)?;
     state.count_key_executions(&caller, 1);
-    state.judge0.insert(&state, id, sub.asked.clone());
+    state.judge0.insert(&state, id, sub.asked.clone()).await;
     if !flag(&query, "wait") {
         return Ok(HttpResponse::Created().json(json!({ "token": id.to_string() })));
     }
@@ -452,12 +468,18 @@ async fn get<S: Sandbox>(
     let query = query(&req);
     let base64 = flag(&query, "base64_encoded");
     let fields = submission::fields(query.get("fields").map(String::as_str))?;
-    let snapshot = token
+    let id = token
         .parse::<ExecutionId>()
-        .ok()
-        // Another key's submission is as unknown as a missing one.
-        .filter(|id| caller.may_see(state.executor.owner(*id)))
-        .and_then(|id| state.executor.result(id))
+        .map_err(|_| Judge0Error::not_found())?;
+    // Another key's submission is as unknown as a missing one.
+    if !caller.may_see(state.executor.owner(id).await.map_err(refusal)?) {
+        return Err(Judge0Error::not_found());
+    }
+    let snapshot = state
+        .executor
+        .result(id)
+        .await
+        .map_err(refusal)?
         .ok_or_else(Judge0Error::not_found)?;
     let asked = asked_of(&state, &snapshot);
     let object = submission::render(
@@ -480,7 +502,7 @@ async fn batch_get<S: Sandbox>(
     let fields = submission::fields(query.get("fields").map(String::as_str))?;
     let tokens = query.get("tokens").map(String::as_str).unwrap_or_default();
     let snapshots =
-        crate::batch::snapshots(&state.executor, &caller, tokens, state.config.max_batch)?;
+        crate::batch::snapshots(&state.executor, &caller, tokens, state.config.max_batch).await?;
     let mut list = Vec::with_capacity(snapshots.len());
     for snapshot in snapshots {
         list.push(match snapshot {
@@ -543,14 +565,14 @@ async fn batch_create<S: Sandbox>(
     let count = valid.len();
     let refused = state
         .tenancy()
-        .admit(&state.executor, &caller, &req, count, |by| {
+        .admit(&state.executor, &caller, &req, count, async |by| {
             let mut queued = Vec::new();
             while !valid.is_empty() {
                 let requests = valid.iter().map(|(_, s)| s.request.clone()).collect();
-                match state.executor.submit_batch_as(requests, by) {
+                match state.executor.submit_batch_as(requests, by).await {
                     Ok(ids) => {
                         for ((index, sub), id) in valid.iter().zip(&ids) {
-                            state.judge0.insert(&state, *id, sub.asked.clone());
+                            state.judge0.insert(&state, *id, sub.asked.clone()).await;
                             answers[*index] = json!({ "token": id.to_string() });
                         }
                         queued = ids;
@@ -568,6 +590,7 @@ async fn batch_create<S: Sandbox>(
             }
             Ok((None, queued))
         })
+        .await
         .map_err(api_refusal)?;
     if let Some(e) = refused {
         return Err(refusal(e));

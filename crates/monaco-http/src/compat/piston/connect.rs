@@ -177,11 +177,12 @@ impl<S: Sandbox> Connection<S> {
                     json!({ "type": "runtime", "language": job.language, "version": job.version });
                 let compiles = job.compiles;
                 let id = match crate::submit_one(&self.state, &self.caller, &self.req, job.request)
+                    .await
                 {
                     Ok(id) => id,
                     Err(e) => return self.error(&e.to_string()).await,
                 };
-                let Some(events) = self.executor.events(id, 0) else {
+                let Ok(Some(events)) = self.executor.events(id, 0).await else {
                     return self.error("the job was lost").await;
                 };
                 self.job = Some(Running {

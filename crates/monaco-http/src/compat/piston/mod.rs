@@ -508,10 +508,13 @@ async fn execute<S: Sandbox>(
     let body = body_of(&req, &body)?;
     let (_, max) = state.executor.limits();
     let job = job_of(&body, state.executor.registry(), &max, false)?;
-    let id = crate::submit_one(&state, &caller, &req, job.request)?;
+    let id = crate::submit_one(&state, &caller, &req, job.request).await?;
     let mut events = state
         .executor
         .events(id, 0)
+        .await
+        .ok()
+        .flatten()
         .ok_or_else(|| PistonError::new(StatusCode::INTERNAL_SERVER_ERROR, "lost"))?;
     let (mut compile, mut run) = (Printed::default(), Printed::default());
     let mut outcome = None;
