@@ -7,6 +7,8 @@
 //! `MONACO_API_KEYS_FILE`, SIGHUP re-reads the keys file (a bad file keeps
 //! the keys in force). `monaco-server keygen --id NAME` prints a new key.
 
+#[cfg(feature = "cluster")]
+mod cluster;
 mod settings;
 
 use std::sync::Arc;
@@ -14,11 +16,11 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer};
 use clap::{Parser, Subcommand};
-use monaco_executor::Executor;
+use monaco_executor::{Executor, Sandbox};
 use monaco_http::ApiKeys;
 use tokio::signal::unix::{signal, SignalKind};
 
-use settings::Settings;
+use settings::{Role, Settings};
 
 /// Monaco's server: with no command, serve the API (configured by the
 /// environment; see the README).
@@ -124,6 +126,7 @@ async fn serve(
     settings: Settings,
     keys: Option<ApiKeys>,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let role = settings.role()?;
     let metrics = settings.metrics.then(|| {
         Arc::new(monaco_http::Metrics::new(
             settings.metrics_token.as_ref().map(|t| t.0.clone()),
@@ -133,7 +136,7 @@ async fn serve(
     if let Some(metrics) = &metrics {
         builder = builder.observer(metrics.clone());
     }
-    let executor = builder
+    let builder = builder
         .languages_file(&settings.languages)
         .docker(settings.docker())
         .workers(settings.concurrent_executions)
@@ -145,9 +148,39 @@ async fn serve(
         .default_limits(settings.default_limits())
         .max_limits(settings.max_limits())
         .reap_strays(settings.reap_strays)
-        .max_tests(settings.max_tests)
-        .build()
-        .await?;
+        .max_tests(settings.max_tests);
+    match role {
+        Role::All if settings.broker_url.is_none() => {
+            let executor = builder.build().await?;
+            serve_with(settings, keys, metrics, role, executor).await
+        }
+        #[cfg(feature = "cluster")]
+        Role::All | Role::Worker => {
+            let executor = cluster::worker(&settings, builder).await?;
+            serve_with(settings, keys, metrics, role, executor).await
+        }
+        #[cfg(feature = "cluster")]
+        Role::Api => {
+            let executor = cluster::api(&settings, builder).await?;
+            serve_with(settings, keys, metrics, role, executor).await
+        }
+        #[cfg(not(feature = "cluster"))]
+        _ => Err(
+            "MONACO_BROKER_URL is set, but this server was built without the `cluster` feature"
+                .into(),
+        ),
+    }
+}
+
+/// Serves the API (or, on a worker, health and metrics) over `executor`
+/// until SIGTERM/SIGINT, then shuts down gracefully.
+async fn serve_with<S: Sandbox>(
+    settings: Settings,
+    keys: Option<ApiKeys>,
+    metrics: Option<Arc<monaco_http::Metrics>>,
+    role: Role,
+    executor: Executor<S>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let api = settings.api_config();
     let mut state = monaco_http::AppState::new(executor.clone(), api.clone());
     if let Some(keys) = keys {
@@ -178,8 +211,14 @@ async fn serve(
                 actix_web::middleware::Logger::new("%{method}xi %U %s %Dms")
                     .custom_request_replace("method", |req| req.method().to_string()),
             )
-            .configure(monaco_http::routes(state.clone()))
-            .configure(monaco_http::page(web_dir.clone()))
+            .configure(|cfg| {
+                if role == Role::Worker {
+                    monaco_http::worker_routes(state.clone())(cfg);
+                } else {
+                    monaco_http::routes(state.clone())(cfg);
+                    monaco_http::page(web_dir.clone())(cfg);
+                }
+            })
     })
     .disable_signals()
     .shutdown_timeout(settings.shutdown_grace + 5)

@@ -76,6 +76,21 @@ pub struct Settings {
     pub rate_per_minute: u32,
     /// Proxies whose `X-Forwarded-For` is believed (CIDRs, commas).
     pub trusted_proxies: String,
+    /// `all` (accept and run), `api` (accept only) or `worker` (run only).
+    pub role: String,
+    /// The cluster's Redis (`redis://host:port/`); unset: in memory.
+    pub broker_url: Option<Secret>,
+}
+
+/// What a node does in a cluster (`MONACO_ROLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Accepts executions and runs them (the only role without a broker).
+    All,
+    /// Accepts executions for the workers; needs no Docker.
+    Api,
+    /// Runs the cluster's executions; serves only health and metrics.
+    Worker,
 }
 
 /// A secret setting: read like a string, never printed.
@@ -134,7 +149,8 @@ impl Settings {
             .set_default("webhook_backoff_ms", webhook.backoff.as_millis() as u64)?
             .set_default("webhook_allow", "")?
             .set_default("rate_per_minute", 0)?
-            .set_default("trusted_proxies", "")?;
+            .set_default("trusted_proxies", "")?
+            .set_default("role", "all")?;
         if let Ok(path) = std::env::var("MONACO_CONFIG") {
             builder = builder.add_source(config::File::with_name(&path).required(true));
         }
@@ -173,6 +189,28 @@ impl Settings {
             ));
         }
         Ok(settings)
+    }
+
+    /// The role, checked against the broker: `api` and `worker` need one.
+    pub fn role(&self) -> Result<Role, String> {
+        let role = match self.role.as_str() {
+            "all" => Role::All,
+            "api" => Role::Api,
+            "worker" => Role::Worker,
+            other => {
+                return Err(format!(
+                    "MONACO_ROLE must be all, api or worker, not {other:?}"
+                ))
+            }
+        };
+        if role != Role::All && self.broker_url.is_none() {
+            return Err(format!(
+                "MONACO_ROLE={} needs MONACO_BROKER_URL (a redis:// URL): without a broker \
+                 one node does everything",
+                self.role
+            ));
+        }
+        Ok(role)
     }
 
     pub fn default_limits(&self) -> Limits {

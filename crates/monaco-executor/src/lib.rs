@@ -236,6 +236,11 @@ impl<S: Sandbox> Executor<S> {
         (self.inner.default_limits, self.inner.max_limits)
     }
 
+    /// The sandbox the jobs run in.
+    pub fn sandbox(&self) -> &S {
+        &self.inner.sandbox
+    }
+
     /// Warm containers ready for a job now, per language id.
     pub fn warm_by_language(&self) -> Vec<(String, usize)> {
         self.inner.sandbox.warm_by_language()

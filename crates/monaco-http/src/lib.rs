@@ -248,6 +248,20 @@ pub fn routes<S: Sandbox>(state: AppState<S>) -> impl FnOnce(&mut web::ServiceCo
     }
 }
 
+/// The routes of a node that only runs jobs for a cluster: its health and
+/// (when on) its metrics; every other path is `route.not_found`.
+pub fn worker_routes<S: Sandbox>(state: AppState<S>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        if let Some(metrics) = &state.metrics {
+            cfg.app_data(web::Data::new(metrics::MetricsHandle(Arc::clone(metrics))));
+            cfg.service(resource("/metrics", "GET").route(web::get().to(metrics::scrape::<S>)));
+        }
+        cfg.app_data(web::Data::new(state))
+            .service(resource("/api/health", "GET").route(web::get().to(health::<S>)))
+            .default_service(web::to(not_found));
+    }
+}
+
 /// A route whose other methods get `405` with `Allow` (and a plain
 /// `OPTIONS`, not a CORS preflight, gets `204` with `Allow`).
 fn resource(path: &str, allow: &'static str) -> actix_web::Resource {

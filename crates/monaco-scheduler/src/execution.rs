@@ -29,8 +29,9 @@ use crate::store::{EventFeed, FinishReport, StoreFuture};
 const MAX_PENDING_INPUT_BYTES: usize = 1 << 20;
 
 /// What the client submitted, echoed back with the result; opaque to the
-/// scheduler.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// scheduler (serialisable, for a store shared between nodes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ExecutionMeta {
     /// The language as the client named it.
     pub language: String,
@@ -80,6 +81,62 @@ pub struct ExecutionSnapshot {
     /// What each test case printed so far (its run output is not in
     /// `stdout` and `stderr`), by case index.
     pub cases: Vec<CaseOutput>,
+}
+
+impl ExecutionSnapshot {
+    /// The snapshot of an execution whose log is `log`: its output
+    /// collected by step, stream and case, its status and outcome from the
+    /// log's last status and `Finished` (the times after queueing are left
+    /// for the store to fill in).
+    pub fn from_log(
+        id: ExecutionId,
+        meta: ExecutionMeta,
+        queued_at: SystemTime,
+        log: &[ExecutionEvent],
+    ) -> Self {
+        let (mut stdout, mut stderr, mut compile_output) = (Vec::new(), Vec::new(), Vec::new());
+        let mut cases: Vec<CaseOutput> = Vec::new();
+        let mut status = Status::Queued;
+        let mut outcome = None;
+        for event in log {
+            match event {
+                ExecutionEvent::Status { status: s } => status = *s,
+                ExecutionEvent::Finished(o) => outcome = Some((**o).clone()),
+                _ => {}
+            }
+            if let ExecutionEvent::Output(chunk) = event {
+                let sink = match (chunk.step, chunk.case, chunk.stream) {
+                    (StepKind::Compile, _, _) => &mut compile_output,
+                    (StepKind::Run, Some(i), stream) => {
+                        let i = i as usize;
+                        if cases.len() <= i {
+                            cases.resize_with(i + 1, CaseOutput::default);
+                        }
+                        match stream {
+                            Stream::Stdout => &mut cases[i].stdout,
+                            Stream::Stderr => &mut cases[i].stderr,
+                        }
+                    }
+                    (StepKind::Run, None, Stream::Stdout) => &mut stdout,
+                    (StepKind::Run, None, Stream::Stderr) => &mut stderr,
+                };
+                sink.extend_from_slice(&chunk.data);
+            }
+        }
+        ExecutionSnapshot {
+            id,
+            meta,
+            status,
+            queued_at,
+            started_at: None,
+            completed_at: None,
+            outcome,
+            stdout,
+            stderr,
+            compile_output,
+            cases,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -339,41 +396,13 @@ impl Execution {
     /// Everything known now, with the output collected from the log.
     pub(crate) fn snapshot(&self) -> ExecutionSnapshot {
         let st = self.state();
-        let (mut stdout, mut stderr, mut compile_output) = (Vec::new(), Vec::new(), Vec::new());
-        let mut cases: Vec<CaseOutput> = Vec::new();
-        for event in &st.log {
-            if let ExecutionEvent::Output(chunk) = event {
-                let sink = match (chunk.step, chunk.case, chunk.stream) {
-                    (StepKind::Compile, _, _) => &mut compile_output,
-                    (StepKind::Run, Some(i), stream) => {
-                        let i = i as usize;
-                        if cases.len() <= i {
-                            cases.resize_with(i + 1, CaseOutput::default);
-                        }
-                        match stream {
-                            Stream::Stdout => &mut cases[i].stdout,
-                            Stream::Stderr => &mut cases[i].stderr,
-                        }
-                    }
-                    (StepKind::Run, None, Stream::Stdout) => &mut stdout,
-                    (StepKind::Run, None, Stream::Stderr) => &mut stderr,
-                };
-                sink.extend_from_slice(&chunk.data);
-            }
-        }
-        ExecutionSnapshot {
-            id: self.id,
-            meta: self.meta.clone(),
-            status: status_of(&st),
-            queued_at: self.queued_at,
-            started_at: st.started_at,
-            completed_at: st.completed_at,
-            outcome: st.outcome.clone(),
-            stdout,
-            stderr,
-            compile_output,
-            cases,
-        }
+        let mut snapshot =
+            ExecutionSnapshot::from_log(self.id, self.meta.clone(), self.queued_at, &st.log);
+        snapshot.status = status_of(&st);
+        snapshot.started_at = st.started_at;
+        snapshot.completed_at = st.completed_at;
+        snapshot.outcome = st.outcome.clone();
+        snapshot
     }
 
     /// A subscription to the log from index `from` on.

@@ -174,6 +174,12 @@ impl DockerSandbox {
             .await
     }
 
+    /// Whether the engine has `image` (a cluster worker runs only the
+    /// languages whose images it has).
+    pub async fn has_image(&self, image: &str) -> bool {
+        self.inner.docker.inspect_image(image).await.is_ok()
+    }
+
     /// Containers given a job that are not removed yet.
     pub fn live_containers(&self) -> usize {
         self.inner.launcher.live.load(Ordering::SeqCst)
