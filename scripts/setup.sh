@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Prepares a host to run Monaco: a Docker engine that answers, the
-# `debian:bookworm-slim` base image, and one runner image per directory under
-# `images/`. Idempotent: each step checks first and returns quickly when done.
+# Prepares a host to run Monaco: a Docker engine that answers, Debian's
+# `redis-server` (for the cluster's tests), the `debian:bookworm-slim` base
+# image, and one runner image per directory under `images/`. Idempotent: each
+# step checks first and returns quickly when done.
 #
 #   scripts/setup.sh            # everything
-#   MONACO_SKIP_IMAGES=1 ...    # engine + base image only
+#   MONACO_SKIP_IMAGES=1 ...    # engine, redis-server + base image only
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,6 +48,19 @@ ensure_docker() {
         exit 1
     fi
     log "Docker engine answers"
+}
+
+# The cluster's whole-system tests start redis-servers of their own (on
+# loopback ports, in temporary directories): Debian's package provides it.
+ensure_redis() {
+    if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+        log "redis-server present"
+        return
+    fi
+    log "no redis-server: installing Debian's redis-server"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        redis-server >/dev/null
 }
 
 ensure_base_image() {
@@ -127,6 +141,7 @@ build_runner_images() {
 }
 
 ensure_docker
+ensure_redis
 ensure_base_image
 if [ -z "${MONACO_SKIP_IMAGES:-}" ]; then
     build_runner_images

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Runs the tests that need Redis against a redis-server of their own:
-# installed from Debian if missing, on a free loopback port, AOF on,
-# noeviction, stopped by PID at the end.
+# Runs a command with a redis-server of its own for the tests that need one
+# (the cluster store's contract, crates/monaco-redis/tests/contract.rs):
+# Debian's redis-server, installed if missing, on a free loopback port, AOF
+# on, noeviction, its URL in MONACO_REDIS_URL, stopped by PID at the end.
+#
+#   scripts/test-redis.sh                      # the store contract alone
+#   scripts/test-redis.sh cargo test --workspace   # any command under it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,5 +27,8 @@ for _ in $(seq 50); do
 done
 redis-cli -p "$port" ping >/dev/null || { cat "$dir/redis.log"; echo "redis-server did not start" >&2; exit 1; }
 
-MONACO_REQUIRE_REDIS=1 MONACO_REDIS_URL="redis://127.0.0.1:$port/" \
-    cargo test -p monaco-redis --test scripts
+export MONACO_REDIS_URL="redis://127.0.0.1:$port/"
+if [ "$#" -eq 0 ]; then
+    set -- cargo test -p monaco-redis --test contract
+fi
+"$@"

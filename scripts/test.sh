@@ -16,24 +16,26 @@ cargo fmt --all -- --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 cargo test --quiet --workspace --lib --bins -- --test-threads="$threads"
 cargo test --quiet -p monaco-http --test fast -- --test-threads="$threads"
+scripts/check-compose.sh
 
 echo "== Docker tier: set-up, then the sandbox and whole-system suites"
 scripts/setup.sh
 export MONACO_AGENT="$(scripts/build-agent.sh)"
 # Tests that need Docker fail loudly instead of skipping.
 export MONACO_REQUIRE_DOCKER=1
+# And the cluster's tests that need redis-server (setup.sh installs it).
+export MONACO_REQUIRE_REDIS=1
 # The HTTP tests start the real server binary; the embed test runs the example.
 cargo build --quiet --workspace --bins --examples
-# Everything, the fast tier's tests again among them (they take seconds).
-cargo test --workspace -- --test-threads="$threads"
+# Everything, the fast tier's tests again among them (they take seconds),
+# with a redis-server of its own for the cluster store's contract.
+scripts/test-redis.sh cargo test --workspace -- --test-threads="$threads"
 # The API fuzzed from its own OpenAPI document (schemathesis from PyPI).
 scripts/fuzz-api.sh
 # The playground page in Debian's Chromium against the real server.
 scripts/test-browser.sh
 # Piston's and Judge0's real client libraries against the server.
 scripts/test-compat.sh
-# The cluster store's Lua scripts against a real redis-server of their own.
-scripts/test-redis.sh
 scripts/test-image.sh
 
 left="$(docker ps -aq --filter label=monaco.managed=true | wc -l)"

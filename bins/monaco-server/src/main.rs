@@ -63,6 +63,10 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Err(e) = settings.role() {
+        eprintln!("monaco-server: invalid configuration: {e}");
+        return std::process::ExitCode::from(2);
+    }
     let keys = match settings.api_keys_file.as_deref().map(read_keys).transpose() {
         Ok(keys) => keys,
         Err(e) => {

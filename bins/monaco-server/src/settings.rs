@@ -80,6 +80,9 @@ pub struct Settings {
     pub role: String,
     /// The cluster's Redis (`redis://host:port/`); unset: in memory.
     pub broker_url: Option<Secret>,
+    /// Terminal tokens' secret, the same on every API node of a cluster;
+    /// unset: random per process.
+    pub terminal_secret: Option<Secret>,
 }
 
 /// What a node does in a cluster (`MONACO_ROLE`).
@@ -299,6 +302,7 @@ impl Settings {
                     &self.trusted_proxies,
                 )
                 .unwrap_or_default(),
+                terminal_secret: self.terminal_secret.as_ref().map(|s| s.0.clone()),
             },
             cors_origins: self
                 .cors_origins

@@ -1109,6 +1109,13 @@ impl RedisFeed {
             if self.done {
                 return None;
             }
+            // The state before the range: a log that was closed before the
+            // range was read has nothing beyond what the range returned.
+            let state: Result<Option<String>, RedisError> = redis::cmd("HGET")
+                .arg(&self.hash)
+                .arg("state")
+                .query_async(&mut self.con)
+                .await;
             // What is logged already, on the shared connection.
             let range: Result<StreamRangeReply, RedisError> = redis::cmd("XRANGE")
                 .arg(&self.key)
@@ -1118,13 +1125,23 @@ impl RedisFeed {
                 .arg(REPLAY_BATCH)
                 .query_async(&mut self.con)
                 .await;
-            match range {
-                Ok(range) if !range.ids.is_empty() => {
+            match (state, range) {
+                (Ok(_), Ok(range)) if !range.ids.is_empty() => {
                     self.fill(range.ids);
                     continue;
                 }
-                Ok(_) => {}
-                Err(_) => {
+                // Forgotten (expired, or beyond the maximum), or closed
+                // and read to its end (or asked beyond it): over.
+                (Ok(None), Ok(_)) => {
+                    self.done = true;
+                    return None;
+                }
+                (Ok(Some(state)), Ok(_)) if state == "finished" => {
+                    self.done = true;
+                    return None;
+                }
+                (Ok(_), Ok(_)) => {}
+                _ => {
                     failures += 1;
                     if failures > 30 {
                         return None;
@@ -1132,15 +1149,6 @@ impl RedisFeed {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
-            }
-            // Forgotten (expired, or beyond the maximum): the log is over.
-            let exists: Result<bool, RedisError> = redis::cmd("EXISTS")
-                .arg(&self.hash)
-                .query_async(&mut self.con)
-                .await;
-            if let Ok(false) = exists {
-                self.done = true;
-                return None;
             }
             // Then wait for what comes next.
             if self.blocking.is_none() {

@@ -15,6 +15,8 @@
 //!
 //! Start reading at [`Scheduler`].
 
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
 mod error;
 mod execution;
 mod queue;

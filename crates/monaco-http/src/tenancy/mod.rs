@@ -59,6 +59,10 @@ pub struct TenancyConfig {
     pub rate_per_minute: Option<NonZeroU32>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// The secret terminal tokens are derived from, shared by every API
+    /// node of a cluster so that a token from one opens the terminal on
+    /// another (`MONACO_TERMINAL_SECRET`); none: a random one per process.
+    pub terminal_secret: Option<String>,
 }
 
 /// Tenancy's shared state: the keys (replaced on reload), the rate
@@ -92,8 +96,16 @@ impl Tenancy {
     /// Tenancy with `keys` (`None`: an open API) and `config`.
     pub fn new(keys: Option<ApiKeys>, config: TenancyConfig) -> Tenancy {
         let mut token_secret = [0u8; 32];
-        getrandom::getrandom(&mut token_secret)
-            .expect("the operating system gives random bytes for terminal tokens");
+        match &config.terminal_secret {
+            Some(secret) => {
+                let mut derive = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+                    .expect("HMAC takes a key of any length");
+                derive.update(b"monaco-terminal-secret");
+                token_secret.copy_from_slice(&derive.finalize().into_bytes());
+            }
+            None => getrandom::getrandom(&mut token_secret)
+                .expect("the operating system gives random bytes for terminal tokens"),
+        }
         let address_rate = config
             .rate_per_minute
             .filter(|_| keys.is_none())

@@ -1,0 +1,293 @@
+//! A redis-server of the test's own, for the cluster tests: Debian's
+//! `redis-server` on a free 127.0.0.1 port, in a temporary directory of its
+//! own, with the settings a Monaco cluster runs Redis with:
+//!
+//! ```text
+//! redis-server --bind 127.0.0.1 --port <free> --dir <tmp>
+//!              --appendonly yes --maxmemory-policy noeviction --save ''
+//!              --daemonize no
+//! ```
+//!
+//! [`RedisServer::stop`] stops it (SIGTERM: Redis writes its append-only
+//! file out and exits) and [`RedisServer::start_again`] starts it on the
+//! same port and directory, so it replays the AOF: what was accepted before
+//! the restart is still there after it. `Drop` kills the process by its pid
+//! and removes the directory.
+//!
+//! [`RedisServer::available_or_skip`] says whether `redis-server` and
+//! `redis-cli` are installed (scripts/setup.sh installs them); without them
+//! a test returns early, unless `MONACO_REQUIRE_REDIS=1`, where it panics.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long redis-server gets to answer PING after it starts (replaying
+/// the AOF included).
+const READY: Duration = Duration::from_secs(30);
+/// How long redis-server gets to exit after SIGTERM before SIGKILL.
+const STOP: Duration = Duration::from_secs(30);
+/// Ports tried when the chosen one is taken before redis-server binds it.
+const START_ATTEMPTS: usize = 5;
+
+/// A `redis-server` of the test's own.
+pub struct RedisServer {
+    dir: PathBuf,
+    port: u16,
+    /// `None` while stopped.
+    child: Option<Child>,
+    log: PathBuf,
+    /// Times it was started (its log is appended to).
+    starts: usize,
+}
+
+impl RedisServer {
+    /// Whether `redis-server` and `redis-cli` can run here. Otherwise prints
+    /// a SKIPPED line and returns false, or panics with
+    /// `MONACO_REQUIRE_REDIS=1`.
+    pub fn available_or_skip() -> bool {
+        let runs = |program: &str| {
+            Command::new(program)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let missing: Vec<&str> = ["redis-server", "redis-cli"]
+            .into_iter()
+            .filter(|p| !runs(p))
+            .collect();
+        if missing.is_empty() {
+            return true;
+        }
+        let why = format!(
+            "no {} on the PATH (Debian's redis-server package; scripts/setup.sh installs it)",
+            missing.join(" nor ")
+        );
+        if std::env::var("MONACO_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!("{why}, and MONACO_REQUIRE_REDIS=1");
+        }
+        println!("SKIPPED: {why} (set MONACO_REQUIRE_REDIS=1 to fail instead)");
+        false
+    }
+
+    /// Starts a redis-server on a free port in a new temporary directory,
+    /// and waits until it answers PING.
+    pub async fn start() -> RedisServer {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "monaco-redis-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create redis-server's directory");
+        let mut server = RedisServer {
+            log: dir.join("redis.log"),
+            dir,
+            port: 0,
+            child: None,
+            starts: 0,
+        };
+        for _ in 0..START_ATTEMPTS {
+            server.port = free_port();
+            if server.launch().await.is_ok() {
+                return server;
+            }
+            if !server.log_tail().contains("Address already in use") {
+                panic!(
+                    "redis-server did not start; its log:\n{}",
+                    server.log_tail()
+                );
+            }
+        }
+        panic!("no free port for redis-server in {START_ATTEMPTS} attempts");
+    }
+
+    /// `redis://127.0.0.1:<port>/`, for `MONACO_BROKER_URL`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The port it listens on (on 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether it is running (started and not stopped).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Starts it again on the same port and directory (it replays its AOF),
+    /// and waits until it answers PING. Returns how long that took.
+    pub async fn start_again(&mut self) -> Duration {
+        let began = Instant::now();
+        if let Err(e) = self.launch().await {
+            panic!("{e}; its log:\n{}", self.log_tail());
+        }
+        began.elapsed()
+    }
+
+    /// Starts redis-server and waits for PING; on an exit during start-up,
+    /// says so (the caller reads the log).
+    async fn launch(&mut self) -> Result<(), String> {
+        assert!(self.child.is_none(), "redis-server already runs");
+        let mut log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open redis-server's log");
+        self.starts += 1;
+        let _ = writeln!(log, "==== start {} on port {} ====", self.starts, self.port);
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1"])
+            .args(["--port", &self.port.to_string()])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(["--appendonly", "yes"])
+            .args(["--maxmemory-policy", "noeviction"])
+            .args(["--save", ""])
+            .args(["--daemonize", "no"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + READY;
+        loop {
+            let child = self.child.as_mut().expect("just started");
+            if let Some(status) = child.try_wait().expect("poll redis-server") {
+                self.child = None;
+                return Err(format!("redis-server exited at start ({status})"));
+            }
+            if self.pong() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "redis-server did not answer PING within {READY:?}; its log:\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether it answers PING with PONG now (not while loading its AOF).
+    fn pong(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        if s.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 64];
+        matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+    }
+
+    /// The pid of the running redis-server.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("redis-server is running").id()
+    }
+
+    /// SIGTERM (Redis writes its AOF out and exits 0), then waits; SIGKILL
+    /// after a bound. Returns how long it took to exit.
+    pub async fn stop(&mut self) -> Duration {
+        let began = Instant::now();
+        let mut child = self.child.take().expect("redis-server is running");
+        signal(&child, libc::SIGTERM);
+        let deadline = began + STOP;
+        loop {
+            if let Some(status) = child.try_wait().expect("poll redis-server") {
+                assert!(
+                    status.success(),
+                    "redis-server exited with {status} after SIGTERM; its log:\n{}",
+                    self.log_tail()
+                );
+                return began.elapsed();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "redis-server did not exit within {STOP:?} of SIGTERM (killed); its log:\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Runs `redis-cli` against it with `args` (no shell); returns what it
+    /// printed. Panics if it could not run or exited non-zero; an error
+    /// reply is in the output (`redis-cli` prints it as `ERR …`,
+    /// `NOGROUP …`).
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run redis-cli");
+        assert!(
+            out.status.success(),
+            "redis-cli {args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The last part of its log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = File::open(&self.log) {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let _ = f.seek(SeekFrom::Start(len.saturating_sub(6000)));
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+impl Drop for RedisServer {
+    /// Kills the process by its pid (if it runs) and removes the directory.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("redis-server log:\n{}", self.log_tail());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends `signal` to our own child.
+fn signal(child: &Child, signal: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) on our own child's pid, not reaped yet (so not
+        // reused); no memory is shared.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+    }
+}
+
+/// A port that was free a moment ago (the caller retries if it is taken).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0 to find a free port")
+        .port()
+}
