@@ -1,5 +1,5 @@
 //! The cluster: `api` nodes and `worker` nodes of the real server binary
-//! sharing a real redis-server of the test's own (`support/redis.rs`), the
+//! sharing a real redis-server of the test's own (`monaco_testkit::redis`), the
 //! workers running real Docker sandboxes.
 //!
 //! - Hello worlds in six languages submitted to one API node and read from
@@ -28,11 +28,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use monaco_testkit::private_engine::{remove_containers, try_containers_on};
+use monaco_testkit::redis::RedisServer;
 use monaco_testkit::{Launch, ServerProcess, StartError};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::private_engine::{remove_containers, try_containers_on};
-use support::redis::RedisServer;
 use support::terminal::{Terminal, Transcript};
 use support::{expect_error, request, Server, ServerConfig};
 

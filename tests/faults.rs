@@ -3,7 +3,7 @@
 //! clients that vanish or never read, and the warm pool on shutdown.
 //!
 //! The engine is never the machine's shared one: the outage test starts a
-//! private `dockerd` (see `support/private_engine.rs`) and stops that. The
+//! private `dockerd` (see `monaco_testkit::private_engine`) and stops that. The
 //! other tests use the shared engine under an instance name of their own,
 //! and remove whatever that instance left if they fail.
 
@@ -17,9 +17,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use monaco_testkit::private_engine::{
+    containers_on, remove_containers, try_containers_on, PrivateEngine,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::private_engine::{containers_on, remove_containers, try_containers_on, PrivateEngine};
 use support::{request, Server, ServerConfig};
 
 /// The image the private engine gets (the only language it serves).

@@ -15,9 +15,7 @@
 
 pub mod hostile;
 pub mod language_programs;
-pub mod private_engine;
 pub mod programs;
-pub mod redis;
 pub mod terminal;
 
 use std::collections::HashSet;

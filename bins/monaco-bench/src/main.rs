@@ -4,7 +4,8 @@
 //! ```text
 //! cargo build --release -p monaco-server -p monaco-bench
 //! MONACO_AGENT=$(scripts/build-agent.sh) target/release/monaco-bench \
-//!     [--sections latency,throughput,memory,driver,graders,metrics,tenancy,flood] [--iterations 20] \
+//!     [--sections latency,throughput,memory,driver,graders,metrics,tenancy,flood,cluster] \
+//!     [--iterations 20] \
 //!     [--throughput-count 40] [--languages python,c,...] \
 //!     [--server target/release/monaco-server]
 //! ```
@@ -53,6 +54,11 @@
 //!    loop to the 1 MiB output cap over the WebSocket: time to full
 //!    delivery, lag after the program, frames, beside an earlier agent's
 //!    (`MONACO_BENCH_BASELINE_AGENT`) in the same rounds.
+//! 9. **Cluster** ([`cluster`], opt-in: `--sections cluster`): python hello
+//!    world through an `api` node and one `worker` over a redis-server of
+//!    the bench's own, beside a single server in the same rounds (the
+//!    broker's cost at p50); then executions per second at concurrency 8
+//!    with one worker and with two, each worker on a private Docker engine.
 //!
 //! A final table ([`report`]) puts the ratios (Monaco ÷ native, Monaco −
 //! native, Monaco ÷ docker-run, throughput ÷ ceiling) beside the targets of
@@ -76,6 +82,7 @@
 //! that drifting load is shared evenly between them.
 
 mod baseline;
+mod cluster;
 mod driver;
 mod engine;
 mod flood;
@@ -259,6 +266,23 @@ async fn run(setup: &Setup, options: &Options) -> bool {
             Ok(figures) => tenancy::print(&figures),
             Err(e) => {
                 report::print_section_failed("tenancy", &e);
+                complete = false;
+            }
+        }
+    }
+    if options.sections.cluster {
+        let measured = cluster::measure(
+            launch,
+            engine,
+            registry,
+            options.iterations,
+            options.throughput_count,
+        )
+        .await;
+        match measured {
+            Ok(figures) => cluster::print(&figures),
+            Err(e) => {
+                report::print_section_failed("cluster", &e);
                 complete = false;
             }
         }

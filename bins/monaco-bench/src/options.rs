@@ -14,7 +14,7 @@ const MAX_ITERATIONS: usize = 1_000;
 const MAX_THROUGHPUT_COUNT: usize = 10_000;
 
 pub const USAGE: &str = "\
-usage: monaco-bench [--sections latency,throughput,memory,driver,graders,metrics,tenancy,flood]
+usage: monaco-bench [--sections latency,throughput,memory,driver,graders,metrics,tenancy,flood,cluster]
                     [--iterations N]
                     [--throughput-count N] [--languages python,c,...]
                     [--server PATH]
@@ -35,9 +35,14 @@ usage: monaco-bench [--sections latency,throughput,memory,driver,graders,metrics
                         flood       a python print loop to the 1 MiB output cap over
                                     the WebSocket: delivery time and frames, beside
                                     MONACO_BENCH_BASELINE_AGENT's (an older agent)
+                        cluster     python hello world through an api node and a
+                                    worker over a redis-server of its own, beside one
+                                    server; throughput with one worker vs two, each
+                                    on a private Docker engine (root, dockerd)
   --iterations, -n    timed executions per language and mode (default 20);
                       graders: rounds of the three modes (default 3)
-  --throughput-count  timed executions per concurrency level (default 40)
+  --throughput-count  timed executions per concurrency level (default 40);
+                      cluster: per number of workers
   --languages, -l     languages of the latency and driver sections
                       (default: every language of languages.toml)
   --server            the monaco-server binary (default target/release/monaco-server,
@@ -59,6 +64,8 @@ pub struct Sections {
     pub tenancy: bool,
     /// Opt-in: an output flood over the WebSocket.
     pub flood: bool,
+    /// Opt-in: api + worker over Redis beside one server; one worker vs two.
+    pub cluster: bool,
 }
 
 /// Command-line options.
@@ -88,6 +95,7 @@ impl Options {
                 metrics: false,
                 tenancy: false,
                 flood: false,
+                cluster: false,
             },
             iterations: DEFAULT_ITERATIONS,
             graders_rounds: graders::DEFAULT_ROUNDS,
@@ -143,6 +151,7 @@ impl Sections {
         metrics: false,
         tenancy: false,
         flood: false,
+        cluster: false,
     };
 
     /// Whether a chosen section starts a server (the driver section does not).
@@ -154,6 +163,7 @@ impl Sections {
             || self.metrics
             || self.tenancy
             || self.flood
+            || self.cluster
     }
 }
 
@@ -169,10 +179,12 @@ fn parse_sections(list: &str) -> Result<Sections, String> {
             "metrics" => sections.metrics = true,
             "tenancy" => sections.tenancy = true,
             "flood" => sections.flood = true,
+            "cluster" => sections.cluster = true,
             other => {
                 return Err(format!(
                     "--sections: unknown section {other:?} \
-                     (latency, throughput, memory, driver, graders, metrics, tenancy, flood)"
+                     (latency, throughput, memory, driver, graders, metrics, tenancy, flood, \
+                     cluster)"
                 ))
             }
         }
@@ -243,6 +255,7 @@ mod tests {
                 metrics: false,
                 tenancy: false,
                 flood: false,
+                cluster: false,
             }
         );
         assert_eq!(o.iterations, 5);
@@ -260,6 +273,15 @@ mod tests {
         assert!(!o.sections.tenancy);
         let o = parse(&["--sections", "tenancy"]).unwrap();
         assert!(o.sections.tenancy && !o.sections.latency && o.sections.need_server());
+    }
+
+    #[test]
+    fn the_cluster_section_is_opt_in_and_needs_a_server() {
+        let o = parse(&[]).unwrap();
+        assert!(!o.sections.cluster);
+        let o = parse(&["--sections", "cluster", "--throughput-count", "16"]).unwrap();
+        assert!(o.sections.cluster && !o.sections.throughput && o.sections.need_server());
+        assert_eq!(o.throughput_count, 16);
     }
 
     #[test]

@@ -147,6 +147,13 @@ pub async fn print_context(
             std::env::var("MONACO_BENCH_BASELINE_AGENT").unwrap_or_else(|_| "none".into())
         ));
     }
+    if s.cluster {
+        sections.push(format!(
+            "cluster ({} rounds after 1 warm-up; python; one server and api + worker; \
+             {} executions at concurrency 8 with one worker and with two)",
+            options.iterations, options.throughput_count
+        ));
+    }
     if s.throughput {
         sections.push(format!(
             "throughput ({} executions per level and side)",

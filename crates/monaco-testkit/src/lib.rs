@@ -12,9 +12,19 @@
 //! its containers. The server's output goes to a log file that stays until
 //! the caller removes it ([`ServerLog::remove`]): a failure can quote it.
 //!
+//! What a cluster runs beside the servers comes from here too, for the
+//! cluster and fault tests and the benchmark's cluster section:
+//! [`redis::RedisServer`], a `redis-server` of the caller's own on a free
+//! 127.0.0.1 port, and [`private_engine::PrivateEngine`], a `dockerd` of the
+//! caller's own on a socket in a temporary directory (a server is pointed
+//! at it with `DOCKER_HOST`). Both are stopped by their pid.
+//!
 //! This crate knows the server only as a program with environment settings
 //! and a health endpoint: it links no Monaco crate, and it talks to nothing
 //! but 127.0.0.1.
+
+pub mod private_engine;
+pub mod redis;
 
 use std::ffi::OsString;
 use std::fmt;

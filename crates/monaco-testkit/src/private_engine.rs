@@ -1,7 +1,8 @@
-//! A private Docker engine for the fault tests: a `dockerd` of this test's
-//! own, on a socket in a temporary directory, that a test may stop and
-//! start again without touching the machine's shared engine (other suites
-//! and other people use that one at the same time).
+//! A private Docker engine: a `dockerd` of the caller's own, on a socket in
+//! a temporary directory, that a fault test may stop and start again, and
+//! that a benchmark may give each of several workers, without touching the
+//! machine's shared engine (other suites and other people use that one at
+//! the same time).
 //!
 //! ```text
 //! dockerd --host unix://<root>/docker.sock --data-root <root>/data
@@ -25,15 +26,18 @@
 //! (SIGTERM, then SIGKILL), ends any process still using the directory (by
 //! pid), unmounts anything left under it, and removes it.
 //!
-//! Needs root (dockerd does). [`PrivateEngine::available_or_skip`] says
-//! whether it can run here; without root it skips, unless
-//! `MONACO_REQUIRE_DOCKER=1`.
+//! Needs root (dockerd does). [`PrivateEngine::unavailable`] says why it
+//! cannot run here; [`PrivateEngine::available_or_skip`] is the tests' gate:
+//! without root it skips, unless `MONACO_REQUIRE_DOCKER=1`. The `start`,
+//! `start_again` and `load_image` of a test panic with the reason; their
+//! `try_` forms return it instead.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How long dockerd gets to answer after it starts.
@@ -43,7 +47,7 @@ const READY: Duration = Duration::from_secs(60);
 /// a sandbox, does not handle SIGTERM), in parallel.
 const STOP: Duration = Duration::from_secs(60);
 
-/// A `dockerd` of the test's own.
+/// A `dockerd` of the caller's own.
 pub struct PrivateEngine {
     root: PathBuf,
     /// The private engine's own bridge interface.
@@ -55,17 +59,16 @@ pub struct PrivateEngine {
 }
 
 impl PrivateEngine {
-    /// Whether a private engine can run here: root, `dockerd` on the PATH,
-    /// and the shared engine answering (the image comes from it). Otherwise
-    /// prints why and returns false, or panics with
-    /// `MONACO_REQUIRE_DOCKER=1`.
-    pub fn available_or_skip() -> bool {
-        if !super::docker_or_skip() {
-            return false;
+    /// Why a private engine cannot run here, if it cannot: it needs the
+    /// shared engine answering (images come from it), root, and `dockerd`
+    /// on the PATH.
+    pub fn unavailable() -> Option<&'static str> {
+        if !shared_engine_answers() {
+            return Some("no Docker engine");
         }
         // SAFETY: geteuid(2) has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
-        let why = if !root {
+        if !root {
             Some("the fault tests start a private dockerd, which needs root")
         } else if !Command::new("dockerd")
             .arg("--version")
@@ -77,11 +80,20 @@ impl PrivateEngine {
             Some("no `dockerd` on the PATH to start a private engine with")
         } else {
             None
-        };
-        let Some(why) = why else {
+        }
+    }
+
+    /// Whether a private engine can run here (see
+    /// [`PrivateEngine::unavailable`]). Otherwise prints why and returns
+    /// false, or panics with `MONACO_REQUIRE_DOCKER=1`.
+    pub fn available_or_skip() -> bool {
+        let Some(why) = PrivateEngine::unavailable() else {
             return true;
         };
         if std::env::var("MONACO_REQUIRE_DOCKER").as_deref() == Ok("1") {
+            if why == "no Docker engine" {
+                panic!("no Docker engine answers, and MONACO_REQUIRE_DOCKER=1");
+            }
             panic!("{why}, and MONACO_REQUIRE_DOCKER=1");
         }
         println!("SKIPPED: {why} (set MONACO_REQUIRE_DOCKER=1 to fail instead)");
@@ -89,8 +101,16 @@ impl PrivateEngine {
     }
 
     /// Starts a private engine in a new temporary directory and waits until
-    /// it answers.
+    /// it answers; panics if it cannot.
     pub async fn start() -> PrivateEngine {
+        PrivateEngine::try_start()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`PrivateEngine::start`] that says what went wrong instead of
+    /// panicking. What it made before that is removed again.
+    pub async fn try_start() -> Result<PrivateEngine, String> {
         static N: AtomicUsize = AtomicUsize::new(0);
         // Short: containerd's socket path lives under it and must fit a
         // sockaddr_un (108 bytes).
@@ -99,30 +119,12 @@ impl PrivateEngine {
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)
         ));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).expect("create the private engine's directory");
-        std::fs::write(root.join("daemon.json"), "{}\n").expect("write daemon.json");
         let n = N.load(Ordering::SeqCst) % 10;
         let bridge = format!("mnpe{}{n}", std::process::id() % 100_000);
-        let ip = |args: &[&str]| {
-            let ok = Command::new("ip")
-                .args(args)
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(
-                ok,
-                "ip {args:?} failed (iproute2 is needed for the fault tests)"
-            );
-        };
-        let _ = Command::new("ip")
-            .args(["link", "del", &bridge])
-            .stderr(Stdio::null())
-            .status();
-        ip(&["link", "add", &bridge, "type", "bridge"]);
-        // A subnet no other engine uses by default.
-        let subnet = format!("10.213.{}.1/24", (std::process::id() % 200) + n as u32);
-        ip(&["addr", "add", &subnet, "dev", &bridge]);
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root)
+            .map_err(|e| format!("could not create {}: {e}", root.display()))?;
+        // From here on, `Drop` removes the directory and the bridge.
         let mut engine = PrivateEngine {
             log: root.join("dockerd.log"),
             bridge,
@@ -130,8 +132,33 @@ impl PrivateEngine {
             child: None,
             starts: 0,
         };
-        engine.start_again().await;
-        engine
+        let daemon_json = engine.root.join("daemon.json");
+        std::fs::write(&daemon_json, "{}\n")
+            .map_err(|e| format!("could not write {}: {e}", daemon_json.display()))?;
+        let ip = |args: &[&str]| {
+            let ok = Command::new("ip")
+                .args(args)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "ip {args:?} failed (iproute2 is needed for a private engine)"
+                ))
+            }
+        };
+        let _ = Command::new("ip")
+            .args(["link", "del", &engine.bridge])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["link", "add", &engine.bridge, "type", "bridge"])?;
+        // A subnet no other engine uses by default.
+        let subnet = format!("10.213.{}.1/24", (std::process::id() % 200) + n as u32);
+        ip(&["addr", "add", &subnet, "dev", &engine.bridge])?;
+        engine.try_start_again().await?;
+        Ok(engine)
     }
 
     /// `unix://<root>/docker.sock`, for `DOCKER_HOST`.
@@ -150,19 +177,31 @@ impl PrivateEngine {
     }
 
     /// Starts dockerd (again) on the same directories, and waits until it
-    /// answers. Returns how long that took.
+    /// answers; panics if it does not. Returns how long that took.
     pub async fn start_again(&mut self) -> Duration {
+        self.try_start_again()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`PrivateEngine::start_again`] that says what went wrong instead of
+    /// panicking (a dockerd that does not answer in time stays running, for
+    /// `Drop` to stop).
+    pub async fn try_start_again(&mut self) -> Result<Duration, String> {
         assert!(self.child.is_none(), "the private dockerd already runs");
         let began = Instant::now();
         let mut log = File::options()
             .create(true)
             .append(true)
             .open(&self.log)
-            .expect("open the dockerd log");
+            .map_err(|e| format!("could not open {}: {e}", self.log.display()))?;
         self.starts += 1;
         use std::io::Write;
         let _ = writeln!(log, "==== start {} ====", self.starts);
         let path = |p: &str| self.root.join(p).display().to_string();
+        let stdout = log
+            .try_clone()
+            .map_err(|e| format!("could not clone the dockerd log's handle: {e}"))?;
         let child = Command::new("dockerd")
             .args(["--host", &self.host()])
             .args(["--data-root", &path("data")])
@@ -172,38 +211,36 @@ impl PrivateEngine {
             .args(["--bridge", &self.bridge])
             .args(["--iptables=false", "--ip-masq=false", "--ip-forward=false"])
             .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone the log handle"))
+            .stdout(stdout)
             .stderr(log)
             .spawn()
-            .expect("start dockerd");
+            .map_err(|e| format!("could not start dockerd: {e}"))?;
         self.child = Some(child);
         let deadline = Instant::now() + READY;
         loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .unwrap()
+            let child = self.child.as_mut().expect("just started");
+            let exited = child
                 .try_wait()
-                .expect("poll dockerd")
-            {
+                .map_err(|e| format!("could not poll dockerd: {e}"))?;
+            if let Some(status) = exited {
                 self.child = None;
-                panic!(
+                return Err(format!(
                     "the private dockerd exited at start ({status}); its log:\n{}",
                     self.log_tail()
-                );
+                ));
             }
             let answers = self
-                .docker(&["version", "--format", "{{.Server.Version}}"])
+                .try_docker(&["version", "--format", "{{.Server.Version}}"])?
                 .status
                 .success();
             if answers {
-                return began.elapsed();
+                return Ok(began.elapsed());
             }
             if Instant::now() > deadline {
-                panic!(
+                return Err(format!(
                     "the private dockerd did not answer within {READY:?}; its log:\n{}",
                     self.log_tail()
-                );
+                ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -252,40 +289,56 @@ impl PrivateEngine {
     }
 
     /// Copies an image from the shared engine into this one
-    /// (`docker save <image> | docker -H <ours> load`).
+    /// (`docker save <image> | docker -H <ours> load`); panics if it cannot.
     pub fn load_image(&self, image: &str) {
+        self.try_load_image(image).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`PrivateEngine::load_image`] that says what went wrong instead of
+    /// panicking.
+    pub fn try_load_image(&self, image: &str) -> Result<(), String> {
         let mut save = Command::new("docker")
             .args(["save", image])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("run `docker save`");
+            .map_err(|e| format!("could not run `docker save`: {e}"))?;
         let load = Command::new("docker")
             .args(["-H", &self.host(), "load", "--quiet"])
-            .stdin(save.stdout.take().expect("save's stdout"))
-            .output()
-            .expect("run `docker load`");
-        let saved = save.wait_with_output().expect("wait for `docker save`");
-        assert!(
-            saved.status.success(),
-            "`docker save {image}` failed (is the image built? scripts/setup.sh builds it): {}",
-            String::from_utf8_lossy(&saved.stderr)
-        );
-        assert!(
-            load.status.success(),
-            "`docker load` into the private engine failed: {}",
-            String::from_utf8_lossy(&load.stderr)
-        );
+            .stdin(save.stdout.take().expect("save's stdout is piped"))
+            .output();
+        let saved = save
+            .wait_with_output()
+            .map_err(|e| format!("could not wait for `docker save`: {e}"))?;
+        let load = load.map_err(|e| format!("could not run `docker load`: {e}"))?;
+        if !saved.status.success() {
+            return Err(format!(
+                "`docker save {image}` failed (is the image built? scripts/setup.sh builds it): {}",
+                String::from_utf8_lossy(&saved.stderr)
+            ));
+        }
+        if !load.status.success() {
+            return Err(format!(
+                "`docker load` into the private engine failed: {}",
+                String::from_utf8_lossy(&load.stderr)
+            ));
+        }
+        Ok(())
     }
 
     /// Runs the docker CLI against this engine.
     pub fn docker(&self, args: &[&str]) -> Output {
+        self.try_docker(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`PrivateEngine::docker`], saying when the CLI could not run.
+    fn try_docker(&self, args: &[&str]) -> Result<Output, String> {
         Command::new("docker")
             .args(["-H", &self.host()])
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .expect("run the docker CLI")
+            .map_err(|e| format!("could not run the docker CLI: {e}"))
     }
 
     /// Ids of the containers (all states) that have every one of `labels`
@@ -304,6 +357,19 @@ impl PrivateEngine {
         }
         text
     }
+}
+
+/// Whether the shared engine answers `docker info` (asked once).
+fn shared_engine_answers() -> bool {
+    static ANSWERS: OnceLock<bool> = OnceLock::new();
+    *ANSWERS.get_or_init(|| {
+        Command::new("docker")
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }
 
 /// Ids of the containers (all states) on an engine (`None`: the shared one)
@@ -482,4 +548,17 @@ fn unescape_mount_path(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_paths_are_unescaped() {
+        assert_eq!(unescape_mount_path("/tmp/a\\040b"), "/tmp/a b");
+        assert_eq!(unescape_mount_path("/tmp/tab\\011x\\134"), "/tmp/tab\tx\\");
+        assert_eq!(unescape_mount_path("/plain/path"), "/plain/path");
+        assert_eq!(unescape_mount_path("/cut\\04"), "/cut\\04");
+    }
 }

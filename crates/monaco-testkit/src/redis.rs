@@ -1,6 +1,7 @@
-//! A redis-server of the test's own, for the cluster tests: Debian's
-//! `redis-server` on a free 127.0.0.1 port, in a temporary directory of its
-//! own, with the settings a Monaco cluster runs Redis with:
+//! A redis-server of the caller's own, for the cluster tests and the
+//! benchmark's cluster section: Debian's `redis-server` on a free 127.0.0.1
+//! port, in a temporary directory of its own, with the settings a Monaco
+//! cluster runs Redis with:
 //!
 //! ```text
 //! redis-server --bind 127.0.0.1 --port <free> --dir <tmp>
@@ -14,9 +15,12 @@
 //! the restart is still there after it. `Drop` kills the process by its pid
 //! and removes the directory.
 //!
-//! [`RedisServer::available_or_skip`] says whether `redis-server` and
-//! `redis-cli` are installed (scripts/setup.sh installs them); without them
-//! a test returns early, unless `MONACO_REQUIRE_REDIS=1`, where it panics.
+//! [`RedisServer::missing`] says whether `redis-server` and `redis-cli` are
+//! installed (scripts/setup.sh installs them);
+//! [`RedisServer::available_or_skip`] is the tests' gate: without them a
+//! test returns early, unless `MONACO_REQUIRE_REDIS=1`, where it panics.
+//! [`RedisServer::start`] panics when the server does not start;
+//! [`RedisServer::try_start`] says why instead.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -34,7 +38,7 @@ const STOP: Duration = Duration::from_secs(30);
 /// Ports tried when the chosen one is taken before redis-server binds it.
 const START_ATTEMPTS: usize = 5;
 
-/// A `redis-server` of the test's own.
+/// A `redis-server` of the caller's own.
 pub struct RedisServer {
     dir: PathBuf,
     port: u16,
@@ -46,10 +50,9 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Whether `redis-server` and `redis-cli` can run here. Otherwise prints
-    /// a SKIPPED line and returns false, or panics with
-    /// `MONACO_REQUIRE_REDIS=1`.
-    pub fn available_or_skip() -> bool {
+    /// Why a redis-server cannot run here, if it cannot: `redis-server` or
+    /// `redis-cli` is not on the PATH.
+    pub fn missing() -> Option<String> {
         let runs = |program: &str| {
             Command::new(program)
                 .arg("--version")
@@ -63,12 +66,21 @@ impl RedisServer {
             .filter(|p| !runs(p))
             .collect();
         if missing.is_empty() {
-            return true;
+            return None;
         }
-        let why = format!(
+        Some(format!(
             "no {} on the PATH (Debian's redis-server package; scripts/setup.sh installs it)",
             missing.join(" nor ")
-        );
+        ))
+    }
+
+    /// Whether `redis-server` and `redis-cli` can run here. Otherwise prints
+    /// a SKIPPED line and returns false, or panics with
+    /// `MONACO_REQUIRE_REDIS=1`.
+    pub fn available_or_skip() -> bool {
+        let Some(why) = RedisServer::missing() else {
+            return true;
+        };
         if std::env::var("MONACO_REQUIRE_REDIS").as_deref() == Ok("1") {
             panic!("{why}, and MONACO_REQUIRE_REDIS=1");
         }
@@ -77,8 +89,16 @@ impl RedisServer {
     }
 
     /// Starts a redis-server on a free port in a new temporary directory,
-    /// and waits until it answers PING.
+    /// and waits until it answers PING; panics if it does not.
     pub async fn start() -> RedisServer {
+        RedisServer::try_start()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`RedisServer::start`] that says what went wrong instead of
+    /// panicking.
+    pub async fn try_start() -> Result<RedisServer, String> {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "monaco-redis-{}-{}",
@@ -86,7 +106,9 @@ impl RedisServer {
             N.fetch_add(1, Ordering::SeqCst)
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create redis-server's directory");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("could not create {}: {e}", dir.display()))?;
+        // From here on, `Drop` removes the directory (and the process).
         let mut server = RedisServer {
             log: dir.join("redis.log"),
             dir,
@@ -95,18 +117,26 @@ impl RedisServer {
             starts: 0,
         };
         for _ in 0..START_ATTEMPTS {
-            server.port = free_port();
-            if server.launch().await.is_ok() {
-                return server;
-            }
-            if !server.log_tail().contains("Address already in use") {
-                panic!(
-                    "redis-server did not start; its log:\n{}",
-                    server.log_tail()
-                );
+            server.port = free_port()?;
+            match server.launch().await {
+                Ok(()) => return Ok(server),
+                Err(_)
+                    if server.child.is_none()
+                        && server.log_tail().contains("Address already in use") =>
+                {
+                    continue
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "redis-server did not start ({e}); its log:\n{}",
+                        server.log_tail()
+                    ))
+                }
             }
         }
-        panic!("no free port for redis-server in {START_ATTEMPTS} attempts");
+        Err(format!(
+            "no free port for redis-server in {START_ATTEMPTS} attempts"
+        ))
     }
 
     /// `redis://127.0.0.1:<port>/`, for `MONACO_BROKER_URL`.
@@ -142,9 +172,12 @@ impl RedisServer {
             .create(true)
             .append(true)
             .open(&self.log)
-            .expect("open redis-server's log");
+            .map_err(|e| format!("could not open {}: {e}", self.log.display()))?;
         self.starts += 1;
         let _ = writeln!(log, "==== start {} on port {} ====", self.starts, self.port);
+        let stdout = log
+            .try_clone()
+            .map_err(|e| format!("could not clone the log's handle: {e}"))?;
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1"])
             .args(["--port", &self.port.to_string()])
@@ -155,15 +188,18 @@ impl RedisServer {
             .args(["--save", ""])
             .args(["--daemonize", "no"])
             .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone the log handle"))
+            .stdout(stdout)
             .stderr(log)
             .spawn()
-            .expect("start redis-server");
+            .map_err(|e| format!("could not start redis-server: {e}"))?;
         self.child = Some(child);
         let deadline = Instant::now() + READY;
         loop {
             let child = self.child.as_mut().expect("just started");
-            if let Some(status) = child.try_wait().expect("poll redis-server") {
+            let exited = child
+                .try_wait()
+                .map_err(|e| format!("could not poll redis-server: {e}"))?;
+            if let Some(status) = exited {
                 self.child = None;
                 return Err(format!("redis-server exited at start ({status})"));
             }
@@ -171,10 +207,8 @@ impl RedisServer {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                panic!(
-                    "redis-server did not answer PING within {READY:?}; its log:\n{}",
-                    self.log_tail()
-                );
+                // Still running: `Drop` kills it.
+                return Err(format!("redis-server did not answer PING within {READY:?}"));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -285,9 +319,9 @@ fn signal(child: &Child, signal: libc::c_int) {
 }
 
 /// A port that was free a moment ago (the caller retries if it is taken).
-fn free_port() -> u16 {
+fn free_port() -> Result<u16, String> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0 to find a free port")
-        .port()
+        .map(|a| a.port())
+        .map_err(|e| format!("could not bind 127.0.0.1:0 to find a free port: {e}"))
 }
