@@ -187,7 +187,12 @@ impl RedisStore {
             url: url.clone(),
             source,
         };
-        let client = Client::open(config.url.as_str()).map_err(unreachable)?;
+        // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold small
+        // commands back for milliseconds on every round trip.
+        let info = redis::IntoConnectionInfo::into_connection_info(config.url.as_str())
+            .map_err(unreachable)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = Client::open(info).map_err(unreachable)?;
         let manager = redis::aio::ConnectionManagerConfig::new()
             .set_max_delay(Duration::from_millis(1000))
             .set_number_of_retries(2)
@@ -1020,6 +1025,7 @@ impl ExecutionStore for RedisStore {
                 buffered: Vec::new(),
                 done: false,
                 blocking: None,
+                following: false,
             })))
         })
     }
@@ -1070,6 +1076,9 @@ struct RedisFeed {
     buffered: Vec<(usize, ExecutionEvent)>,
     done: bool,
     blocking: Option<MultiplexedConnection>,
+    /// The log was read to its end and found open: wait with `XREAD`
+    /// alone until a wait comes back empty.
+    following: bool,
 }
 
 impl EventFeed for RedisFeed {
@@ -1108,6 +1117,13 @@ impl RedisFeed {
             }
             if self.done {
                 return None;
+            }
+            if self.following {
+                self.follow(&mut failures).await;
+                if failures > 30 {
+                    return None;
+                }
+                continue;
             }
             // The state before the range: a log that was closed before the
             // range was read has nothing beyond what the range returned.
@@ -1151,48 +1167,54 @@ impl RedisFeed {
                 }
             }
             // Then wait for what comes next.
-            if self.blocking.is_none() {
-                let config = AsyncConnectionConfig::new()
-                    .set_response_timeout(Some(BLOCK + Duration::from_secs(2)));
-                self.blocking = self
-                    .client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                    .ok();
+            self.following = true;
+        }
+    }
+
+    /// One blocking wait for entries after the last one read; an empty
+    /// wait (or a failure) sends the feed back to look at the state.
+    async fn follow(&mut self, failures: &mut usize) {
+        if self.blocking.is_none() {
+            let config = AsyncConnectionConfig::new()
+                .set_response_timeout(Some(BLOCK + Duration::from_secs(2)));
+            self.blocking = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .ok();
+        }
+        let Some(con) = self.blocking.as_mut() else {
+            self.following = false;
+            *failures += 1;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return;
+        };
+        let after = if self.next == 0 {
+            "0-0".to_string()
+        } else {
+            event_entry_id(self.next - 1)
+        };
+        let read: Result<Option<StreamReadReply>, RedisError> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(REPLAY_BATCH)
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&self.key)
+            .arg(after)
+            .query_async(con)
+            .await;
+        match read {
+            Ok(Some(reply)) => {
+                let entries = reply.keys.into_iter().flat_map(|k| k.ids).collect();
+                self.fill(entries);
             }
-            let Some(con) = self.blocking.as_mut() else {
+            Ok(None) => self.following = false,
+            Err(_) => {
+                self.blocking = None;
+                self.following = false;
+                *failures += 1;
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            };
-            let after = if self.next == 0 {
-                "0-0".to_string()
-            } else {
-                event_entry_id(self.next - 1)
-            };
-            let read: Result<Option<StreamReadReply>, RedisError> = redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(REPLAY_BATCH)
-                .arg("BLOCK")
-                .arg(BLOCK.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&self.key)
-                .arg(after)
-                .query_async(con)
-                .await;
-            match read {
-                Ok(Some(reply)) => {
-                    let entries = reply.keys.into_iter().flat_map(|k| k.ids).collect();
-                    self.fill(entries);
-                }
-                Ok(None) => {}
-                Err(_) => {
-                    self.blocking = None;
-                    failures += 1;
-                    if failures > 30 {
-                        return None;
-                    }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
             }
         }
     }
