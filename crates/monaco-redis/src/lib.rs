@@ -549,7 +549,7 @@ impl RedisStore {
     async fn begin_job(&self, taken: Taken) -> Option<(Lease, SandboxJob)> {
         let id = taken.job.id;
         let now = now_ms();
-        let epoch: Result<i64, RedisError> = self
+        let begun: Result<(i64, Option<String>), RedisError> = self
             .scripts
             .begin
             .arg(self.p())
@@ -563,8 +563,8 @@ impl RedisStore {
             .arg(&taken.token)
             .invoke_async(&mut self.con())
             .await;
-        match epoch {
-            Ok(epoch) if epoch > 0 => {
+        match begun {
+            Ok((epoch, owner)) if epoch > 0 => {
                 let epoch = epoch as u64;
                 self.held().insert(
                     id,
@@ -573,7 +573,8 @@ impl RedisStore {
                         lost: Arc::new(Notify::new()),
                     },
                 );
-                Some((Lease { id, epoch }, taken.job))
+                let owner = owner.filter(|o| !o.is_empty());
+                Some((Lease { id, epoch, owner }, taken.job))
             }
             Ok(_) => None,
             Err(e) => {
@@ -1306,7 +1307,7 @@ local p, id = ARGV[1], ARGV[2]
 local h = p .. ':exec:{' .. id .. '}'
 redis.call('XACK', p .. ':jobs', 'workers', ARGV[7])
 redis.call('XDEL', p .. ':jobs', ARGV[7])
-if redis.call('HGET', h, 'state') ~= 'queued' then return 0 end
+if redis.call('HGET', h, 'state') ~= 'queued' then return {0, false} end
 local epoch = redis.call('HINCRBY', h, 'epoch', 1)
 local n = redis.call('HINCRBY', h, 'next', 1) - 1
 redis.call('XADD', h .. ':events', n .. '-1', 'e', ARGV[4])
@@ -1315,7 +1316,7 @@ redis.call('HDEL', h, 'entry')
 redis.call('DECR', p .. ':queued')
 redis.call('INCR', p .. ':running')
 redis.call('ZADD', p .. ':leases', ARGV[6], id)
-return epoch
+return {epoch, redis.call('HGET', h, 'owner')}
 ";
 
 /// ARGV: p, id, epoch, event. The event's index, -1 (not running), -2 (fenced).

@@ -370,8 +370,7 @@ async fn work<S: Sandbox>(core: Arc<Core<S>>) {
         };
         core.running_here().insert(lease.id);
         // Every line logged while it runs (the sandbox's included) names it.
-        let key = core.store.owner(lease.id).await.ok().flatten().flatten();
-        let span = tracing::info_span!("execution", id = %lease.id, key = key.as_deref());
+        let span = tracing::info_span!("execution", id = %lease.id, key = lease.owner.as_deref());
         async {
             debug!("execution started");
             match run_caught(Arc::clone(&core), lease.clone(), job).await {

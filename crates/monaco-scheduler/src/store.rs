@@ -69,6 +69,8 @@ pub struct Lease {
     /// Which begin this is: a store that hands an execution to another
     /// worker bumps it, and refuses the older holder.
     pub epoch: u64,
+    /// Who submitted it (an API key's id), for the logs of its run.
+    pub owner: Option<String>,
 }
 
 /// How many executions wait and run, as the store counts them (cluster-wide
@@ -387,12 +389,16 @@ impl<Q: JobQueue> ExecutionStore for MemoryStore<Q> {
         // false when it was cancelled while it waited.
         let begun = self
             .lookup(taken.job.id)
-            .is_some_and(|e| e.begin(&self.running));
-        let lease = Lease {
-            id: taken.job.id,
-            epoch: 1,
-        };
-        Box::pin(std::future::ready(begun.then_some((lease, taken.job))))
+            .filter(|e| e.begin(&self.running))
+            .map(|e| {
+                let lease = Lease {
+                    id: taken.job.id,
+                    epoch: 1,
+                    owner: e.owner().map(str::to_string),
+                };
+                (lease, taken.job)
+            });
+        Box::pin(std::future::ready(begun))
     }
 
     fn feed_input(&self, lease: Lease, input: InputSender) -> StoreFuture<'_, ()> {
