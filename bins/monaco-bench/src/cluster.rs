@@ -35,11 +35,8 @@
 //! fails only when it could not run at all (no `redis-server`, a node that
 //! would not start).
 
-use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
 use monaco_languages::Registry;
 use monaco_testkit::private_engine::{try_containers_on, PrivateEngine};
 use monaco_testkit::redis::RedisServer;
@@ -52,7 +49,7 @@ use crate::server::{Launch, Server};
 use crate::stats::Samples;
 use crate::table::Table;
 use crate::tenancy;
-use crate::throughput::Rate;
+use crate::throughput::{timed_loop, warm_up, Rate};
 
 /// The broker's target at p50 on `/api/execute` (issue text), milliseconds.
 const TARGET_MS: f64 = 3.0;
@@ -246,11 +243,11 @@ async fn scaling(
     let api = start(launch, &node(languages, "api", &broker, &api_name)).await?;
     let first = start(launch, &worker(0)).await?;
     warm_up(CONCURRENCY, || execute_ok(&api, body)).await;
-    let one = closed_loop(CONCURRENCY, count, || execute_ok(&api, body)).await;
+    let one = timed_loop(CONCURRENCY, count, || execute_ok(&api, body)).await;
     let second = start(launch, &worker(1)).await?;
     warm_up(CONCURRENCY, || execute_ok(&api, body)).await;
     let before = [done(&first).await, done(&second).await];
-    let two = closed_loop(CONCURRENCY, count, || execute_ok(&api, body)).await;
+    let two = timed_loop(CONCURRENCY, count, || execute_ok(&api, body)).await;
     let after = [done(&first).await, done(&second).await];
     let split = before
         .iter()
@@ -307,42 +304,6 @@ fn executions_total(exposition: &str) -> Option<u64> {
         .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
         .collect();
     (!values.is_empty()).then(|| values.iter().sum::<f64>() as u64)
-}
-
-/// One untimed operation per client, all at once (a closed loop's warm-up).
-async fn warm_up<F, Fut>(concurrency: usize, operation: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
-{
-    join_all((0..concurrency).map(|_| operation())).await;
-}
-
-/// `concurrency` clients run `operation` one after another until `count`
-/// have started (the throughput section's closed loop, after
-/// [`warm_up`]).
-async fn closed_loop<F, Fut>(concurrency: usize, count: usize, operation: F) -> Rate
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
-{
-    let sent = AtomicUsize::new(0);
-    let client = || async {
-        let mut outcomes = Vec::new();
-        while sent.fetch_add(1, Ordering::SeqCst) < count {
-            outcomes.push(operation().await);
-        }
-        outcomes
-    };
-    let started = Instant::now();
-    let outcomes = join_all((0..concurrency).map(|_| client())).await;
-    let elapsed = started.elapsed();
-    let (ok, failed): (Vec<_>, Vec<_>) = outcomes.into_iter().flatten().partition(Result::is_ok);
-    Rate {
-        succeeded: ok.len(),
-        failures: failed.into_iter().filter_map(Result::err).collect(),
-        elapsed,
-    }
 }
 
 /// The section's tables.
@@ -471,22 +432,5 @@ monaco_executions_running 0
 ";
         assert_eq!(executions_total(exposition), Some(13));
         assert_eq!(executions_total("monaco_queue_depth 0\n"), None);
-    }
-
-    #[tokio::test]
-    async fn the_closed_loop_counts_what_succeeded() {
-        let calls = AtomicUsize::new(0);
-        let rate = closed_loop(2, 5, || async {
-            let n = calls.fetch_add(1, Ordering::SeqCst);
-            if n == 2 {
-                Err("one failure".to_string())
-            } else {
-                Ok(())
-            }
-        })
-        .await;
-        assert_eq!(calls.load(Ordering::SeqCst), 5);
-        assert_eq!(rate.succeeded, 4);
-        assert_eq!(rate.failures, ["one failure"]);
     }
 }

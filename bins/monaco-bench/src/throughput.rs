@@ -117,7 +117,26 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
+    warm_up(concurrency, &operation).await;
+    timed_loop(concurrency, count, operation).await
+}
+
+/// One untimed operation per client, all at once (a closed loop's warm-up).
+pub(crate) async fn warm_up<F, Fut>(concurrency: usize, operation: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
     join_all((0..concurrency).map(|_| operation())).await;
+}
+
+/// `concurrency` clients run `operation` one after another until `count`
+/// have started, timed from the first start to the last end.
+pub(crate) async fn timed_loop<F, Fut>(concurrency: usize, count: usize, operation: F) -> Rate
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
     let sent = AtomicUsize::new(0);
     let client = || async {
         let mut outcomes = Vec::new();
@@ -164,5 +183,22 @@ mod tests {
         assert_eq!(rate.succeeded, 9);
         assert_eq!(rate.failures, ["one failure"]);
         assert_eq!(most.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_timed_loop_counts_what_succeeded() {
+        let calls = AtomicUsize::new(0);
+        let rate = timed_loop(2, 5, || async {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            if n == 2 {
+                Err("one failure".to_string())
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
+        assert_eq!(rate.succeeded, 4);
+        assert_eq!(rate.failures, ["one failure"]);
     }
 }

@@ -307,15 +307,10 @@ impl ServerProcess {
 
     /// Sends SIGHUP (the server re-reads its keys file).
     pub fn hangup(&self) -> io::Result<()> {
-        let pid = libc::pid_t::try_from(self.pid())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
-        // SAFETY: kill(2) on our own child's pid, not reaped yet (so not
-        // reused); no memory is shared.
-        if unsafe { libc::kill(pid, libc::SIGHUP) } == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        signal_child(
+            self.child.as_ref().expect("the server is running"),
+            libc::SIGHUP,
+        )
     }
 
     /// The server's resident set (`VmRSS` of `/proc/<pid>/status`), bytes.
@@ -383,13 +378,7 @@ enum Unhealthy {
 
 /// SIGTERM, then up to [`SHUTDOWN`] for the child to exit, then SIGKILL.
 fn terminate_and_wait(mut child: Child) -> Ending {
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) on our own child's pid, not reaped yet (so not
-        // reused); no memory is shared.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
-    }
+    let _ = signal_child(&child, libc::SIGTERM);
     let deadline = Instant::now() + SHUTDOWN;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
@@ -403,8 +392,21 @@ fn terminate_and_wait(mut child: Child) -> Ending {
 }
 
 /// A port that was free a moment ago (the caller retries if it is taken).
-fn free_port() -> io::Result<u16> {
+pub(crate) fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Sends `signal` to our own child (a server, redis-server, dockerd).
+pub(crate) fn signal_child(child: &Child, signal: libc::c_int) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(child.id())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // SAFETY: kill(2) on our own child's pid, not reaped yet (so not
+    // reused); no memory is shared.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// A stopped server: how it ended, and its log.

@@ -249,11 +249,8 @@ impl PrivateEngine {
     /// Sends dockerd SIGTERM (a clean stop: it stops its containers and
     /// unmounts) without waiting; see [`PrivateEngine::wait_stopped`].
     pub fn signal_stop(&self) {
-        let pid = libc::pid_t::try_from(self.pid()).expect("a pid fits pid_t");
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
+        let child = self.child.as_ref().expect("dockerd is running");
+        let _ = crate::signal_child(child, libc::SIGTERM);
     }
 
     /// Waits until dockerd has exited (after [`PrivateEngine::signal_stop`]);
@@ -431,12 +428,7 @@ impl Drop for PrivateEngine {
             // Removing the containers first makes the stop quick.
             let ids = try_containers_on(Some(&self.host()), &[]).unwrap_or_default();
             remove_containers(Some(&self.host()), &ids);
-            if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-                // SAFETY: kill(2) on our own child's pid.
-                unsafe {
-                    libc::kill(pid, libc::SIGTERM);
-                }
-            }
+            let _ = crate::signal_child(&child, libc::SIGTERM);
             let deadline = Instant::now() + STOP;
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {

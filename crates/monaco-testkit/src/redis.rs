@@ -24,7 +24,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -117,7 +117,8 @@ impl RedisServer {
             starts: 0,
         };
         for _ in 0..START_ATTEMPTS {
-            server.port = free_port()?;
+            server.port = crate::free_port()
+                .map_err(|e| format!("could not bind 127.0.0.1:0 to find a free port: {e}"))?;
             match server.launch().await {
                 Ok(()) => return Ok(server),
                 Err(_)
@@ -237,7 +238,7 @@ impl RedisServer {
     pub async fn stop(&mut self) -> Duration {
         let began = Instant::now();
         let mut child = self.child.take().expect("redis-server is running");
-        signal(&child, libc::SIGTERM);
+        let _ = crate::signal_child(&child, libc::SIGTERM);
         let deadline = began + STOP;
         loop {
             if let Some(status) = child.try_wait().expect("poll redis-server") {
@@ -305,23 +306,4 @@ impl Drop for RedisServer {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Sends `signal` to our own child.
-fn signal(child: &Child, signal: libc::c_int) {
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) on our own child's pid, not reaped yet (so not
-        // reused); no memory is shared.
-        unsafe {
-            libc::kill(pid, signal);
-        }
-    }
-}
-
-/// A port that was free a moment ago (the caller retries if it is taken).
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("could not bind 127.0.0.1:0 to find a free port: {e}"))
 }
