@@ -48,7 +48,7 @@ use monaco_sandbox::{InputCommand, InputSender, SandboxJob};
 use monaco_scheduler::{
     CancelError, Counts, EventFeed, EventSubscription, ExecutionMeta, ExecutionSnapshot,
     ExecutionStore, Fenced, FinishReport, InputError, Lease, StoreFuture, SubmitError, Taken,
-    Unavailable,
+    Unavailable, MAX_PENDING_INPUT_BYTES,
 };
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadReply};
@@ -65,8 +65,6 @@ pub const GROUP: &str = "workers";
 /// How long a blocking read waits before it looks again (at closing, at
 /// an execution that was forgotten).
 const BLOCK: Duration = Duration::from_millis(1000);
-/// Input bytes buffered for an execution that has not started yet (as in memory).
-const MAX_PENDING_INPUT_BYTES: usize = 1 << 20;
 /// Input commands waiting in a running execution's control stream.
 const MAX_CONTROL_ENTRIES: usize = 4096;
 /// Events read per round trip when replaying a log.
@@ -285,12 +283,7 @@ impl RedisStore {
 
     /// A connection of its own, for a blocking read.
     async fn dedicated(&self) -> Result<MultiplexedConnection, RedisError> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(BLOCK + Duration::from_secs(2)));
-        self.client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
+        dedicated(&self.client).await
     }
 
     fn lost_outcome() -> ExecutionOutcome {
@@ -759,10 +752,24 @@ impl RedisStore {
             snapshot.status = outcome.status;
             snapshot.outcome = Some(outcome);
         } else {
-            snapshot.status = state_status(&fields);
+            snapshot.status = state_status(
+                fields.get("state").map(String::as_str),
+                fields.get("status").map(String::as_str),
+            );
         }
         Ok(Some(snapshot))
     }
+}
+
+/// A connection of its own, for blocking reads (`BLOCK`, with room to
+/// answer before the client gives up on it).
+async fn dedicated(client: &Client) -> Result<MultiplexedConnection, RedisError> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(BLOCK + Duration::from_secs(2)));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
 }
 
 fn parse_event(entry: &StreamId) -> Option<ExecutionEvent> {
@@ -770,12 +777,13 @@ fn parse_event(entry: &StreamId) -> Option<ExecutionEvent> {
     serde_json::from_str(&text).ok()
 }
 
-fn state_status(fields: &HashMap<String, String>) -> Status {
-    match fields.get("state").map(String::as_str) {
+/// The status of an execution from its hash's `state` and, once it has
+/// finished, `status` fields.
+fn state_status(state: Option<&str>, status: Option<&str>) -> Status {
+    match state {
         Some("queued") => Status::Queued,
         Some("running") => Status::Running,
-        _ => fields
-            .get("status")
+        _ => status
             .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or(Status::Failed),
     }
@@ -939,10 +947,7 @@ impl ExecutionStore for RedisStore {
         command: InputCommand,
     ) -> StoreFuture<'_, Result<(), InputError>> {
         Box::pin(async move {
-            let size = match &command {
-                InputCommand::Bytes(bytes) => bytes.len(),
-                InputCommand::Close | InputCommand::Kill => 0,
-            };
+            let size = command.byte_len();
             let answer: String = self
                 .scripts
                 .input
@@ -973,14 +978,7 @@ impl ExecutionStore for RedisStore {
                 .query_async(&mut self.con())
                 .await
                 .map_err(unavailable)?;
-            let Some(state) = state else {
-                return Ok(None);
-            };
-            let mut fields = HashMap::from([("state".to_string(), state)]);
-            if let Some(status) = status {
-                fields.insert("status".into(), status);
-            }
-            Ok(Some(state_status(&fields)))
+            Ok(state.map(|state| state_status(Some(&state), status.as_deref())))
         })
     }
 
@@ -1176,13 +1174,7 @@ impl RedisFeed {
     /// wait (or a failure) sends the feed back to look at the state.
     async fn follow(&mut self, failures: &mut usize) {
         if self.blocking.is_none() {
-            let config = AsyncConnectionConfig::new()
-                .set_response_timeout(Some(BLOCK + Duration::from_secs(2)));
-            self.blocking = self
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-                .ok();
+            self.blocking = dedicated(&self.client).await.ok();
         }
         let Some(con) = self.blocking.as_mut() else {
             self.following = false;

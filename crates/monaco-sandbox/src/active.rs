@@ -19,6 +19,16 @@ pub enum InputCommand {
     Kill,
 }
 
+impl InputCommand {
+    /// The stdin bytes it carries (what counts against an input buffer).
+    pub fn byte_len(&self) -> usize {
+        match self {
+            InputCommand::Bytes(bytes) => bytes.len(),
+            InputCommand::Close | InputCommand::Kill => 0,
+        }
+    }
+}
+
 /// Sends input to a running job.
 ///
 /// Input is a bounded, ordered channel: a program that does not read its

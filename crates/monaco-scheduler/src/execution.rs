@@ -25,8 +25,9 @@ use tokio::sync::watch;
 use crate::error::{CancelError, InputError};
 use crate::store::{EventFeed, FinishReport, StoreFuture};
 
-/// Input bytes buffered for an execution that has not started yet.
-const MAX_PENDING_INPUT_BYTES: usize = 1 << 20;
+/// Input bytes buffered for an execution that has not started yet (by
+/// every store).
+pub const MAX_PENDING_INPUT_BYTES: usize = 1 << 20;
 
 /// What the client submitted, echoed back with the result; opaque to the
 /// scheduler (serialisable, for a store shared between nodes).
@@ -298,10 +299,7 @@ impl Execution {
             Phase::Finished => Err(InputError::Finished),
             Phase::Running(tx) => Ok(InputRoute::Forward(tx.clone(), cmd)),
             Phase::Queued | Phase::Starting => {
-                let size = match &cmd {
-                    InputCommand::Bytes(bytes) => bytes.len(),
-                    InputCommand::Close | InputCommand::Kill => 0,
-                };
+                let size = cmd.byte_len();
                 if st.pending_bytes + size > MAX_PENDING_INPUT_BYTES {
                     return Err(InputError::BufferFull);
                 }

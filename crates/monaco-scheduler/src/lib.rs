@@ -25,7 +25,9 @@ mod scheduler;
 mod store;
 
 pub use error::{CancelError, InputError, SubmitError};
-pub use execution::{CaseOutput, EventSubscription, ExecutionMeta, ExecutionSnapshot};
+pub use execution::{
+    CaseOutput, EventSubscription, ExecutionMeta, ExecutionSnapshot, MAX_PENDING_INPUT_BYTES,
+};
 pub use queue::{JobQueue, MemoryQueue, PushError};
 pub use scheduler::{Scheduler, SchedulerConfig};
 pub use store::{

@@ -154,34 +154,9 @@ impl JobQueue for MemoryQueue {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use monaco_core::protocol::JobStep;
-    use monaco_core::Limits;
-
-    /// A job that runs nothing in particular (the fake sandbox ignores it).
-    pub(crate) fn job(id: ExecutionId) -> SandboxJob {
-        SandboxJob {
-            id,
-            language: "fake".into(),
-            image: "fake:latest".into(),
-            files: Vec::new(),
-            compile: None,
-            run: JobStep {
-                argv: vec!["run".into()],
-                env: Vec::new(),
-                limits: Limits::default().run,
-            },
-            tty: false,
-            stdin: Vec::new(),
-            interactive: true,
-            tmp_bytes: 1024,
-            cases: None,
-            expected: None,
-            checker: None,
-            separate_checker: None,
-        }
-    }
+    use crate::contract::job;
 
     #[tokio::test]
     async fn pops_in_order_and_refuses_beyond_capacity() {
