@@ -34,7 +34,7 @@ use monaco_testkit::{Launch, ServerProcess, StartError};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::terminal::{Terminal, Transcript};
-use support::{expect_error, request, Server, ServerConfig};
+use support::{expect_retry_later, request, Server, ServerConfig};
 
 /// How long an ordinary execution may take to end here (a compiler on a
 /// busy two-core machine included). A bound for a failure only.
@@ -134,6 +134,19 @@ impl Cluster {
     }
 
     /// Starts a `worker` node (healthy: the broker and Docker answer).
+    /// The api nodes a1 and a2 and the workers w1 and w2, each healthy;
+    /// says how long since `t0` that took.
+    async fn four_nodes(&self, t0: Instant) -> (Server, Server, Server, Server) {
+        let nodes = (
+            self.api("a1").await,
+            self.api("a2").await,
+            self.worker("w1").await,
+            self.worker("w2").await,
+        );
+        println!("cluster of a1, a2, w1, w2 healthy in {:?}", t0.elapsed());
+        nodes
+    }
+
     async fn worker(&self, node: &str) -> Server {
         let server = Server::start_with(self.config("worker", node)).await;
         expect_broker_up(&server, node).await;
@@ -319,16 +332,7 @@ async fn executions_finished(node: &Server) -> f64 {
 
 /// A checked `503 broker.unavailable` with a `Retry-After` in seconds.
 async fn expect_broker_unavailable(r: reqwest::Response) -> Value {
-    let retry = r
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    assert!(
-        retry.as_deref().is_some_and(|s| s.parse::<u64>().is_ok()),
-        "a Retry-After in seconds: {retry:?}"
-    );
-    expect_error(r, StatusCode::SERVICE_UNAVAILABLE, "broker.unavailable").await
+    expect_retry_later(r, StatusCode::SERVICE_UNAVAILABLE, "broker.unavailable").await
 }
 
 #[tokio::test]
@@ -342,11 +346,7 @@ async fn two_api_nodes_and_two_workers_run_and_follow_executions() {
         .await
         .every_node("CONCURRENT_EXECUTIONS", 2)
         .every_node("MONACO_POOL_SIZE", 1);
-    let a1 = cluster.api("a1").await;
-    let a2 = cluster.api("a2").await;
-    let w1 = cluster.worker("w1").await;
-    let w2 = cluster.worker("w2").await;
-    println!("cluster of a1, a2, w1, w2 healthy in {:?}", t0.elapsed());
+    let (a1, a2, w1, w2) = cluster.four_nodes(t0).await;
 
     // Hello worlds submitted to a1, read from a2.
     let began = Instant::now();
@@ -435,11 +435,7 @@ async fn cancels_and_a_cluster_wide_queue_capacity() {
         .every_node("CONCURRENT_EXECUTIONS", 1)
         .every_node("QUEUE_CAPACITY", 2)
         .every_node("MONACO_POOL_SIZE", 1);
-    let a1 = cluster.api("a1").await;
-    let a2 = cluster.api("a2").await;
-    let w1 = cluster.worker("w1").await;
-    let w2 = cluster.worker("w2").await;
-    println!("cluster of a1, a2, w1, w2 healthy in {:?}", t0.elapsed());
+    let (a1, a2, w1, w2) = cluster.four_nodes(t0).await;
 
     // Both workers busy, one slot each.
     let busy1 = a1.submit(&long_run(SLEEPER)).await;
@@ -453,13 +449,11 @@ async fn cancels_and_a_cluster_wide_queue_capacity() {
         .await;
     assert_eq!(a2.status(&queued1).await, "queued");
     assert_eq!(a1.status(&queued2).await, "queued");
-    for (name, node) in [("a1", &a1), ("a2", &a2)] {
+    for node in [&a1, &a2] {
         let r = node
             .submit_raw(&request("python", "print('third')\n", Some("")))
             .await;
-        let retry = r.headers().get("retry-after").cloned();
-        assert!(retry.is_some(), "{name}: queue.full with a Retry-After");
-        expect_error(r, StatusCode::SERVICE_UNAVAILABLE, "queue.full").await;
+        expect_retry_later(r, StatusCode::SERVICE_UNAVAILABLE, "queue.full").await;
     }
     println!("QUEUE_CAPACITY=2 with both workers busy: the third waiting submission is 503 queue.full on a1 and a2");
 
@@ -555,14 +549,8 @@ async fn a_killed_worker_loses_its_execution_and_a_dead_consumers_job_runs_elsew
     let w1 = cluster.worker("w1").await;
     let doomed = a1.submit(&long_run(SLEEPER)).await;
     let mut term = a1.terminal(&doomed).await;
-    let mut printed = String::new();
-    term.until("the program's first line", |v| {
-        if v["type"] == "output" {
-            printed.push_str(v["content"]["text"].as_str().unwrap_or_default());
-        }
-        printed.contains("started")
-    })
-    .await;
+    term.until_printed("the program's first line", "started")
+        .await;
     let w2 = cluster.worker("w2").await;
     let before_kill = cluster.containers_of("w1");
     assert!(
@@ -650,12 +638,8 @@ async fn redis_restarted_under_executions_in_flight() {
         .await
         .every_node("CONCURRENT_EXECUTIONS", 2)
         .every_node("MONACO_POOL_SIZE", 1);
-    let a1 = cluster.api("a1").await;
-    let a2 = cluster.api("a2").await;
-    let w1 = cluster.worker("w1").await;
-    let w2 = cluster.worker("w2").await;
+    let (a1, a2, w1, w2) = cluster.four_nodes(t0).await;
     let nodes = [("a1", &a1), ("a2", &a2), ("w1", &w1), ("w2", &w2)];
-    println!("cluster of a1, a2, w1, w2 healthy in {:?}", t0.elapsed());
 
     let short = |n: usize| {
         request(

@@ -261,14 +261,8 @@ async fn engine_stopped_mid_run_then_back() {
         body["limits"] = json!({"wall_ms": 30_000, "cpu_ms": 30_000});
         let id = server.submit(&body).await;
         let mut term = server.terminal(&id).await;
-        let mut printed = String::new();
-        term.until("the program's first line", |v| {
-            if v["type"] == "output" {
-                printed.push_str(v["content"]["text"].as_str().unwrap_or_default());
-            }
-            printed.contains("started")
-        })
-        .await;
+        term.until_printed("the program's first line", "started")
+            .await;
         ids.push(id);
         terminals.push(term);
     }

@@ -77,16 +77,7 @@ async fn burst_beyond_the_queue_gets_503_and_the_rest_completes() {
                 accepted.push(id);
             }
             StatusCode::SERVICE_UNAVAILABLE => {
-                let retry = r
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                assert!(
-                    retry.as_deref().is_some_and(|s| s.parse::<u64>().is_ok()),
-                    "a Retry-After in seconds: {retry:?}"
-                );
-                expect_error(r, StatusCode::SERVICE_UNAVAILABLE, "queue.full").await;
+                support::expect_retry_later(r, StatusCode::SERVICE_UNAVAILABLE, "queue.full").await;
                 rejected += 1;
             }
             other => panic!("unexpected {other}: {:?}", r.text().await),

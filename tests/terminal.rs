@@ -47,14 +47,7 @@ async fn interactive(server: &Server, language: &'static str, code: &str, seen: 
         }
         // No prompt is reported, but its text shows before the read.
         PromptSeen::Unseen => {
-            let mut printed = String::new();
-            term.until("the prompt's text", |v| {
-                if v["type"] == "output" {
-                    printed.push_str(v["content"]["text"].as_str().unwrap_or_default());
-                }
-                printed.contains("Name: ")
-            })
-            .await;
+            term.until_printed("the prompt's text", "Name: ").await;
         }
     }
     term.send(json!({"type": "input", "content": "Ada"})).await;

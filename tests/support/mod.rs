@@ -440,6 +440,21 @@ pub async fn json_body(r: Response, want: StatusCode) -> Value {
 
 /// Checks an error response: its status, JSON content type, and a body of
 /// exactly `{"error":{"code","message",…}}` with `code`. Returns the body.
+/// A checked error answer that tells the client when to retry: `status`
+/// with `code`, and a `Retry-After` in whole seconds.
+pub async fn expect_retry_later(r: Response, status: StatusCode, code: &str) -> Value {
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    assert!(
+        retry.as_deref().is_some_and(|s| s.parse::<u64>().is_ok()),
+        "{code}: a Retry-After in seconds: {retry:?}"
+    );
+    expect_error(r, status, code).await
+}
+
 pub async fn expect_error(r: Response, status: StatusCode, code: &str) -> Value {
     let url = r.url().clone();
     let content_type = r

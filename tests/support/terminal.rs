@@ -90,6 +90,19 @@ impl Terminal {
         }
     }
 
+    /// Reads until the program's output so far (both streams) contains
+    /// `text`.
+    pub async fn until_printed(&mut self, what: &str, text: &str) {
+        let mut printed = String::new();
+        self.until(what, |v| {
+            if v["type"] == "output" {
+                printed.push_str(v["content"]["text"].as_str().unwrap_or_default());
+            }
+            printed.contains(text)
+        })
+        .await;
+    }
+
     /// Sends a JSON text frame.
     pub async fn send(&mut self, v: Value) {
         self.ws
