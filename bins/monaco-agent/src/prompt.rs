@@ -100,10 +100,11 @@ fn process_blocked_on_stdin(pid: u32, stdin: &StdinIdentity) -> bool {
         .flatten()
         .filter_map(|t| t.file_name().into_string().ok())
         .collect();
-    // A thread that runs, or waits for a CPU, means the program is still
-    // working (a runtime booting while another of its threads already
-    // polls stdin, as the BEAM does), whatever the others sleep in.
-    if tids.iter().any(|tid| runnable(pid, tid)) {
+    // A thread that runs, waits for a CPU, or waits for the disk means the
+    // program is still working (a runtime booting while another of its
+    // threads already polls stdin, as the BEAM does, loading its code from
+    // a cold page cache), whatever the others sleep in.
+    if tids.iter().any(|tid| working(pid, tid)) {
         return false;
     }
     for tid in &tids {
@@ -144,20 +145,23 @@ fn watches_fd0(fdinfo: &str) -> bool {
 }
 
 /// Whether the thread's state (the field after the command name in its
-/// `stat`) is R: running or waiting for a CPU.
-fn runnable(pid: u32, tid: &str) -> bool {
+/// `stat`) is R (running or waiting for a CPU) or D (in uninterruptible
+/// sleep: reading the disk, faulting pages in).
+fn working(pid: u32, tid: &str) -> bool {
     fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat"))
         .ok()
         .as_deref()
-        .is_some_and(stat_says_runnable)
+        .is_some_and(stat_says_working)
 }
 
-fn stat_says_runnable(stat: &str) -> bool {
+fn stat_says_working(stat: &str) -> bool {
     // The command name may hold spaces and parentheses: the state follows
     // the last ')'.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        == Some("R")
+    matches!(
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next()),
+        Some("R" | "D")
+    )
 }
 
 fn is_poll_wchan(wchan: &str) -> bool {
@@ -334,10 +338,11 @@ mod tests {
 
     #[test]
     fn thread_states_parse() {
-        assert!(super::stat_says_runnable("12 (beam.smp) R 1 12 12 0 -1"));
-        assert!(!super::stat_says_runnable("12 (beam.smp) S 1 12 12 0 -1"));
-        assert!(!super::stat_says_runnable("12 (a) R (b)) S 1 12"));
-        assert!(!super::stat_says_runnable("garbage"));
+        assert!(super::stat_says_working("12 (beam.smp) R 1 12 12 0 -1"));
+        assert!(super::stat_says_working("12 (beam.smp) D 1 12 12 0 -1"));
+        assert!(!super::stat_says_working("12 (beam.smp) S 1 12 12 0 -1"));
+        assert!(!super::stat_says_working("12 (a) R (b)) S 1 12"));
+        assert!(!super::stat_says_working("garbage"));
     }
 
     #[test]
