@@ -1,12 +1,15 @@
 //! Input-prompt detection from kernel state.
 //!
-//! The program is waiting for input when one of its threads sleeps in a read
-//! of its stdin (its `wchan` is a pipe or terminal read and its fd 0 is the
-//! stdin we gave it), sleeps in `epoll_wait` on a set that watches fd 0
-//! (Node does that), or sleeps in `poll`, `ppoll`, `select` or `pselect6`
-//! with fd 0 among the descriptors it waits to read (SBCL and Racket do
-//! that): the call's arguments come from `/proc/<pid>/task/<tid>/syscall`
-//! and the descriptor set it points at from `/proc/<pid>/mem`. Reading
+//! The program is waiting for input when one of its threads sleeps (its
+//! `wchan` says in what) in a read of its stdin, in `epoll_wait` on a set
+//! that watches its stdin (Node does that), or in `poll`, `ppoll`, `select`
+//! or `pselect6` with its stdin among the descriptors it waits to read
+//! (SBCL and Racket do that). The stdin is the one we gave it, as fd 0 or a
+//! copy. Which descriptor a call waits on comes from its arguments in
+//! `/proc/<pid>/task/<tid>/syscall`, and a poll's descriptor set from
+//! `/proc/<pid>/mem`: a runtime's own threads read and wait on descriptors
+//! of their own from its start (the BEAM's signal dispatcher reads a pipe
+//! while the runtime boots), and those are no prompt. Reading
 //! another process's `wchan`, `fdinfo`, `syscall` and memory needs
 //! CAP_SYS_PTRACE, which the agent keeps and the program never has. The last
 //! two are also mode 0400 and the program's own, and the agent has no
@@ -46,7 +49,13 @@ impl StdinIdentity {
     }
 
     fn matches(&self, pid: u32) -> bool {
-        fs::read_to_string(format!("/proc/{pid}/fdinfo/0"))
+        self.is_fd_of(pid, 0)
+    }
+
+    /// Whether descriptor `fd` of process `pid` is this stdin (a copy of
+    /// it made by `dup`, say).
+    fn is_fd_of(&self, pid: u32, fd: i32) -> bool {
+        fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
             .ok()
             .and_then(|info| identity(&info))
             .is_some_and(|id| id == *self)
@@ -107,40 +116,64 @@ fn process_blocked_on_stdin(pid: u32, stdin: &StdinIdentity) -> bool {
     if tids.iter().any(|tid| working(pid, tid)) {
         return false;
     }
-    for tid in &tids {
-        let Ok(wchan) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan")) else {
-            continue;
-        };
-        let wchan = wchan.trim();
-        if READ_WCHANS.contains(&wchan) {
-            return true;
-        }
-        if EPOLL_WCHANS.contains(&wchan) && epoll_watches_stdin(pid) {
-            return true;
-        }
-        if is_poll_wchan(wchan) && polls_stdin(pid, tid) {
-            return true;
-        }
-    }
-    false
-}
-
-/// Whether one of the process's epoll sets watches fd 0.
-fn epoll_watches_stdin(pid: u32) -> bool {
-    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
-        return false;
-    };
-    fds.flatten().any(|fd| {
-        fs::read_to_string(fd.path())
-            .map(|info| watches_fd0(&info))
-            .unwrap_or(false)
+    // A runtime's own threads sleep in reads and waits of their own from
+    // its start (the BEAM's signal dispatcher reads a pipe, its schedulers
+    // wait in epoll): only a wait whose descriptor is the stdin counts.
+    tids.iter().any(|tid| {
+        fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan"))
+            .is_ok_and(|wchan| thread_waits_on_stdin(pid, tid, wchan.trim(), stdin))
     })
 }
 
-fn watches_fd0(fdinfo: &str) -> bool {
-    fdinfo.lines().any(|line| {
+fn thread_waits_on_stdin(pid: u32, tid: &str, wchan: &str, stdin: &StdinIdentity) -> bool {
+    let read = READ_WCHANS.contains(&wchan);
+    let epoll = EPOLL_WCHANS.contains(&wchan);
+    if !(read || epoll || is_poll_wchan(wchan)) {
+        return false;
+    }
+    // Both opened under one change of fsuid; the memory only for a poll,
+    // whose descriptor set it holds.
+    let Some((syscall, mem)) = as_owner_of(pid, || {
+        let syscall = fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?;
+        let mem = if read || epoll {
+            None
+        } else {
+            Some(fs::File::open(format!("/proc/{pid}/mem")).ok()?)
+        };
+        Some((syscall, mem))
+    }) else {
+        return false;
+    };
+    let is_stdin = |fd: i32| fd == 0 || stdin.is_fd_of(pid, fd);
+    match parse_wait(&syscall) {
+        Some(Wait::Read { fd }) => read && is_stdin(fd),
+        Some(Wait::Epoll { epfd }) => epoll && epoll_watches(pid, epfd, &is_stdin),
+        Some(wait @ (Wait::Poll { .. } | Wait::Select { .. })) => {
+            let Some(mem) = mem else { return false };
+            polled_fds(&wait, &mem).into_iter().any(|fd| {
+                // fd 0 itself, or an epoll set that watches it (Racket polls
+                // its epoll descriptor and a wake-up pipe).
+                is_stdin(fd) || epoll_watches(pid, fd, &is_stdin)
+            })
+        }
+        None => false,
+    }
+}
+
+/// Whether `epfd` of process `pid` is an epoll set watching a descriptor
+/// that `is_stdin` accepts.
+fn epoll_watches(pid: u32, epfd: i32, is_stdin: &impl Fn(i32) -> bool) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/fdinfo/{epfd}"))
+        .is_ok_and(|info| watched_fds(&info).any(is_stdin))
+}
+
+/// The target descriptors of an epoll set's fdinfo (its `tfd:` lines).
+fn watched_fds(fdinfo: &str) -> impl Iterator<Item = i32> + '_ {
+    fdinfo.lines().filter_map(|line| {
         let mut parts = line.split_whitespace();
-        parts.next() == Some("tfd:") && parts.next() == Some("0")
+        (parts.next() == Some("tfd:"))
+            .then(|| parts.next()?.parse().ok())
+            .flatten()
     })
 }
 
@@ -173,12 +206,40 @@ fn is_poll_wchan(wchan: &str) -> bool {
 /// and its first arguments.
 #[derive(Debug, PartialEq, Eq)]
 enum Wait {
+    /// `read`, `readv`, `pread64`, `preadv`, `preadv2`: the descriptor.
+    Read { fd: i32 },
+    /// `epoll_wait`, `epoll_pwait`, `epoll_pwait2`: the epoll set.
+    Epoll { epfd: i32 },
     /// `poll`/`ppoll`: an array of `struct pollfd` and its length.
     Poll { fds: u64, nfds: u64 },
     /// `select`/`pselect6`: the highest descriptor + 1 and the read set.
     Select { nfds: u64, readfds: u64 },
 }
 
+#[cfg(target_arch = "x86_64")]
+const READ_CALLS: &[libc::c_long] = &[
+    libc::SYS_read,
+    libc::SYS_readv,
+    libc::SYS_pread64,
+    libc::SYS_preadv,
+    libc::SYS_preadv2,
+];
+#[cfg(not(target_arch = "x86_64"))]
+const READ_CALLS: &[libc::c_long] = &[
+    libc::SYS_read,
+    libc::SYS_readv,
+    libc::SYS_pread64,
+    libc::SYS_preadv,
+    libc::SYS_preadv2,
+];
+#[cfg(target_arch = "x86_64")]
+const EPOLL_CALLS: &[libc::c_long] = &[
+    libc::SYS_epoll_wait,
+    libc::SYS_epoll_pwait,
+    libc::SYS_epoll_pwait2,
+];
+#[cfg(not(target_arch = "x86_64"))]
+const EPOLL_CALLS: &[libc::c_long] = &[libc::SYS_epoll_pwait, libc::SYS_epoll_pwait2];
 #[cfg(target_arch = "x86_64")]
 const POLL_CALLS: &[libc::c_long] = &[libc::SYS_poll, libc::SYS_ppoll];
 #[cfg(not(target_arch = "x86_64"))]
@@ -194,7 +255,13 @@ fn parse_wait(syscall: &str) -> Option<Wait> {
     let mut fields = syscall.split_whitespace();
     let nr: libc::c_long = fields.next()?.parse().ok()?;
     let mut arg = || u64::from_str_radix(fields.next()?.strip_prefix("0x")?, 16).ok();
-    if POLL_CALLS.contains(&nr) {
+    if READ_CALLS.contains(&nr) {
+        Some(Wait::Read { fd: arg()? as i32 })
+    } else if EPOLL_CALLS.contains(&nr) {
+        Some(Wait::Epoll {
+            epfd: arg()? as i32,
+        })
+    } else if POLL_CALLS.contains(&nr) {
         Some(Wait::Poll {
             fds: arg()?,
             nfds: arg()?,
@@ -209,44 +276,27 @@ fn parse_wait(syscall: &str) -> Option<Wait> {
     }
 }
 
-/// Whether the thread waits in poll or select for fd 0 to become readable.
-fn polls_stdin(pid: u32, tid: &str) -> bool {
-    // Both opened under one change of fsuid: the thread is in a poll wait
-    // already, so the memory is needed whenever the wait parses.
-    let Some((syscall, mem)) = as_owner_of(pid, || {
-        let syscall = fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?;
-        let mem = fs::File::open(format!("/proc/{pid}/mem")).ok()?;
-        Some((syscall, mem))
-    }) else {
-        return false;
-    };
-    let Some(wait) = parse_wait(&syscall) else {
-        return false;
-    };
-    // A program's own descriptor sets are small; a huge one is not read.
-    let read_fds = match wait {
+/// The descriptors a poll or select waits to read, from the program's
+/// memory. (A program's own descriptor sets are small; a huge one is not
+/// read.)
+fn polled_fds(wait: &Wait, mem: &fs::File) -> Vec<i32> {
+    match *wait {
         Wait::Poll { fds, nfds } => {
             let mut buf = vec![0u8; nfds.min(1024) as usize * 8];
             if mem.read_exact_at(&mut buf, fds).is_err() {
-                return false;
+                return Vec::new();
             }
             pollfds_to_read(&buf)
         }
         Wait::Select { nfds, readfds } => {
             let mut buf = vec![0u8; nfds.min(1024).div_ceil(8) as usize];
             if readfds == 0 || mem.read_exact_at(&mut buf, readfds).is_err() {
-                return false;
+                return Vec::new();
             }
             fd_set_members(&buf, nfds)
         }
-    };
-    // fd 0 itself, or an epoll set that watches it (Racket polls its epoll
-    // descriptor and a wake-up pipe).
-    read_fds.iter().any(|&fd| {
-        fd == 0
-            || fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
-                .is_ok_and(|info| watches_fd0(&info))
-    })
+        Wait::Read { .. } | Wait::Epoll { .. } => Vec::new(),
+    }
 }
 
 /// The descriptors an array of `struct pollfd { int fd; short events;
@@ -306,7 +356,7 @@ fn as_owner_of<T>(pid: u32, open: impl FnOnce() -> Option<T>) -> Option<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::{fd_set_members, is_poll_wchan, parse_wait, pollfds_to_read, watches_fd0, Wait};
+    use super::{fd_set_members, is_poll_wchan, parse_wait, pollfds_to_read, watched_fds, Wait};
 
     #[cfg(target_arch = "x86_64")]
     #[test]
@@ -329,8 +379,7 @@ mod tests {
                 readfds: 0x7ffe0000
             })
         );
-        // A read, a futex wait, a thread not in a syscall: not a poll.
-        assert_eq!(parse_wait("0 0x3 0x7ffe 0x80 0x0 0x0 0x0 0x7f 0x7f"), None);
+        // A futex wait, a thread not in a syscall: no wait of these.
         assert_eq!(parse_wait("202 0x55 0x189 0x0 0x0 0x0 0x0 0x7f 0x7f"), None);
         assert_eq!(parse_wait("running"), None);
         assert_eq!(parse_wait("-1 0x7ffe 0x7f"), None);
@@ -385,8 +434,35 @@ mod tests {
     fn epoll_fdinfo_parses() {
         let info = "pos:\t0\nflags:\t02000002\nmnt_id:\t15\nino:\t1057\n\
                     tfd:        0 events:       19 data:                0  pos:0 ino:4d1 sdev:e\n";
-        assert!(watches_fd0(info));
-        let other = "tfd:       10 events:       19 data:                a  pos:0 ino:4d1 sdev:e\n";
-        assert!(!watches_fd0(other));
+        assert_eq!(watched_fds(info).collect::<Vec<_>>(), [0]);
+        let two = "tfd:       10 events:       19 data:                a  pos:0 ino:4d1 sdev:e\n\
+                   tfd:        3 events:       19 data:                3  pos:0 ino:4d2 sdev:e\n";
+        assert_eq!(watched_fds(two).collect::<Vec<_>>(), [10, 3]);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn read_and_epoll_syscalls_parse() {
+        // What the BEAM showed while booting: its signal dispatcher reads a
+        // pipe of its own (fd 12), a scheduler waits on epoll set 6.
+        let read = "0 0xc 0x7f42b7606e50 0x20 0x0 0x0 0x0 0x7f42b7606e30 0x7f42b7f1b19d";
+        assert_eq!(parse_wait(read), Some(Wait::Read { fd: 12 }));
+        let epoll = "232 0x6 0x7f42b7b23968 0x200 0xffffffff 0x0 0x0 0x7f42b7b23930 0x7f42b7f2a0a6";
+        assert_eq!(parse_wait(epoll), Some(Wait::Epoll { epfd: 6 }));
+        // readv on the stdin, epoll_pwait.
+        assert_eq!(
+            parse_wait("19 0x0 0x7ffd 0x1 0x0 0x0 0x0 0x1 0x2"),
+            Some(Wait::Read { fd: 0 })
+        );
+        assert_eq!(
+            parse_wait("281 0x4 0x7ffd 0x1 0x0 0x0 0x0 0x1 0x2"),
+            Some(Wait::Epoll { epfd: 4 })
+        );
+        // A futex wait is none of them; nor is a thread that runs.
+        assert_eq!(
+            parse_wait("202 0x55ecf870a7cc 0x189 0x0 0x0 0x0 0x0 0x1 0x2"),
+            None
+        );
+        assert_eq!(parse_wait("running"), None);
     }
 }

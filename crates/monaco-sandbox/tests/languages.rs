@@ -439,7 +439,10 @@ async fn conversation(id: &'static str, code: &'static str, seen: PromptSeen) {
 /// A program that sleeps, its stdin open and unread, is not waiting for
 /// input: no prompt is reported, though these sleeps wait in poll(2),
 /// select(2) or epoll like a read of stdin does (Racket and Perl's four-
-/// argument select sleep in poll and select; Node's timer in epoll).
+/// argument select sleep in poll and select; Node's timer in epoll). Nor is
+/// one that reads a pipe of its own while its child sleeps (Python's
+/// `subprocess.run` and a shell's `$(…)`, whose reads sleep in a pipe read
+/// like a read of a piped stdin does).
 #[tokio::test]
 async fn sleeping_is_not_waiting_for_input() {
     let Some(h) = docker_or_skip().await else {
@@ -461,6 +464,11 @@ async fn sleeping_is_not_waiting_for_input() {
             "#lang racket/base\n(sleep 1.5)\n(displayln \"done\")\n",
         ),
         ("commonlisp", "(sleep 1.5)\n(format t \"done~%\")\n"),
+        (
+            "python",
+            "import subprocess\nsubprocess.run(['sleep', '1.5'], capture_output=True)\nprint('done')\n",
+        ),
+        ("bash", "x=$(sleep 1.5; echo done)\necho \"$x\"\n"),
     ];
     for &(id, code) in sleepers {
         if !language_ids().contains(&id) {
