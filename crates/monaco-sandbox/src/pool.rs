@@ -72,6 +72,8 @@ struct Slot<C> {
     ready: VecDeque<Warm<C>>,
     starting: usize,
     last_used: Instant,
+    /// When a job last asked for this spec (registering is no use).
+    last_taken: Option<Instant>,
     recent_takes: VecDeque<Instant>,
 }
 
@@ -81,6 +83,7 @@ impl<C> Slot<C> {
             ready: VecDeque::new(),
             starting: 0,
             last_used: now,
+            last_taken: None,
             recent_takes: VecDeque::new(),
         }
     }
@@ -162,6 +165,7 @@ impl<C: WarmContainer> WarmPool<C> {
             let mut slots = self.lock();
             let slot = slots.entry(spec.clone()).or_insert_with(|| Slot::new(now));
             slot.last_used = now;
+            slot.last_taken = Some(now);
             slot.recent_takes.push_back(now);
             let mut found = None;
             while let Some(mut warm) = slot.ready.pop_front() {
@@ -197,6 +201,15 @@ impl<C: WarmContainer> WarmPool<C> {
     }
 
     /// The work the refill task should do now.
+    ///
+    /// Specs are filled most recently taken first. When the pool is at
+    /// `max_total`, a spec a job asked for that wants a container takes
+    /// the place of a ready one of the least recently taken spec (one
+    /// never taken first, the one registered or used longest ago), if that one was taken less recently: with more
+    /// languages registered than `max_total` holds, the ones in use stay
+    /// warm instead of whichever were registered first. Registering alone
+    /// never makes another spec give way, so registering every language at
+    /// start fills the pool once and churns nothing.
     pub(crate) fn plan(&self) -> Vec<Refill<C>> {
         let now = Instant::now();
         let closed = self.is_closed();
@@ -204,6 +217,8 @@ impl<C: WarmContainer> WarmPool<C> {
         let mut discard = Vec::new();
         let mut start = Vec::new();
         let mut total: usize = slots.values().map(|s| s.ready.len() + s.starting).sum();
+        // How many more each spec wants, with when it was last used.
+        let mut wanting = Vec::new();
         for (spec, slot) in slots.iter_mut() {
             let target = if closed {
                 0
@@ -221,10 +236,39 @@ impl<C: WarmContainer> WarmPool<C> {
                 }
             }
             slot.ready = keep;
-            while slot.ready.len() + slot.starting < target && total < self.config.max_total {
-                slot.starting += 1;
-                total += 1;
-                start.push(Refill::Start(spec.clone()));
+            let have = slot.ready.len() + slot.starting;
+            if have < target {
+                wanting.push((slot.last_taken, spec.clone(), target - have));
+            }
+        }
+        wanting.sort_by_key(|w| std::cmp::Reverse(w.0));
+        for (last_taken, spec, want) in wanting {
+            for _ in 0..want {
+                if total >= self.config.max_total {
+                    // The ready container of the least recently taken spec
+                    // taken before this one, if any, gives way.
+                    let victim = last_taken.and_then(|taken| {
+                        slots
+                            .iter_mut()
+                            .filter(|(_, s)| {
+                                !s.ready.is_empty() && s.last_taken.is_none_or(|t| t < taken)
+                            })
+                            .min_by_key(|(_, s)| (s.last_taken, s.last_used))
+                            .and_then(|(_, s)| s.ready.pop_front())
+                    });
+                    match victim {
+                        Some(warm) => {
+                            total -= 1;
+                            discard.push(warm.container);
+                        }
+                        None => break,
+                    }
+                }
+                if let Some(slot) = slots.get_mut(&spec) {
+                    slot.starting += 1;
+                    total += 1;
+                    start.push(Refill::Start(spec.clone()));
+                }
             }
         }
         if !discard.is_empty() {
@@ -347,5 +391,77 @@ mod tests {
             pool.filled(&spec(), Some(Stub("late", true))),
             Some(Stub("late", true))
         );
+    }
+
+    fn spec_of(language: &str) -> ContainerSpec {
+        ContainerSpec {
+            language: language.into(),
+            ..spec()
+        }
+    }
+
+    fn started(plan: &[Refill<Stub>]) -> Vec<String> {
+        plan.iter()
+            .filter_map(|r| match r {
+                Refill::Start(spec) => Some(spec.language.clone()),
+                Refill::Discard(_) => None,
+            })
+            .collect()
+    }
+
+    fn discarded(plan: &[Refill<Stub>]) -> Vec<&'static str> {
+        plan.iter()
+            .flat_map(|r| match r {
+                Refill::Discard(list) => list.iter().map(|s| s.0).collect(),
+                Refill::Start(_) => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// With more specs than `max_total` holds, the one just used takes the
+    /// place of the least recently used one's container; a spec used less
+    /// recently than every holder waits.
+    #[tokio::test(start_paused = true)]
+    async fn a_full_pool_makes_room_for_the_spec_in_use() {
+        let pool = WarmPool::new(PoolConfig {
+            max_per_spec: 1,
+            max_total: 2,
+            ..PoolConfig::default()
+        });
+        for (language, name) in [("a", "warm a"), ("b", "warm b")] {
+            pool.register(spec_of(language));
+            tokio::time::advance(Duration::from_millis(10)).await;
+            assert_eq!(started(&pool.plan()), [language]);
+            assert_eq!(
+                pool.filled(&spec_of(language), Some(Stub(name, true))),
+                None
+            );
+        }
+        // Registered while the pool is full: nothing gives way to a spec
+        // no job has asked for.
+        tokio::time::advance(Duration::from_millis(10)).await;
+        pool.register(spec_of("c"));
+        let plan = pool.plan();
+        assert!(started(&plan).is_empty() && discarded(&plan).is_empty());
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let (found, _) = pool.take(&spec_of("c"));
+        assert_eq!(found, None);
+        // c was just asked for: a's container (registered first, never
+        // taken) goes.
+        let plan = pool.plan();
+        assert_eq!(started(&plan), ["c"]);
+        assert_eq!(discarded(&plan), ["warm a"]);
+        assert_eq!(pool.size(), 2);
+        assert_eq!(pool.filled(&spec_of("c"), Some(Stub("warm c", true))), None);
+        // Nothing more to do: the pool is full of the two most recent.
+        let plan = pool.plan();
+        assert!(started(&plan).is_empty() && discarded(&plan).is_empty());
+        // a, asked for now, takes b's place (b was never taken).
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let (found, _) = pool.take(&spec_of("a"));
+        assert_eq!(found, None);
+        let plan = pool.plan();
+        assert_eq!(started(&plan), ["a"]);
+        assert_eq!(discarded(&plan), ["warm b"]);
     }
 }

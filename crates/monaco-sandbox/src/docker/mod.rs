@@ -27,6 +27,7 @@
 //! with it: the warm pool's refill task and the orphan retry.
 
 mod container;
+mod limits;
 mod removal;
 mod session;
 
@@ -40,6 +41,7 @@ use monaco_core::observe::SharedObserver;
 use tokio::sync::mpsc;
 
 use self::container::{Launcher, Prepared};
+use self::limits::RunLimits;
 use self::removal::{Counted, Remover};
 use crate::pool::{PoolConfig, Refill, WarmPool};
 use crate::{ActiveExecution, ContainerSpec, InputSender, Sandbox, SandboxError, SandboxJob};
@@ -65,6 +67,11 @@ pub struct DockerConfig {
     pub pool: PoolConfig,
     /// Told of every warm-pool take (hit or miss) and container start.
     pub observer: SharedObserver,
+    /// Whether the run step's limits may be written straight into the
+    /// container's cgroup where this process shares the engine's host and
+    /// proves the cgroup is the container's (else, and when false, `docker
+    /// update`). Default true; see [`DockerSandbox::run_limit_counts`].
+    pub direct_cgroup_limits: bool,
 }
 
 impl Default for DockerConfig {
@@ -77,6 +84,7 @@ impl Default for DockerConfig {
             instance: "default".into(),
             pool: PoolConfig::default(),
             observer: monaco_core::observe::no_observer(),
+            direct_cgroup_limits: true,
         }
     }
 }
@@ -117,6 +125,7 @@ struct Inner {
     launcher: Launcher,
     remover: Arc<Remover>,
     pool: Arc<WarmPool<Prepared>>,
+    run_limits: Arc<RunLimits>,
 }
 
 impl DockerSandbox {
@@ -143,6 +152,7 @@ impl DockerSandbox {
         );
         let sandbox = DockerSandbox {
             inner: Arc::new(Inner {
+                run_limits: Arc::new(RunLimits::new(docker.clone(), config.direct_cgroup_limits)),
                 docker,
                 launcher,
                 pool: WarmPool::new(config.pool.clone()),
@@ -178,6 +188,12 @@ impl DockerSandbox {
     /// languages whose images it has).
     pub async fn has_image(&self, image: &str) -> bool {
         self.inner.docker.inspect_image(image).await.is_ok()
+    }
+
+    /// How many compiled executions got their run step's limits written
+    /// straight into their cgroup, and how many through `docker update`.
+    pub fn run_limit_counts(&self) -> (u64, u64) {
+        self.inner.run_limits.counts()
     }
 
     /// Containers given a job that are not removed yet.
@@ -319,7 +335,7 @@ impl Sandbox for DockerSandbox {
         let (events_tx, events_rx) = mpsc::channel(1024);
         // The session logs under the caller's span (the execution's).
         tokio::spawn(tracing::Instrument::in_current_span(session::drive(
-            inner.docker.clone(),
+            inner.run_limits.clone(),
             job,
             prepared,
             input_rx,

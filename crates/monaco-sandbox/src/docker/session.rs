@@ -11,9 +11,9 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::Arc;
 
-use bollard::container::{LogOutput, UpdateContainerOptions};
-use bollard::Docker;
+use bollard::container::LogOutput;
 use futures_util::StreamExt;
 use monaco_core::{ExecutionEvent, StepLimits};
 use tokio::io::AsyncWriteExt;
@@ -21,8 +21,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Sleep};
 
 use self::machine::{Action, Ending, Message, Session};
-use super::container::{ContainerInput, Prepared, AGENT_THREADS};
-use crate::{InputCommand, SandboxJob};
+use super::container::{ContainerInput, Prepared};
+use super::limits::RunLimits;
+use crate::{ContainerSpec, InputCommand, SandboxJob};
 
 /// What the session loop reacts to.
 enum Event {
@@ -36,7 +37,7 @@ enum Event {
 /// Runs `job` in the started container `prepared` until it ends, sends its
 /// outcome, and removes the container.
 pub(super) async fn drive(
-    docker: Docker,
+    run_limits: Arc<RunLimits>,
     job: SandboxJob,
     prepared: Prepared,
     mut input: mpsc::Receiver<InputCommand>,
@@ -51,9 +52,10 @@ pub(super) async fn drive(
     } = prepared;
     let (to_agent, writer) = spawn_writer(container_in);
     let mut effects = Effects {
-        docker,
+        run_limits,
+        created_memory: ContainerSpec::of(&job).memory_bytes,
         container: guard.id().to_string(),
-        run_limits: job.run.limits,
+        step_limits: job.run.limits,
         to_agent,
         events,
         // Armed by the session's first actions.
@@ -126,9 +128,11 @@ fn spawn_writer(
 
 /// What the session's actions act on.
 struct Effects {
-    docker: Docker,
+    run_limits: Arc<RunLimits>,
+    /// The memory limit the container was created with.
+    created_memory: u64,
     container: String,
-    run_limits: StepLimits,
+    step_limits: StepLimits,
     to_agent: mpsc::UnboundedSender<Vec<u8>>,
     events: mpsc::Sender<ExecutionEvent>,
     deadline: Pin<Box<Sleep>>,
@@ -152,7 +156,10 @@ impl Effects {
                     let _ = self.to_agent.send(bytes);
                 }
                 Action::SetRunLimits => {
-                    let set = set_run_limits(&self.docker, &self.container, &self.run_limits).await;
+                    let set = self
+                        .run_limits
+                        .set(&self.container, self.created_memory, &self.step_limits)
+                        .await;
                     // What follows from it comes before the rest.
                     for next in session.handle(Message::RunLimits(set)).into_iter().rev() {
                         queue.push_front(next);
@@ -164,22 +171,4 @@ impl Effects {
         }
         None
     }
-}
-
-/// Gives the container the run step's memory and pids limits (it was
-/// created with the larger of both steps').
-async fn set_run_limits(docker: &Docker, id: &str, limits: &StepLimits) -> Result<(), String> {
-    let memory = limits.memory_bytes as i64;
-    docker
-        .update_container(
-            id,
-            UpdateContainerOptions::<String> {
-                memory: Some(memory),
-                memory_swap: Some(memory),
-                pids_limit: Some(i64::from(limits.processes) + AGENT_THREADS),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| format!("could not set the run step's limits: {e}"))
 }
