@@ -34,6 +34,17 @@ pub struct DriverLatency {
     pub driver: Samples,
     /// Compile + run wall time the agent measured inside the container.
     pub steps: Samples,
+    /// Driver minus steps, per execution: what the driver adds.
+    pub outside: Samples,
+    /// The same with the run step's limits always set by `docker update`
+    /// (`DockerConfig::direct_cgroup_limits` false), in the same rounds:
+    /// the driver as it was before it wrote them into the cgroup itself.
+    pub engine_limits: Samples,
+    /// Its driver minus steps.
+    pub engine_limits_outside: Samples,
+    /// How the direct driver's run-step limits were set: (straight into
+    /// the cgroup, through the engine).
+    pub limit_counts: (u64, u64),
     /// `docker run` and native, in the same rounds.
     pub baselines: Baselines,
 }
@@ -47,7 +58,10 @@ pub async fn measure(
     languages: &[String],
     iterations: usize,
 ) -> Result<Vec<DriverLatency>, String> {
-    let sandbox = DockerSandbox::connect(config(instance))
+    let sandbox = DockerSandbox::connect(config(instance, true))
+        .await
+        .map_err(|e| format!("could not connect the sandbox driver: {e}"))?;
+    let engine_limits = DockerSandbox::connect(config(instance, false))
         .await
         .map_err(|e| format!("could not connect the sandbox driver: {e}"))?;
     let mut results = Vec::new();
@@ -56,14 +70,19 @@ pub async fn measure(
             .get(id)
             .ok_or(format!("{id} is not in languages.toml"))?;
         eprintln!("driver: {id}, {iterations} rounds after a warm-up…");
-        results.push(measure_language(&sandbox, language, iterations, instance).await);
+        let drivers = [&sandbox, &engine_limits];
+        results.push(measure_language(drivers, language, iterations, instance).await);
     }
     Ok(results)
 }
 
-/// The driver as the server configures it by default, with the pool off.
-fn config(instance: &str) -> DockerConfig {
-    let mut config = DockerConfig::default();
+/// The driver as the server configures it by default, with the pool off;
+/// `direct` false: the run step's limits always through `docker update`.
+fn config(instance: &str, direct: bool) -> DockerConfig {
+    let mut config = DockerConfig {
+        direct_cgroup_limits: direct,
+        ..DockerConfig::default()
+    };
     if let Some(path) = std::env::var_os("MONACO_AGENT") {
         config.agent_path = path.into();
     }
@@ -74,15 +93,20 @@ fn config(instance: &str) -> DockerConfig {
 }
 
 async fn measure_language(
-    sandbox: &DockerSandbox,
+    [sandbox, engine_limits]: [&DockerSandbox; 2],
     language: &Language,
     iterations: usize,
     label: &str,
 ) -> DriverLatency {
     let program = Program::new(language, language.hello().to_string());
+    let before = sandbox.run_limit_counts();
     let mut row = DriverLatency {
         driver: Samples::default(),
         steps: Samples::default(),
+        outside: Samples::default(),
+        engine_limits: Samples::default(),
+        engine_limits_outside: Samples::default(),
+        limit_counts: (0, 0),
         baselines: Baselines::new(&program),
         program,
     };
@@ -90,6 +114,8 @@ async fn measure_language(
         let counted = round > 0;
         let driver = driver_once(sandbox, language, &row.program).await;
         sandbox.settle().await;
+        let engine = driver_once(engine_limits, language, &row.program).await;
+        engine_limits.settle().await;
         row.baselines
             .measure_round(&row.program, label, counted)
             .await;
@@ -100,10 +126,21 @@ async fn measure_language(
             Ok((total, steps)) => {
                 row.driver.record(Ok(total));
                 row.steps.record(Ok(steps));
+                row.outside.record(Ok(total.saturating_sub(steps)));
             }
             Err(e) => row.driver.record(Err(e)),
         }
+        match engine {
+            Ok((total, steps)) => {
+                row.engine_limits.record(Ok(total));
+                row.engine_limits_outside
+                    .record(Ok(total.saturating_sub(steps)));
+            }
+            Err(e) => row.engine_limits.record(Err(e)),
+        }
     }
+    let after = sandbox.run_limit_counts();
+    row.limit_counts = (after.0 - before.0, after.1 - before.1);
     row
 }
 

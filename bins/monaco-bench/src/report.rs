@@ -250,6 +250,10 @@ pub fn print_driver(rows: &[DriverLatency]) {
         "language",
         "driver p50",
         "p99",
+        "outside steps p50",
+        "docker update: driver p50",
+        "outside steps p50",
+        "limits set",
         "docker-run p50",
         "p99",
         "native p50",
@@ -257,16 +261,25 @@ pub fn print_driver(rows: &[DriverLatency]) {
         "agent steps p50",
         "driver ÷ docker-run",
         "driver − native",
-        "driver ÷ native",
     ]);
     for row in rows {
         let driver = row.driver.p50();
         let docker = row.baselines.docker_run.p50();
         let native = row.baselines.native.p50();
+        let (direct, engine) = row.limit_counts;
         table.push(vec![
             row.program.id.clone(),
             fmt_ms(driver),
             fmt_ms(row.driver.p99()),
+            fmt_ms(row.outside.p50()),
+            fmt_ms(row.engine_limits.p50()),
+            fmt_ms(row.engine_limits_outside.p50()),
+            match (direct, engine) {
+                (0, 0) => "no compile".into(),
+                (d, 0) => format!("{d} in cgroup"),
+                (0, e) => format!("{e} docker update"),
+                (d, e) => format!("{d} cgroup, {e} update"),
+            },
             fmt_ms(docker),
             fmt_ms(row.baselines.docker_run.p99()),
             fmt_ms(native),
@@ -276,18 +289,28 @@ pub fn print_driver(rows: &[DriverLatency]) {
             driver
                 .zip(native)
                 .map_or("n/a".into(), |(d, n)| format!("{:+.1}", d - n)),
-            fmt_times(ratio(driver, native)),
         ]);
     }
     table.print();
     println!(
         "driver: DockerSandbox::start to the Finished event, in this process, cold container \
-         (pool off), every hardening option on.\n\
+         (pool off), every hardening option on; outside steps: driver minus the agent's \
+         compile + run wall time, per execution.\n\
+         docker update: the same driver with the run step's limits always set through the \
+         engine (direct_cgroup_limits off), in the same rounds: the driver before it wrote \
+         them into the container's cgroup itself. limits set: how the first driver set them.\n\
          docker-run and native as in the latency section; agent steps: compile + run wall \
          time the agent measured inside the container."
     );
     for row in rows {
-        print_notes(&row.program, &[("driver", &row.driver)], &row.baselines);
+        print_notes(
+            &row.program,
+            &[
+                ("driver", &row.driver),
+                ("driver, docker update", &row.engine_limits),
+            ],
+            &row.baselines,
+        );
     }
     println!();
 }
