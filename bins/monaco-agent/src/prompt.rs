@@ -216,15 +216,6 @@ enum Wait {
     Select { nfds: u64, readfds: u64 },
 }
 
-#[cfg(target_arch = "x86_64")]
-const READ_CALLS: &[libc::c_long] = &[
-    libc::SYS_read,
-    libc::SYS_readv,
-    libc::SYS_pread64,
-    libc::SYS_preadv,
-    libc::SYS_preadv2,
-];
-#[cfg(not(target_arch = "x86_64"))]
 const READ_CALLS: &[libc::c_long] = &[
     libc::SYS_read,
     libc::SYS_readv,

@@ -315,15 +315,9 @@ async fn the_run_step_gets_its_own_limits_after_compiling() {
         eprintln!("not root: the run step's limits are checked through docker update only");
     }
     for direct in [true, false] {
-        // Without a warm pool: the suite counts its own containers.
         let config = DockerConfig {
-            instance: "sandbox-tests".into(),
             direct_cgroup_limits: direct,
-            pool: PoolConfig {
-                max_per_spec: 0,
-                ..PoolConfig::default()
-            },
-            ..support::config()
+            ..support::suite_config()
         };
         let Some(h) = docker_or_skip_with(config).await else {
             return;

@@ -263,17 +263,21 @@ impl Program {
 /// fails. Any other set-up problem (the agent binary is missing) fails.
 /// Use it as `let Some(h) = docker_or_skip().await else { return };`.
 pub async fn docker_or_skip() -> Option<Harness> {
-    docker_or_skip_with(DockerConfig {
+    docker_or_skip_with(suite_config()).await
+}
+
+/// The driver [`docker_or_skip`] uses: instance `sandbox-tests`, no warm
+/// pool. These tests count the containers of their own jobs; warm ones
+/// would be counted too (`tests/pool.rs` turns the pool on).
+pub fn suite_config() -> DockerConfig {
+    DockerConfig {
         instance: "sandbox-tests".into(),
-        // These tests count the containers of their own jobs; warm ones
-        // would be counted too (`tests/pool.rs` turns the pool on).
         pool: PoolConfig {
             max_per_spec: 0,
             ..PoolConfig::default()
         },
         ..config()
-    })
-    .await
+    }
 }
 
 /// The driver's defaults, with the agent from `MONACO_AGENT` when it is set
