@@ -208,6 +208,24 @@ elif words[0] == "loop":
 print(int(words[0]) + int(words[1]))
 "#;
 
+/// `result` without the cases' output (a flood's 64 KiB would hide the
+/// rest): the verdict and why, then each case's verdict and measurements.
+fn outline(result: &Value) -> String {
+    let mut out = format!(
+        "verdict {} status {} errorCode {} message {}",
+        result["verdict"], result["status"], result["errorCode"], result["message"]
+    );
+    for case in result["tests"].as_array().into_iter().flatten() {
+        let mut case = case.clone();
+        if let Some(fields) = case.as_object_mut() {
+            fields.remove("stdout");
+            fields.remove("stderr");
+        }
+        out.push_str(&format!("\n  {case}"));
+    }
+    out
+}
+
 #[tokio::test]
 async fn a_case_over_a_limit_fails_alone() {
     if !support::docker_or_skip() {
@@ -248,7 +266,9 @@ async fn a_case_over_a_limit_fails_alone() {
             "time_limit_exceeded",
             "ok",
         ],
-        "{result}"
+        "{}\nthe server's log:\n{}",
+        outline(&result),
+        server.log_tail()
     );
     let flood = &result["tests"][1];
     assert_eq!(flood["truncated"], true, "{flood}");
@@ -264,5 +284,62 @@ async fn a_case_over_a_limit_fails_alone() {
         result["summary"],
         json!({"total": 7, "passed": 4, "failed": 3, "skipped": 0})
     );
+    server.stop().await;
+}
+
+/// A program the OOM killer takes can leave the container's memory full
+/// for a few milliseconds after it is gone, with only the agent left to
+/// kill: an agent that allocated then (opening a file was enough) was
+/// killed too, and the execution ended `sandbox.lost`. Twelve heap bombs
+/// in one sandbox, in two languages, each must end over the limit, and
+/// the cases between them still run.
+#[tokio::test]
+async fn heap_bombs_case_after_case_never_lose_the_sandbox() {
+    if !support::docker_or_skip() {
+        return;
+    }
+    let server = Server::start().await;
+    let programs = [
+        (
+            "go",
+            "package main\n\nimport \"fmt\"\n\nfunc main() {\n\tvar word string\n\tfmt.Scan(&word)\n\tif word != \"bomb\" {\n\t\tfmt.Println(word)\n\t\treturn\n\t}\n\tvar blocks [][]byte\n\tfor {\n\t\tb := make([]byte, 1<<20)\n\t\tfor i := range b {\n\t\t\tb[i] = 1\n\t\t}\n\t\tblocks = append(blocks, b)\n\t}\n}\n",
+        ),
+        (
+            "python",
+            "word = input()\nif word != 'bomb':\n    print(word)\nelse:\n    blocks = []\n    while True:\n        blocks.append(bytearray(1 << 20))\n",
+        ),
+    ];
+    for (language, code) in programs {
+        let mut tests = Vec::new();
+        let mut want = Vec::new();
+        for i in 0..12 {
+            tests.push(json!({"input": "bomb", "expectedOutput": ""}));
+            want.push("memory_limit_exceeded".to_string());
+            if i % 4 == 3 {
+                tests.push(json!({"input": "calm", "expectedOutput": "calm"}));
+                want.push("ok".to_string());
+            }
+        }
+        let body = json!({
+            "language": language,
+            "code": code,
+            "limits": {"memory_bytes": 64 << 20, "wall_ms": 5000},
+            "tests": tests,
+        });
+        let result = server.execute(&body).await;
+        let verdicts: Vec<String> = result["tests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t["verdict"].as_str().unwrap_or("none").to_string())
+            .collect();
+        assert_eq!(
+            verdicts,
+            want,
+            "{language}: {}\nthe server's log:\n{}",
+            outline(&result),
+            server.log_tail()
+        );
+    }
     server.stop().await;
 }

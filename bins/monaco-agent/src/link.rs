@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use monaco_core::protocol::{self, AgentMessage, Frame, FrameDecoder, HostMessage, Job};
 use monaco_core::Stream;
@@ -118,7 +118,48 @@ fn write_output(stdout: &mut std::io::Stdout, stream: Stream, data: &[u8]) {
 fn write_frame(stdout: &mut std::io::Stdout, frame: &[u8]) {
     // If the host is gone there is nobody to tell; the reader thread sees
     // the same and stops the job.
-    let _ = stdout.write_all(frame).and_then(|_| stdout.flush());
+    let _ = write_patiently(stdout, frame).and_then(|_| stdout.flush());
+}
+
+/// How long a write waits out errors that pass before it gives up.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// Writes all of `bytes`, waiting out the errors that pass. A pipe's
+/// buffer is charged to the container's memory cgroup, so while the
+/// program has filled the memory a write fails with `ENOMEM` until the
+/// OOM killer's victim is gone; giving up there would drop a frame (a
+/// case's report) or a line of input. Other errors (the reader is gone)
+/// end it at once. Progress is kept across retries: nothing is written
+/// twice.
+pub fn write_patiently(w: &mut impl Write, mut bytes: &[u8]) -> std::io::Result<()> {
+    let mut waited = Duration::ZERO;
+    let mut pause = Duration::from_millis(1);
+    while !bytes.is_empty() {
+        match w.write(bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                bytes = &bytes[n..];
+                pause = Duration::from_millis(1);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if passes(&e) && waited < PATIENCE => {
+                std::thread::sleep(pause);
+                waited += pause;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Whether a write error is one that clears by itself (memory or buffer
+/// space short for a moment).
+fn passes(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::OutOfMemory | std::io::ErrorKind::WouldBlock
+    ) || e.raw_os_error() == Some(libc::ENOBUFS)
 }
 
 /// An item for the program's stdin.
@@ -237,4 +278,66 @@ fn read_host(shared: Arc<Shared>, tx: mpsc::Sender<Command>) {
     }
     // The host closed the link: nobody can read results any more.
     shared.kill.store(true, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error, ErrorKind, Write};
+
+    use super::write_patiently;
+
+    /// A pipe that fails each write in `failures` before taking at most
+    /// `chunk` bytes per write.
+    struct Flaky {
+        failures: Vec<Error>,
+        chunk: usize,
+        got: Vec<u8>,
+        calls: usize,
+    }
+
+    impl Write for Flaky {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.calls += 1;
+            if !self.failures.is_empty() {
+                return Err(self.failures.remove(0));
+            }
+            let n = buf.len().min(self.chunk);
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn flaky(failures: Vec<Error>) -> Flaky {
+        Flaky {
+            failures,
+            chunk: 3,
+            got: Vec::new(),
+            calls: 0,
+        }
+    }
+
+    #[test]
+    fn memory_short_for_a_moment_loses_no_byte() {
+        let mut w = flaky(vec![
+            Error::from_raw_os_error(libc::ENOMEM),
+            Error::from(ErrorKind::Interrupted),
+            Error::from_raw_os_error(libc::EAGAIN),
+            Error::from_raw_os_error(libc::ENOMEM),
+        ]);
+        let frame: Vec<u8> = (0..=255).collect();
+        write_patiently(&mut w, &frame).expect("written");
+        assert_eq!(w.got, frame, "every byte once, in order");
+    }
+
+    #[test]
+    fn a_reader_that_is_gone_ends_it_at_once() {
+        let mut w = flaky(vec![Error::from_raw_os_error(libc::EPIPE)]);
+        let e = write_patiently(&mut w, b"lost").expect_err("broken pipe");
+        assert_eq!(e.raw_os_error(), Some(libc::EPIPE));
+        assert_eq!(w.calls, 1);
+        assert!(w.got.is_empty());
+    }
 }

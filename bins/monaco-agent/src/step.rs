@@ -11,7 +11,7 @@
 //! and reaped; the readers then see end-of-file and the report is exact.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -39,6 +39,10 @@ const PROMPT_EVERY: Duration = Duration::from_millis(20);
 /// input (a quarter of [`PROMPT_EVERY`]: a sleeping runtime's timers use far
 /// less, a booting one uses nearly all of it).
 const WAITING_CPU_USEC: u64 = 5_000;
+/// How long a step's end waits for the container's memory to come back
+/// from its limit (it takes milliseconds; memory that stays, such as files
+/// in /tmp, is not waited for longer than this).
+const SETTLE_PATIENCE: Duration = Duration::from_millis(500);
 
 /// Where the step's stdin comes from.
 pub enum StdinMode {
@@ -405,6 +409,10 @@ fn run_inner(
 
     // The step is over when its main process is: nothing it started survives.
     kill_and_reap_all(&mut usage);
+    // Before anything that allocates: a program the OOM killer took may
+    // leave the memory full for a moment, and then the agent is the only
+    // one left to kill.
+    cgroup.settle(SETTLE_PATIENCE);
     drop(pty_slave_copy);
     output.step_over.store(true, Ordering::SeqCst);
     join_all(readers);
@@ -568,7 +576,7 @@ fn spawn_stdin_writer(
             loop {
                 match shared.stdin.pop() {
                     StdinItem::Bytes(bytes) => {
-                        if !broken && sink.write_all(&bytes).is_err() {
+                        if !broken && crate::link::write_patiently(&mut sink, &bytes).is_err() {
                             // The program closed its stdin; discard the rest.
                             broken = true;
                         }
@@ -599,7 +607,7 @@ fn spawn_bytes_writer(mut sink: File, bytes: Vec<u8>) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("case-stdin".into())
         // A program that exits without reading it all breaks the pipe.
-        .spawn(move || drop(sink.write_all(&bytes)))
+        .spawn(move || drop(crate::link::write_patiently(&mut sink, &bytes)))
         .expect("spawn case stdin writer")
 }
 

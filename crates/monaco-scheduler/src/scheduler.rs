@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use monaco_core::observe::SharedObserver;
-use monaco_core::{ErrorCode, ExecutionEvent, ExecutionId, ExecutionOutcome, Status};
+use monaco_core::{ErrorCode, ExecutionEvent, ExecutionId, ExecutionOutcome, Status, Verdict};
 use monaco_sandbox::{ActiveExecution, InputCommand, Sandbox, SandboxJob};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -346,10 +346,20 @@ impl<S: Sandbox> Core<S> {
             outcome.status = Status::Failed;
         }
         let (status, verdict) = (outcome.status, outcome.verdict);
+        // Why Monaco could not run it, when it could not: the log is where
+        // an operator (or a red test) looks first.
+        let failure = (verdict == Verdict::InternalError)
+            .then(|| (outcome.error_code, outcome.message.clone()));
         let Some(report) = self.store.finish(lease, outcome).await else {
             return;
         };
-        info!(id = %lease.id, ?status, ?verdict, "execution finished");
+        match failure {
+            Some((code, message)) => warn!(
+                id = %lease.id, ?status, ?verdict, ?code, message = message.as_deref().unwrap_or(""),
+                "execution finished"
+            ),
+            None => info!(id = %lease.id, ?status, ?verdict, "execution finished"),
+        }
         self.report(&report);
     }
 

@@ -408,8 +408,21 @@ pub(crate) fn outcome(
     let step_verdict = |r: &Option<StepReport>| r.as_ref().and_then(|r| r.verdict);
     let compiled = step_verdict(&compile).is_none_or(|v| v == Verdict::Ok);
     // Every test case reported: they decide (a failed checker included).
-    if case_count > 0 && compiled && tests.len() == case_count && ending == Ending::Done {
-        return ExecutionOutcome::of_cases(compile, tests);
+    if case_count > 0 && compiled && ending == Ending::Done {
+        if tests.len() == case_count {
+            return ExecutionOutcome::of_cases(compile, tests);
+        }
+        // The agent said it was done with cases unreported: a report was
+        // lost on the way, and the cases it has cannot stand for the rest.
+        let message = format!(
+            "the sandbox reported {} of {case_count} test cases",
+            tests.len()
+        );
+        return ExecutionOutcome {
+            compile,
+            tests,
+            ..ExecutionOutcome::internal(ErrorCode::SandboxLost, message)
+        };
     }
     let reported = match (step_verdict(&compile), step_verdict(&run)) {
         (Some(v), _) if v != Verdict::Ok => Some(v),

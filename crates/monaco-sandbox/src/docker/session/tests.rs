@@ -3,8 +3,8 @@
 
 use monaco_core::protocol::{self, AgentMessage, HostMessage, JobStep};
 use monaco_core::{
-    ErrorCode, ExecutionEvent, ExecutionId, Limits, OutputChunk, Status, StepKind, StepReport,
-    Stream, Verdict,
+    CaseReport, ErrorCode, ExecutionEvent, ExecutionId, Limits, OutputChunk, Status, StepKind,
+    StepReport, Stream, Verdict,
 };
 
 use super::machine::{
@@ -113,6 +113,30 @@ fn no_report_is_an_internal_error() {
     let o = outcome(None, None, (Vec::new(), 0), Ending::Done);
     assert_eq!(o.verdict, Verdict::InternalError);
     assert_eq!(o.status, Status::Failed);
+}
+
+#[test]
+fn cases_missing_at_the_end_are_an_internal_error_that_says_so() {
+    let case = |index| CaseReport {
+        index,
+        report: report(Verdict::Ok),
+        checker_message: None,
+    };
+    let o = outcome(None, None, (vec![case(0), case(2)], 3), Ending::Done);
+    assert_eq!(o.verdict, Verdict::InternalError);
+    assert_eq!(o.error_code, Some(ErrorCode::SandboxLost));
+    assert_eq!(
+        o.message.as_deref(),
+        Some("the sandbox reported 2 of 3 test cases")
+    );
+    assert_eq!(o.tests.len(), 2, "the reports it has are kept");
+    let o = outcome(
+        None,
+        None,
+        (vec![case(0), case(1), case(2)], 3),
+        Ending::Done,
+    );
+    assert_eq!(o.verdict, Verdict::Ok);
 }
 
 #[test]
