@@ -71,6 +71,11 @@ impl Program {
         &self.run
     }
 
+    /// The steps' environment, exactly (the base plus the language's own).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// Every argv: the compile step's, if any, then the run step's.
     fn commands(&self) -> impl Iterator<Item = &Vec<String>> {
         self.compile.iter().chain(std::iter::once(&self.run))
@@ -158,7 +163,7 @@ fn docker_script(program: &Program) -> String {
 }
 
 /// `s` as one shell word.
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 

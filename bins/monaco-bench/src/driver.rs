@@ -24,6 +24,7 @@ use monaco_languages::{Language, Registry};
 use monaco_sandbox::{DockerConfig, DockerSandbox, Sandbox, SandboxJob};
 
 use crate::baseline::{self, Baselines, Program};
+use crate::exec_baseline::ExecContainer;
 use crate::server::REQUEST_TIMEOUT;
 use crate::stats::Samples;
 
@@ -45,6 +46,15 @@ pub struct DriverLatency {
     /// How the direct driver's run-step limits were set: (straight into
     /// the cgroup, through the engine).
     pub limit_counts: (u64, u64),
+    /// The run step's wall time the (direct) driver's agent measured.
+    pub run_step: Samples,
+    /// The same argv in the same image with the same limits, timed by bash
+    /// inside a running container reached by `docker exec`, in the same
+    /// rounds (see [`crate::exec_baseline`]).
+    pub exec_run: Samples,
+    /// The same by `docker exec` into a container with none of the limits
+    /// and hardening options (same image, uid, environment, tmpfs /work).
+    pub exec_bare: Samples,
     /// `docker run` and native, in the same rounds.
     pub baselines: Baselines,
 }
@@ -107,9 +117,26 @@ async fn measure_language(
         engine_limits: Samples::default(),
         engine_limits_outside: Samples::default(),
         limit_counts: (0, 0),
+        run_step: Samples::default(),
+        exec_run: Samples::default(),
+        exec_bare: Samples::default(),
         baselines: Baselines::new(&program),
         program,
     };
+    let job = sandbox_job(language, &row.program);
+    let exec_container = |bare| {
+        ExecContainer::start(
+            &row.program,
+            &job.run.limits,
+            job.compile.as_ref().map_or(0, |c| c.limits.memory_bytes),
+            DockerConfig::default().cpus,
+            job.tmp_bytes,
+            bare,
+            label,
+        )
+    };
+    let exec = exec_container(false).await;
+    let bare = exec_container(true).await;
     for round in 0..=iterations {
         let counted = round > 0;
         let driver = driver_once(sandbox, language, &row.program).await;
@@ -119,19 +146,30 @@ async fn measure_language(
         row.baselines
             .measure_round(&row.program, label, counted)
             .await;
+        let mut exec_runs = Vec::new();
+        for container in [&exec, &bare] {
+            exec_runs.push(match container {
+                Ok(container) => container.run_once(&row.program).await,
+                Err(e) => Err(format!("the docker exec container: {e}")),
+            });
+        }
         if !counted {
             continue;
         }
+        let mut exec_runs = exec_runs.into_iter();
+        row.exec_run.record(exec_runs.next().expect("two"));
+        row.exec_bare.record(exec_runs.next().expect("two"));
         match driver {
-            Ok((total, steps)) => {
+            Ok((total, steps, run)) => {
                 row.driver.record(Ok(total));
                 row.steps.record(Ok(steps));
                 row.outside.record(Ok(total.saturating_sub(steps)));
+                row.run_step.record(Ok(run));
             }
             Err(e) => row.driver.record(Err(e)),
         }
         match engine {
-            Ok((total, steps)) => {
+            Ok((total, steps, _)) => {
                 row.engine_limits.record(Ok(total));
                 row.engine_limits_outside
                     .record(Ok(total.saturating_sub(steps)));
@@ -139,18 +177,21 @@ async fn measure_language(
             Err(e) => row.engine_limits.record(Err(e)),
         }
     }
+    for container in [&exec, &bare].into_iter().flatten() {
+        container.remove().await;
+    }
     let after = sandbox.run_limit_counts();
     row.limit_counts = (after.0 - before.0, after.1 - before.1);
     row
 }
 
 /// One execution through the driver: (start → `Finished`, compile + run
-/// wall time the agent measured).
+/// wall time the agent measured, the run step's alone).
 async fn driver_once(
     sandbox: &DockerSandbox,
     language: &Language,
     program: &Program,
-) -> Result<(Duration, Duration), String> {
+) -> Result<(Duration, Duration, Duration), String> {
     let job = sandbox_job(language, program);
     let started = Instant::now();
     let run = async {
@@ -189,7 +230,12 @@ async fn driver_once(
         .flatten()
         .map(|report| report.wall_ms)
         .sum();
-    Ok((elapsed, Duration::from_millis(steps)))
+    let run = outcome.run.as_ref().map_or(0, |r| r.wall_ms);
+    Ok((
+        elapsed,
+        Duration::from_millis(steps),
+        Duration::from_millis(run),
+    ))
 }
 
 /// The job the executor builds for `program`: the language's default

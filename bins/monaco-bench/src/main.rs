@@ -85,6 +85,7 @@ mod baseline;
 mod cluster;
 mod driver;
 mod engine;
+mod exec_baseline;
 mod flood;
 mod graders;
 mod latency;
@@ -224,7 +225,10 @@ async fn run(setup: &Setup, options: &Options) -> bool {
         let measured =
             driver::measure(&launch.instance, registry, languages, options.iterations).await;
         match measured {
-            Ok(rows) => report::print_driver(&rows),
+            Ok(rows) => {
+                report::print_driver(&rows);
+                figures.driver = Some(rows);
+            }
             Err(e) => {
                 report::print_section_failed("driver", &e);
                 complete = false;
