@@ -83,6 +83,7 @@
 
 mod baseline;
 mod cluster;
+mod cpu;
 mod driver;
 mod engine;
 mod exec_baseline;

@@ -2,6 +2,7 @@
 //! table of ratios beside the issue's targets.
 
 use crate::baseline::{Baselines, Program};
+use crate::cpu::CpuCost;
 use crate::driver::DriverLatency;
 use crate::engine::Engine;
 use crate::flood::FloodRow;
@@ -427,6 +428,7 @@ pub fn print_throughput(levels: &[Level]) {
          last one while the client waits, so the engine works on more containers at once \
          than there are clients."
     );
+    print_cpu(levels);
     for level in levels {
         for (side, rate) in [("Monaco", &level.monaco), ("ceiling", &level.ceiling)] {
             if let Some(first) = rate.failures.first() {
@@ -438,6 +440,60 @@ pub fn print_throughput(levels: &[Level]) {
         }
     }
     println!();
+}
+
+/// The CPU each execution cost the machine, beside a bare container's.
+fn print_cpu(levels: &[Level]) {
+    println!();
+    println!("-- CPU per operation during the timed loops, ms (from /proc accounting) --");
+    let mut table = Table::new(&[
+        "concurrency",
+        "Monaco: machine",
+        "server",
+        "dockerd + containerd",
+        "shims, runc, containers, kernel",
+        "client",
+        "bare container: machine",
+        "dockerd + containerd",
+        "shims, runc, container, kernel",
+        "client",
+        "Monaco − bare (no clients)",
+    ]);
+    let ms = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1}"));
+    for level in levels {
+        let (m, c) = (level.monaco_cpu, level.ceiling_cpu);
+        table.push(vec![
+            level.concurrency.to_string(),
+            ms(m.map(|m| m.machine_ms)),
+            ms(m.and_then(|m| m.server_ms)),
+            ms(m.map(|m| m.daemons_ms)),
+            ms(m.map(|m| m.rest_ms())),
+            ms(m.map(|m| m.bench_ms)),
+            ms(c.map(|c| c.machine_ms)),
+            ms(c.map(|c| c.daemons_ms)),
+            ms(c.map(|c| c.rest_ms())),
+            ms(c.map(|c| c.bench_ms)),
+            ms(monaco_share(m, c)),
+        ]);
+    }
+    table.print();
+    println!(
+        "machine: all CPUs' busy time (/proc/stat) from the start of the timed loop until the \
+         engine was quiet after it, per operation that succeeded; server: monaco-server's own \
+         (/proc/<pid>/stat); client: this bench's; dockerd + containerd: the engine's daemons; \
+         shims, runc, containers, kernel: the rest (the agent and the program, the kernel's \
+         work for them, and on a busy machine whatever else ran). bare container: create, start, wait and remove of an empty container of \
+         the same image through the Engine API, measured the same way. Monaco − bare: what \
+         an execution costs beyond a container's lifecycle, clients left out."
+    );
+}
+
+/// Machine CPU per execution beyond a bare container lifecycle, clients
+/// left out.
+fn monaco_share(monaco: Option<CpuCost>, bare: Option<CpuCost>) -> Option<f64> {
+    monaco
+        .zip(bare)
+        .map(|(m, b)| m.without_client_ms() - b.without_client_ms())
 }
 
 /// Section 4.
@@ -512,6 +568,32 @@ pub fn print_summary(figures: &Figures) {
     println!("== summary: Monaco beside the baselines and the targets of issues #4 and #14 ==");
     let mut table = Table::new(&["figure", "measured", "target", "status"]);
     table.align_left(&[0, 2, 3]);
+    for level in figures.throughput.iter().flatten() {
+        if level.concurrency != TARGET_CEILING_CONCURRENCY {
+            continue;
+        }
+        let (m, b) = (level.monaco_cpu, level.ceiling_cpu);
+        table.push(vec![
+            format!(
+                "CPU per execution at concurrency {} (machine, no clients)",
+                level.concurrency
+            ),
+            match (m, b) {
+                (Some(m), Some(b)) => format!(
+                    "{:.1} ms, bare container {:.1} ms, server {:.1} ms",
+                    m.without_client_ms(),
+                    b.without_client_ms(),
+                    m.server_ms.unwrap_or(0.0)
+                ),
+                _ => "n/a".into(),
+            },
+            "reported beside a bare container".into(),
+            match monaco_share(m, b) {
+                Some(share) => format!("Monaco's share {share:+.1} ms"),
+                None => "n/a".into(),
+            },
+        ]);
+    }
     for row in figures.driver.iter().flatten() {
         let (step, exec) = (row.run_step.p50(), row.exec_run.p50());
         let over = step.zip(exec).map(|(s, e)| s - e);

@@ -109,6 +109,11 @@ impl Server {
             .map_err(|e| format!("could not read the server's resident set: {e}"))
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
         self.process.url(path)

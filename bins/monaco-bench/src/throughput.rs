@@ -31,6 +31,7 @@ use monaco_languages::Registry;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::cpu::{self, CpuCost};
 use crate::engine::Engine;
 use crate::latency::check_result;
 use crate::server::{Launch, Server};
@@ -47,6 +48,10 @@ pub struct Level {
     pub concurrency: usize,
     pub monaco: Rate,
     pub ceiling: Rate,
+    /// CPU per execution during Monaco's timed loop (see [`crate::cpu`]).
+    pub monaco_cpu: Option<CpuCost>,
+    /// CPU per empty container during the ceiling's timed loop.
+    pub ceiling_cpu: Option<CpuCost>,
 }
 
 /// The outcome of a closed loop.
@@ -97,21 +102,50 @@ pub async fn measure(
     for concurrency in LEVELS {
         eprintln!("throughput: concurrency {concurrency}, {count} executions each side…");
         engine.wait_quiet().await;
-        let ceiling = closed_loop(concurrency, count, empty_container).await;
+        let (ceiling, ceiling_cpu) =
+            measured_loop(concurrency, count, &empty_container, None, engine).await;
         engine.wait_quiet().await;
-        let monaco = closed_loop(concurrency, count, execute).await;
+        let (monaco, monaco_cpu) =
+            measured_loop(concurrency, count, &execute, Some(server.pid()), engine).await;
         levels.push(Level {
             concurrency,
             monaco,
             ceiling,
+            monaco_cpu,
+            ceiling_cpu,
         });
     }
     server.stop().await;
     Ok(levels)
 }
 
+/// A closed loop, and the CPU each operation cost the machine: from the
+/// start of the timed loop until the engine is quiet again after it (the
+/// last containers' removal is part of their cost).
+async fn measured_loop<F, Fut>(
+    concurrency: usize,
+    count: usize,
+    operation: F,
+    server: Option<u32>,
+    engine: &Engine,
+) -> (Rate, Option<CpuCost>)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    warm_up(concurrency, &operation).await;
+    engine.wait_quiet().await;
+    let from = cpu::mark(server);
+    let rate = timed_loop(concurrency, count, operation).await;
+    engine.wait_quiet().await;
+    let to = cpu::mark(server);
+    let cost = cpu::cost(&from, &to, rate.succeeded);
+    (rate, cost)
+}
+
 /// `concurrency` clients run `operation` one after another until `count`
 /// have started; one untimed operation per client first.
+#[cfg(test)]
 async fn closed_loop<F, Fut>(concurrency: usize, count: usize, operation: F) -> Rate
 where
     F: Fn() -> Fut,
