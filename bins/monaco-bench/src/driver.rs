@@ -46,6 +46,12 @@ pub struct DriverLatency {
     /// How the direct driver's run-step limits were set: (straight into
     /// the cgroup, through the engine).
     pub limit_counts: (u64, u64),
+    /// The same driver with the warm pool on (one container per language,
+    /// ready before the clock starts): the hand-over a server does for a
+    /// language in use, without the server.
+    pub warm: Samples,
+    /// Its driver minus steps.
+    pub warm_outside: Samples,
     /// The run step's wall time the (direct) driver's agent measured.
     pub run_step: Samples,
     /// The same argv in the same image with the same limits, timed by bash
@@ -74,15 +80,21 @@ pub async fn measure(
     let engine_limits = DockerSandbox::connect(config(instance, false))
         .await
         .map_err(|e| format!("could not connect the sandbox driver: {e}"))?;
+    let mut warm_config = config(instance, true);
+    warm_config.pool.max_per_spec = 1;
+    let warm = DockerSandbox::connect(warm_config)
+        .await
+        .map_err(|e| format!("could not connect the sandbox driver: {e}"))?;
     let mut results = Vec::new();
     for id in languages {
         let language = registry
             .get(id)
             .ok_or(format!("{id} is not in languages.toml"))?;
         eprintln!("driver: {id}, {iterations} rounds after a warm-up…");
-        let drivers = [&sandbox, &engine_limits];
+        let drivers = [&sandbox, &engine_limits, &warm];
         results.push(measure_language(drivers, language, iterations, instance).await);
     }
+    warm.drain_pool().await;
     Ok(results)
 }
 
@@ -103,7 +115,7 @@ fn config(instance: &str, direct: bool) -> DockerConfig {
 }
 
 async fn measure_language(
-    [sandbox, engine_limits]: [&DockerSandbox; 2],
+    [sandbox, engine_limits, warm]: [&DockerSandbox; 3],
     language: &Language,
     iterations: usize,
     label: &str,
@@ -119,6 +131,8 @@ async fn measure_language(
         limit_counts: (0, 0),
         run_step: Samples::default(),
         exec_run: Samples::default(),
+        warm: Samples::default(),
+        warm_outside: Samples::default(),
         exec_bare: Samples::default(),
         baselines: Baselines::new(&program),
         program,
@@ -143,6 +157,15 @@ async fn measure_language(
         sandbox.settle().await;
         let engine = driver_once(engine_limits, language, &row.program).await;
         engine_limits.settle().await;
+        // The warm driver's container is ready before its clock starts,
+        // as a server's is for a language in use.
+        warm.prewarm(&sandbox_job(language, &row.program));
+        let ready = wait_warm(warm).await;
+        let warm_run = match ready {
+            Ok(()) => driver_once(warm, language, &row.program).await,
+            Err(e) => Err(e),
+        };
+        warm.settle().await;
         row.baselines
             .measure_round(&row.program, label, counted)
             .await;
@@ -168,6 +191,13 @@ async fn measure_language(
             }
             Err(e) => row.driver.record(Err(e)),
         }
+        match warm_run {
+            Ok((total, steps, _)) => {
+                row.warm.record(Ok(total));
+                row.warm_outside.record(Ok(total.saturating_sub(steps)));
+            }
+            Err(e) => row.warm.record(Err(e)),
+        }
         match engine {
             Ok((total, steps, _)) => {
                 row.engine_limits.record(Ok(total));
@@ -183,6 +213,19 @@ async fn measure_language(
     let after = sandbox.run_limit_counts();
     row.limit_counts = (after.0 - before.0, after.1 - before.1);
     row
+}
+
+/// Waits (untimed, at most 30 s) until `sandbox` has a warm container
+/// ready for a job.
+async fn wait_warm(sandbox: &DockerSandbox) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sandbox.warm_ready() == 0 {
+        if Instant::now() >= deadline {
+            return Err("no warm container was ready within 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
 }
 
 /// One execution through the driver: (start → `Finished`, compile + run

@@ -255,6 +255,8 @@ pub fn print_driver(rows: &[DriverLatency]) {
         "outside steps p50",
         "docker update: driver p50",
         "outside steps p50",
+        "warm pool: driver p50",
+        "outside steps p50",
         "limits set",
         "docker-run p50",
         "p99",
@@ -276,6 +278,8 @@ pub fn print_driver(rows: &[DriverLatency]) {
             fmt_ms(row.outside.p50()),
             fmt_ms(row.engine_limits.p50()),
             fmt_ms(row.engine_limits_outside.p50()),
+            fmt_ms(row.warm.p50()),
+            fmt_ms(row.warm_outside.p50()),
             match (direct, engine) {
                 (0, 0) => "no compile".into(),
                 (d, 0) => format!("{d} in cgroup"),
@@ -300,7 +304,9 @@ pub fn print_driver(rows: &[DriverLatency]) {
          compile + run wall time, per execution.\n\
          docker update: the same driver with the run step's limits always set through the \
          engine (direct_cgroup_limits off), in the same rounds: the driver before it wrote \
-         them into the container's cgroup itself. limits set: how the first driver set them.\n\
+         them into the container's cgroup itself. warm pool: the first driver with the pool on, \
+         a container ready before the clock starts (what a server's hand-over costs, without \
+         the server). limits set: how the first driver set them.\n\
          docker-run and native as in the latency section; agent steps: compile + run wall \
          time the agent measured inside the container."
     );
@@ -311,6 +317,7 @@ pub fn print_driver(rows: &[DriverLatency]) {
             &[
                 ("driver", &row.driver),
                 ("driver, docker update", &row.engine_limits),
+                ("driver, warm pool", &row.warm),
                 ("docker exec run", &row.exec_run),
                 ("docker exec run, no limits", &row.exec_bare),
             ],
