@@ -266,6 +266,12 @@ async fn engine_stopped_mid_run_then_back() {
         ids.push(id);
         terminals.push(term);
     }
+    // The pool replaces what the runs took once they end or a moment later
+    // (it waits for running executions before it starts containers).
+    let refilled = Instant::now() + Duration::from_secs(60);
+    while cleanup.containers(&[]).len() <= ids.len() && Instant::now() < refilled {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Everything of this instance now: the runs' containers and the pool's.
     let before: HashSet<String> = cleanup.containers(&[]).into_iter().collect();
     assert!(
