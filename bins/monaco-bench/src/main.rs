@@ -34,6 +34,9 @@
 //!    rate at which the same engine can create, start and remove an empty
 //!    container at that concurrency. Monaco uses one fresh container per
 //!    execution, so the engine bounds it; the ratio is Monaco's efficiency.
+//!    Around each timed loop, the CPU each operation cost the machine
+//!    ([`cpu`]): the server's, the engine daemons', the clients' and the
+//!    rest, beside a bare container lifecycle's.
 //! 4. **Memory** ([`memory`]): the server's resident set idle (pool off and
 //!    pool full) and with 1,000 executions queued: what a host must
 //!    reserve for the server itself.
@@ -41,8 +44,13 @@
 //!    through `DockerSandbox::start` alone, in this process, with no
 //!    server, beside the same baselines in the same rounds. Beside the
 //!    latency section it separates what the server adds from what the
-//!    driver costs. It is left out of the default run, which measures the
-//!    service as clients see it; it needs no server binary.
+//!    driver costs. It runs the driver three ways in the same rounds: cold
+//!    containers, cold with the run step's limits through `docker update`,
+//!    and with the warm pool; and it times the run step's argv by `docker
+//!    exec` in the same image with the same limits, and with none
+//!    ([`exec_baseline`]), beside the agent's run step. It is left out of
+//!    the default run, which measures the service as clients see it; it
+//!    needs no server binary.
 //! 6. **Graders** ([`graders`], opt-in: `--sections graders`): a+b in C
 //!    and Python with 100 test cases, as one execution with `tests`, as 100
 //!    separate executions, and natively, in the same rounds: what running
