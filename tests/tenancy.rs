@@ -259,15 +259,23 @@ async fn keys_are_required_and_checked() {
     assert_eq!(result["stdout"], "hi\n", "{result}");
 
     // Every line logged about the execution is JSON in its span, which
-    // names the key (and never holds the secret).
-    let log = server.log_tail();
-    // The tail's first line may be cut; every other line is JSON.
-    let lines: Vec<Value> = log
-        .lines()
-        .skip(1)
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .filter(|l: &Value| l["span"]["id"] == id || l["fields"]["id"] == id)
-        .collect();
+    // names the key (and never holds the secret). "finished" is logged
+    // once the result is stored, so it may come a moment after the reply.
+    let about_it = |log: &str| -> Vec<Value> {
+        // The tail's first line may be cut; every other line is JSON.
+        log.lines()
+            .skip(1)
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .filter(|l: &Value| l["span"]["id"] == id || l["fields"]["id"] == id)
+            .collect()
+    };
+    let logged_by = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut log = server.log_tail();
+    while about_it(&log).len() < 3 && std::time::Instant::now() < logged_by {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        log = server.log_tail();
+    }
+    let lines = about_it(&log);
     assert!(
         lines.len() >= 3,
         "queued, started, finished at least:\n{log}"
