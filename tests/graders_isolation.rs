@@ -208,6 +208,16 @@ elif words[0] == "loop":
 print(int(words[0]) + int(words[1]))
 "#;
 
+/// Each case's verdict, in order (`none` where a case has none).
+fn verdicts(result: &Value) -> Vec<String> {
+    result["tests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| t["verdict"].as_str().unwrap_or("none").to_string())
+        .collect()
+}
+
 /// `result` without the cases' output (a flood's 64 KiB would hide the
 /// rest): the verdict and why, then each case's verdict and measurements.
 fn outline(result: &Value) -> String {
@@ -249,14 +259,8 @@ async fn a_case_over_a_limit_fails_alone() {
         ],
     });
     let result = server.execute(&body).await;
-    let verdicts: Vec<&str> = result["tests"]
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|t| t["verdict"].as_str().expect("a verdict"))
-        .collect();
     assert_eq!(
-        verdicts,
+        verdicts(&result),
         [
             "ok",
             "output_limit_exceeded",
@@ -327,14 +331,8 @@ async fn heap_bombs_case_after_case_never_lose_the_sandbox() {
             "tests": tests,
         });
         let result = server.execute(&body).await;
-        let verdicts: Vec<String> = result["tests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|t| t["verdict"].as_str().unwrap_or("none").to_string())
-            .collect();
         assert_eq!(
-            verdicts,
+            verdicts(&result),
             want,
             "{language}: {}\nthe server's log:\n{}",
             outline(&result),

@@ -151,17 +151,17 @@ async fn measure_language(
     };
     let exec = exec_container(false).await;
     let bare = exec_container(true).await;
+    // The warm driver keeps one container of this language ready, so that
+    // its clock starts with one there, as a server's does for a language
+    // in use.
+    warm.prewarm(&job);
     for round in 0..=iterations {
         let counted = round > 0;
         let driver = driver_once(sandbox, language, &row.program).await;
         sandbox.settle().await;
         let engine = driver_once(engine_limits, language, &row.program).await;
         engine_limits.settle().await;
-        // The warm driver's container is ready before its clock starts,
-        // as a server's is for a language in use.
-        warm.prewarm(&sandbox_job(language, &row.program));
-        let ready = wait_warm(warm).await;
-        let warm_run = match ready {
+        let warm_run = match wait_warm(warm).await {
             Ok(()) => driver_once(warm, language, &row.program).await,
             Err(e) => Err(e),
         };

@@ -143,18 +143,6 @@ where
     (rate, cost)
 }
 
-/// `concurrency` clients run `operation` one after another until `count`
-/// have started; one untimed operation per client first.
-#[cfg(test)]
-async fn closed_loop<F, Fut>(concurrency: usize, count: usize, operation: F) -> Rate
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
-{
-    warm_up(concurrency, &operation).await;
-    timed_loop(concurrency, count, operation).await
-}
-
 /// One untimed operation per client, all at once (a closed loop's warm-up).
 pub(crate) async fn warm_up<F, Fut>(concurrency: usize, operation: F)
 where
@@ -199,7 +187,7 @@ mod tests {
         let running = AtomicUsize::new(0);
         let most = AtomicUsize::new(0);
         let calls = AtomicUsize::new(0);
-        let rate = closed_loop(3, 10, || async {
+        let operation = || async {
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
             most.fetch_max(now, Ordering::SeqCst);
             let n = calls.fetch_add(1, Ordering::SeqCst);
@@ -210,8 +198,10 @@ mod tests {
             } else {
                 Ok(())
             }
-        })
-        .await;
+        };
+        // As `measured_loop` runs it: the warm-up, then the timed loop.
+        warm_up(3, &operation).await;
+        let rate = timed_loop(3, 10, operation).await;
         // 3 warm-up calls, then 10 counted ones.
         assert_eq!(calls.load(Ordering::SeqCst), 13);
         assert_eq!(rate.succeeded, 9);
