@@ -41,7 +41,8 @@ artifacts="$PWD/target/e2e"
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
 server_log="$artifacts/server.log"
-start_server MONACO_WEB_DIR="$PWD/web/dist"
+# At info, so that a failure below can show what the server did.
+start_server MONACO_WEB_DIR="$PWD/web/dist" RUST_LOG=info
 
 shot="${MONACO_E2E_README_SHOT:-}"
 [ -n "$shot" ] && shot="$(realpath -m "$shot")"
@@ -56,7 +57,8 @@ test_status=0
 failed=0
 server_ended_cleanly || failed=1
 if [ "$test_status" -ne 0 ]; then
-    log "FAIL: the browser tests failed (above; screenshots in $artifacts)"
+    log "FAIL: the browser tests failed (above; screenshots in $artifacts); the server's log's end:"
+    tail -n 60 "$server_log" >&2
     failed=1
 fi
 [ "$failed" -eq 0 ] && log "browser tests passed; screenshots in $artifacts"

@@ -94,11 +94,32 @@ async function terminalText() {
 }
 
 async function waitForTerminal(text, timeout = RUN_TIMEOUT) {
-  await page.waitForFunction(
-    (t) => document.querySelector('[data-testid="terminal"] .xterm-rows')?.innerText.includes(t),
-    text,
-    { timeout },
-  );
+  try {
+    await page.waitForFunction(
+      (t) => document.querySelector('[data-testid="terminal"] .xterm-rows')?.innerText.includes(t),
+      text,
+      { timeout },
+    );
+  } catch (e) {
+    throw new Error(`${JSON.stringify(text)} never reached the terminal: ${await pageState()}`, { cause: e });
+  }
+}
+
+/** What the page shows, for a failure's message: the terminal's text, the
+ * verdict, the status line and whether the page waits for input. */
+async function pageState() {
+  return page
+    .evaluate(() => {
+      const text = (sel) => document.querySelector(sel)?.innerText ?? '(none)';
+      return JSON.stringify({
+        terminal: text('[data-testid="terminal"] .xterm-rows').trimEnd(),
+        verdict: text('[data-testid="verdict"]'),
+        status: text('[data-testid="status"]'),
+        waiting: !document.querySelector('[data-testid="waiting"]')?.hidden,
+        focused: document.activeElement?.className ?? null,
+      });
+    })
+    .catch((e) => `(the page could not be read: ${e.message})`);
 }
 
 async function waitForVerdict(timeout = RUN_TIMEOUT) {
