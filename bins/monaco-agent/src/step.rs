@@ -405,7 +405,8 @@ fn run_inner(
             }
         }
     }
-    let wall_ms = started.elapsed().as_millis() as u64;
+    let wall = started.elapsed();
+    let wall_ms = wall.as_millis() as u64;
 
     // The step is over when its main process is: nothing it started survives.
     kill_and_reap_all(&mut usage);
@@ -466,6 +467,7 @@ fn run_inner(
         exit_code,
         signal,
         wall_ms,
+        wall_us: wall.as_micros() as u64,
         cpu_ms,
         memory_bytes: if verdict == Verdict::MemoryLimitExceeded {
             memory_bytes.max(limits.memory_bytes)

@@ -44,6 +44,11 @@ pub struct Program {
 }
 
 impl Program {
+    /// Whether the language has a compile step.
+    pub fn compiled(&self) -> bool {
+        self.compile.is_some()
+    }
+
     /// `source` (the server's hello world) run as `language` runs it.
     pub fn new(language: &Language, source: String) -> Program {
         let file = language.source_file_name(&source);

@@ -52,6 +52,8 @@ pub struct DriverLatency {
     pub warm: Samples,
     /// Its driver minus steps.
     pub warm_outside: Samples,
+    /// Where the warm driver's time outside the steps went, per execution.
+    pub warm_split: SplitSamples,
     /// The run step's wall time the (direct) driver's agent measured.
     pub run_step: Samples,
     /// The same argv in the same image with the same limits, timed by bash
@@ -133,6 +135,7 @@ async fn measure_language(
         exec_run: Samples::default(),
         warm: Samples::default(),
         warm_outside: Samples::default(),
+        warm_split: SplitSamples::default(),
         exec_bare: Samples::default(),
         baselines: Baselines::new(&program),
         program,
@@ -183,26 +186,27 @@ async fn measure_language(
         row.exec_run.record(exec_runs.next().expect("two"));
         row.exec_bare.record(exec_runs.next().expect("two"));
         match driver {
-            Ok((total, steps, run)) => {
-                row.driver.record(Ok(total));
-                row.steps.record(Ok(steps));
-                row.outside.record(Ok(total.saturating_sub(steps)));
-                row.run_step.record(Ok(run));
+            Ok(d) => {
+                row.driver.record(Ok(d.total));
+                row.steps.record(Ok(d.steps));
+                row.outside.record(Ok(d.total.saturating_sub(d.steps)));
+                row.run_step.record(Ok(d.run));
             }
             Err(e) => row.driver.record(Err(e)),
         }
         match warm_run {
-            Ok((total, steps, _)) => {
-                row.warm.record(Ok(total));
-                row.warm_outside.record(Ok(total.saturating_sub(steps)));
+            Ok(d) => {
+                row.warm.record(Ok(d.total));
+                row.warm_outside.record(Ok(d.total.saturating_sub(d.steps)));
+                row.warm_split.record(&d.split);
             }
             Err(e) => row.warm.record(Err(e)),
         }
         match engine {
-            Ok((total, steps, _)) => {
-                row.engine_limits.record(Ok(total));
+            Ok(d) => {
+                row.engine_limits.record(Ok(d.total));
                 row.engine_limits_outside
-                    .record(Ok(total.saturating_sub(steps)));
+                    .record(Ok(d.total.saturating_sub(d.steps)));
             }
             Err(e) => row.engine_limits.record(Err(e)),
         }
@@ -228,18 +232,75 @@ async fn wait_warm(sandbox: &DockerSandbox) -> Result<(), String> {
     Ok(())
 }
 
-/// One execution through the driver: (start → `Finished`, compile + run
-/// wall time the agent measured, the run step's alone).
+/// One execution through the driver, timed from outside and split by when
+/// its events arrived.
+struct DriverRun {
+    /// `DockerSandbox::start` to `Finished`.
+    total: Duration,
+    /// Compile + run wall time the agent measured (microseconds exact).
+    steps: Duration,
+    /// The run step's wall time alone.
+    run: Duration,
+    /// Where the time outside the steps went.
+    split: OutsideSplit,
+}
+
+/// The time outside the agent's steps, in three parts told apart by when
+/// the driver's events arrived (each `StepStarted` is sent by the agent
+/// just before it starts the step's process, so each part also holds one
+/// hop from the agent to this process).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutsideSplit {
+    /// Start to the first step's `StepStarted`: taking (or creating) the
+    /// container, the job to the agent, its files written.
+    pub before: Duration,
+    /// The compile step's end to the run step's `StepStarted`: the compile
+    /// step's clean-up, its report, the run step's limits, the go-ahead,
+    /// the run step's set-up. Zero without a compile step.
+    pub between: Duration,
+    /// The run step's end to `Finished`: its clean-up, its report, the
+    /// agent's exit and the driver's outcome.
+    pub after: Duration,
+}
+
+/// [`OutsideSplit`]s of many executions.
+#[derive(Default)]
+pub struct SplitSamples {
+    pub before: Samples,
+    pub between: Samples,
+    pub after: Samples,
+}
+
+impl SplitSamples {
+    fn record(&mut self, split: &OutsideSplit) {
+        self.before.record(Ok(split.before));
+        self.between.record(Ok(split.between));
+        self.after.record(Ok(split.after));
+    }
+}
+
 async fn driver_once(
     sandbox: &DockerSandbox,
     language: &Language,
     program: &Program,
-) -> Result<(Duration, Duration, Duration), String> {
+) -> Result<DriverRun, String> {
     let job = sandbox_job(language, program);
     let started = Instant::now();
+    let mut step_started: Vec<(StepKind, Duration)> = Vec::new();
     let run = async {
-        let execution = sandbox.start(job).await.map_err(|e| e.to_string())?;
-        Ok::<_, String>(execution.collect().await)
+        let mut execution = sandbox.start(job).await.map_err(|e| e.to_string())?;
+        let mut events = Vec::new();
+        while let Some(event) = execution.events.recv().await {
+            if let ExecutionEvent::StepStarted { step } = &event {
+                step_started.push((*step, started.elapsed()));
+            }
+            let end = matches!(event, ExecutionEvent::Finished(_));
+            events.push(event);
+            if end {
+                break;
+            }
+        }
+        Ok::<_, String>(events)
     };
     let events = tokio::time::timeout(REQUEST_TIMEOUT, run)
         .await
@@ -268,17 +329,34 @@ async fn driver_once(
         ));
     }
     baseline::check_output(&stdout)?;
-    let steps = [&outcome.compile, &outcome.run]
-        .into_iter()
-        .flatten()
-        .map(|report| report.wall_ms)
-        .sum();
-    let run = outcome.run.as_ref().map_or(0, |r| r.wall_ms);
-    Ok((
-        elapsed,
-        Duration::from_millis(steps),
-        Duration::from_millis(run),
-    ))
+    let wall = |report: &monaco_core::StepReport| Duration::from_micros(report.wall_us);
+    let compile = outcome.compile.as_ref().map(wall);
+    let run = outcome.run.as_ref().map(wall).unwrap_or_default();
+    let at = |kind| {
+        step_started
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, t)| *t)
+    };
+    let run_at = at(StepKind::Run).ok_or("no StepStarted for the run step")?;
+    let split = match (compile, at(StepKind::Compile)) {
+        (Some(compile), Some(compile_at)) => OutsideSplit {
+            before: compile_at,
+            between: run_at.saturating_sub(compile_at + compile),
+            after: elapsed.saturating_sub(run_at + run),
+        },
+        _ => OutsideSplit {
+            before: run_at,
+            between: Duration::ZERO,
+            after: elapsed.saturating_sub(run_at + run),
+        },
+    };
+    Ok(DriverRun {
+        total: elapsed,
+        steps: compile.unwrap_or_default() + run,
+        run,
+        split,
+    })
 }
 
 /// The job the executor builds for `program`: the language's default

@@ -311,6 +311,7 @@ pub fn print_driver(rows: &[DriverLatency]) {
          time the agent measured inside the container."
     );
     print_run_step(rows);
+    print_outside_split(rows);
     for row in rows {
         print_notes(
             &row.program,
@@ -325,6 +326,43 @@ pub fn print_driver(rows: &[DriverLatency]) {
         );
     }
     println!();
+}
+
+/// Where the warm driver's time outside the agent's steps goes.
+fn print_outside_split(rows: &[DriverLatency]) {
+    println!();
+    println!("== driver: where the warm pool driver's time outside the steps goes (p50) ==");
+    let mut table = Table::new(&[
+        "language",
+        "outside steps",
+        "before the first step",
+        "between compile and run",
+        "after the run step",
+    ]);
+    for row in rows {
+        let split = &row.warm_split;
+        table.push(vec![
+            row.program.id.clone(),
+            fmt_ms(row.warm_outside.p50()),
+            fmt_ms(split.before.p50()),
+            if row.program.compiled() {
+                fmt_ms(split.between.p50())
+            } else {
+                "n/a".into()
+            },
+            fmt_ms(split.after.p50()),
+        ]);
+    }
+    table.print();
+    println!(
+        "the warm pool driver (a container ready before the clock starts), split by when its \
+         events arrived: before: start to the first step's StepStarted (the hand-over, the \
+         job to the agent, its files written); between: the compile step's end to the run \
+         step's StepStarted (compile clean-up, its report, the run step's limits, the \
+         go-ahead, the run step's set-up); after: the run step's end to Finished (clean-up, \
+         report, the agent's exit, the outcome). Steps' ends from their wallUs. The parts' \
+         p50s need not add up to the whole's."
+    );
 }
 
 /// The run step beside the same command by `docker exec` (issue #14's
@@ -363,7 +401,7 @@ fn print_run_step(rows: &[DriverLatency]) {
     }
     table.print();
     println!(
-        "run step: its wall time as the agent measured it (whole milliseconds) in the driver \
+        "run step: its wall time as the agent measured it in the driver \
          rows above; docker exec: the run step's argv with the step's environment (env -i) as \
          uid 65534 in a long-lived container of the same image with the sandbox's limits and \
          hardening options, timed by bash's `time` inside it (the exec round trip is not in \

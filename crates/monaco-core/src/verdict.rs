@@ -155,6 +155,11 @@ pub struct StepReport {
     pub signal: Option<i32>,
     /// Wall-clock time, milliseconds.
     pub wall_ms: u64,
+    /// The same wall-clock time in microseconds, for measurements finer
+    /// than a millisecond (a benchmark's split of where the time goes);
+    /// 0 when not measured. Not part of the HTTP API.
+    #[serde(default)]
+    pub wall_us: u64,
     /// CPU time of the process tree (user + system), milliseconds.
     pub cpu_ms: u64,
     /// Peak memory, bytes.

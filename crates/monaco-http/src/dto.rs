@@ -241,6 +241,8 @@ pub struct StepDto {
     exit_code: Option<i32>,
     signal: Option<i32>,
     wall_ms: u64,
+    /// The same wall time in microseconds.
+    wall_us: u64,
     cpu_ms: u64,
     memory_bytes: u64,
     truncated: bool,
@@ -253,6 +255,7 @@ impl From<&StepReport> for StepDto {
             exit_code: r.exit_code,
             signal: r.signal,
             wall_ms: r.wall_ms,
+            wall_us: r.wall_us,
             cpu_ms: r.cpu_ms,
             memory_bytes: r.memory_bytes,
             truncated: r.truncated,
@@ -315,6 +318,8 @@ pub struct CaseFields {
     exit_code: Option<i32>,
     signal: Option<i32>,
     wall_ms: u64,
+    /// The same wall time in microseconds.
+    wall_us: u64,
     cpu_ms: u64,
     memory_bytes: u64,
     truncated: bool,
@@ -329,6 +334,7 @@ impl CaseFields {
             exit_code: c.report.exit_code,
             signal: c.report.signal,
             wall_ms: c.report.wall_ms,
+            wall_us: c.report.wall_us,
             cpu_ms: c.report.cpu_ms,
             memory_bytes: c.report.memory_bytes,
             truncated: c.report.truncated,

@@ -384,7 +384,7 @@ fn routes<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &ApiConfi
                     ]
                 },
                 "CaseResult": {"type": "object",
-                    "required": ["index", "name", "verdict", "exitCode", "signal", "wallMs", "cpuMs", "memoryBytes",
+                    "required": ["index", "name", "verdict", "exitCode", "signal", "wallMs", "wallUs", "cpuMs", "memoryBytes",
                         "stdout", "stderr", "truncated", "checkerMessage"],
                     "properties": {
                         "index": {"type": "integer", "minimum": 0},
@@ -392,7 +392,9 @@ fn routes<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &ApiConfi
                         "verdict": {"$ref": "#/components/schemas/Verdict"},
                         "exitCode": {"type": "integer", "nullable": true},
                         "signal": {"type": "integer", "nullable": true},
-                        "wallMs": {"type": "integer", "minimum": 0}, "cpuMs": {"type": "integer", "minimum": 0},
+                        "wallMs": {"type": "integer", "minimum": 0},
+                        "wallUs": {"type": "integer", "minimum": 0, "description": "The same wall time in microseconds."},
+                        "cpuMs": {"type": "integer", "minimum": 0},
                         "memoryBytes": {"type": "integer", "minimum": 0},
                         "stdout": {"type": "string"}, "stderr": {"type": "string"},
                         "stdoutBase64": {"type": "string", "format": "byte"}, "stderrBase64": {"type": "string", "format": "byte"},
@@ -425,12 +427,14 @@ fn routes<S: monaco_executor::Sandbox>(executor: &Executor<S>, config: &ApiConfi
                     "id": {"type": "string", "format": "uuid"}, "status": {"$ref": "#/components/schemas/Status"}
                 }},
                 "Step": {"type": "object", "nullable": true,
-                    "required": ["verdict", "exitCode", "signal", "wallMs", "cpuMs", "memoryBytes", "truncated"],
+                    "required": ["verdict", "exitCode", "signal", "wallMs", "wallUs", "cpuMs", "memoryBytes", "truncated"],
                     "properties": {
                         "verdict": {"$ref": "#/components/schemas/Verdict"},
                         "exitCode": {"type": "integer", "nullable": true},
                         "signal": {"type": "integer", "nullable": true},
-                        "wallMs": {"type": "integer", "minimum": 0}, "cpuMs": {"type": "integer", "minimum": 0},
+                        "wallMs": {"type": "integer", "minimum": 0},
+                        "wallUs": {"type": "integer", "minimum": 0, "description": "The same wall time in microseconds."},
+                        "cpuMs": {"type": "integer", "minimum": 0},
                         "memoryBytes": {"type": "integer", "minimum": 0}, "truncated": {"type": "boolean"}
                     }
                 },

@@ -565,6 +565,7 @@ pub fn ended(verdict: Verdict) -> ExecutionOutcome {
             exit_code: (!signal).then_some(0),
             signal: signal.then_some(9),
             wall_ms: 1000,
+            wall_us: 1_000_000,
             cpu_ms: 1000,
             memory_bytes: 8 * 1024 * 1024,
             truncated: verdict == Verdict::OutputLimitExceeded,
