@@ -32,7 +32,7 @@ mod removal;
 mod session;
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -126,6 +126,35 @@ struct Inner {
     remover: Arc<Remover>,
     pool: Arc<WarmPool<Prepared>>,
     run_limits: Arc<RunLimits>,
+    executions: Arc<Tally>,
+}
+
+/// Executions begun and not yet over, and how many have ended: what the
+/// warm pool's refill waits on.
+#[derive(Default)]
+struct Tally {
+    running: AtomicUsize,
+    ended: AtomicU64,
+}
+
+/// One execution in a [`Tally`], from before it takes a container until
+/// its session is over.
+struct Running(Arc<Tally>);
+
+impl Running {
+    fn new(tally: &Arc<Tally>) -> Running {
+        tally.running.fetch_add(1, Ordering::SeqCst);
+        Running(tally.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Ended first: a refill that reads `running` after this sees the
+        // end counted.
+        self.0.ended.fetch_add(1, Ordering::SeqCst);
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl DockerSandbox {
@@ -158,6 +187,7 @@ impl DockerSandbox {
                 pool: WarmPool::new(config.pool.clone()),
                 remover,
                 config,
+                executions: Arc::default(),
             }),
         };
         if sandbox.inner.pool.enabled() {
@@ -284,18 +314,26 @@ async fn refill(inner: Weak<Inner>) {
         if pool.is_closed() && pool.size() == 0 {
             return;
         }
-        let live = strong.launcher.live.clone();
+        let executions = strong.executions.clone();
         drop(strong);
         pool.wait().await;
-        // A container taken is replaced once the execution that took it is
-        // over (at most REFILL_DEFER later): starting one means runc, a
-        // shim and an agent booting, which on a small machine took CPU from
-        // the program the user is waiting for (JavaScript's hello world ran
-        // 94 ms with a cold container and 126 ms with a warm one whose
-        // replacement started beside it, on two cores).
+        // A container taken is replaced once the executions running when it
+        // was taken (the one that took it among them) are over, at most
+        // REFILL_DEFER later: starting one means runc, a shim and an agent
+        // booting, which on a small machine took CPU from the program the
+        // user is waiting for (JavaScript's hello world ran 94 ms with a
+        // cold container and 126 ms with a warm one whose replacement
+        // started beside it, on two cores; Java's run step, which starts
+        // about 300 ms in, 60 ms against 45). Executions that begin later
+        // do not hold it back: a client that submits one program after
+        // another finds the pool refilled each time.
         if !pool.is_closed() {
             let until = tokio::time::Instant::now() + REFILL_DEFER;
-            while live.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < until {
+            let ended = executions.ended.load(Ordering::SeqCst);
+            let waited_for = executions.running.load(Ordering::SeqCst) as u64;
+            while executions.ended.load(Ordering::SeqCst) - ended < waited_for
+                && tokio::time::Instant::now() < until
+            {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
@@ -304,7 +342,7 @@ async fn refill(inner: Weak<Inner>) {
 
 /// The longest the warm pool waits for the executions running to end
 /// before it replaces the containers they took.
-const REFILL_DEFER: Duration = Duration::from_millis(300);
+const REFILL_DEFER: Duration = Duration::from_millis(1000);
 
 /// Refuses a job whose file names could leave the work directory.
 fn check_files(job: &SandboxJob) -> Result<(), SandboxError> {
@@ -329,6 +367,8 @@ impl Sandbox for DockerSandbox {
         check_files(&job)?;
         let inner = &self.inner;
         let spec = ContainerSpec::of(&job);
+        // Counted before the take, which wakes the refill.
+        let running = Running::new(&inner.executions);
         let (warm, dead) = inner.pool.take(&spec);
         for d in dead {
             tokio::spawn(d.guard.remove());
@@ -351,7 +391,7 @@ impl Sandbox for DockerSandbox {
         let (input, killed) = InputSender::new(input_tx);
         let (events_tx, events_rx) = mpsc::channel(1024);
         // The session logs under the caller's span (the execution's).
-        tokio::spawn(tracing::Instrument::in_current_span(session::drive(
+        let session = session::drive(
             inner.run_limits.clone(),
             job,
             prepared,
@@ -359,7 +399,11 @@ impl Sandbox for DockerSandbox {
             killed,
             events_tx,
             (inner.config.sandbox_uid, inner.config.checker_uid),
-        )));
+        );
+        tokio::spawn(tracing::Instrument::in_current_span(async move {
+            session.await;
+            drop(running);
+        }));
         Ok(ActiveExecution {
             input,
             events: events_rx,
