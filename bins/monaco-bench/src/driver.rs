@@ -54,6 +54,10 @@ pub struct DriverLatency {
     pub warm_outside: Samples,
     /// Where the warm driver's time outside the steps went, per execution.
     pub warm_split: SplitSamples,
+    /// The warm driver's run step when the job is interactive: stdin is a
+    /// terminal (the agent's pty) instead of a pipe, as an editor's runs
+    /// are. The one sandbox difference the `docker exec` pair leaves out.
+    pub tty_run_step: Samples,
     /// The run step's wall time the (direct) driver's agent measured.
     pub run_step: Samples,
     /// The same argv in the same image with the same limits, timed by bash
@@ -136,6 +140,7 @@ async fn measure_language(
         warm: Samples::default(),
         warm_outside: Samples::default(),
         warm_split: SplitSamples::default(),
+        tty_run_step: Samples::default(),
         exec_bare: Samples::default(),
         baselines: Baselines::new(&program),
         program,
@@ -166,6 +171,11 @@ async fn measure_language(
         engine_limits.settle().await;
         let warm_run = match wait_warm(warm).await {
             Ok(()) => driver_once(warm, language, &row.program).await,
+            Err(e) => Err(e),
+        };
+        warm.settle().await;
+        let tty_run = match wait_warm(warm).await {
+            Ok(()) => driver_once_as(warm, language, &row.program, true).await,
             Err(e) => Err(e),
         };
         warm.settle().await;
@@ -202,6 +212,7 @@ async fn measure_language(
             }
             Err(e) => row.warm.record(Err(e)),
         }
+        row.tty_run_step.record(tty_run.map(|d| d.run));
         match engine {
             Ok(d) => {
                 row.engine_limits.record(Ok(d.total));
@@ -284,7 +295,18 @@ async fn driver_once(
     language: &Language,
     program: &Program,
 ) -> Result<DriverRun, String> {
-    let job = sandbox_job(language, program);
+    driver_once_as(sandbox, language, program, false).await
+}
+
+/// [`driver_once`], `interactive` or not (stdin a terminal, or a pipe).
+async fn driver_once_as(
+    sandbox: &DockerSandbox,
+    language: &Language,
+    program: &Program,
+    interactive: bool,
+) -> Result<DriverRun, String> {
+    let mut job = sandbox_job(language, program);
+    job.interactive = interactive;
     let started = Instant::now();
     let mut step_started: Vec<(StepKind, Duration)> = Vec::new();
     let run = async {

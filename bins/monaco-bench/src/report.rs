@@ -319,6 +319,7 @@ pub fn print_driver(rows: &[DriverLatency]) {
                 ("driver", &row.driver),
                 ("driver, docker update", &row.engine_limits),
                 ("driver, warm pool", &row.warm),
+                ("driver, warm pool, stdin a terminal", &row.tty_run_step),
                 ("docker exec run", &row.exec_run),
                 ("docker exec run, no limits", &row.exec_bare),
             ],
@@ -377,11 +378,12 @@ fn print_run_step(rows: &[DriverLatency]) {
         "docker exec p50",
         "p99",
         "exec, no limits p50",
+        "run step, stdin a terminal p50",
         "run step − exec",
         "target",
         "status",
     ]);
-    table.align_left(&[0, 7, 8]);
+    table.align_left(&[0, 8, 9]);
     for row in rows {
         let (over, allowed) = run_step_over(row);
         table.push(vec![
@@ -391,6 +393,7 @@ fn print_run_step(rows: &[DriverLatency]) {
             fmt_ms(row.exec_run.p50()),
             fmt_ms(row.exec_run.p99()),
             fmt_ms(row.exec_bare.p50()),
+            fmt_ms(row.tty_run_step.p50()),
             over.map_or("n/a".into(), |d| format!("{d:+.1}")),
             allowed.map_or("n/a".into(), |a| format!("≤ +{a:.1} ms")),
             match (over, allowed) {
@@ -406,7 +409,9 @@ fn print_run_step(rows: &[DriverLatency]) {
          uid 65534 in a long-lived container of the same image with the sandbox's limits and \
          hardening options, timed by bash's `time` inside it (the exec round trip is not in \
          it), in the same rounds; exec, no limits: the same in a container of the same image \
-         with none of the limits and hardening options (what they cost together)."
+         with none of the limits and hardening options (what they cost together); stdin a \
+         terminal: the warm pool driver's run step of the same job made interactive (stdin \
+         the agent's pty instead of a pipe, as an editor's runs have it)."
     );
 }
 
