@@ -135,6 +135,8 @@ struct Inner {
 struct Tally {
     running: AtomicUsize,
     ended: AtomicU64,
+    /// Told of every end.
+    an_end: tokio::sync::Notify,
 }
 
 /// One execution in a [`Tally`], from before it takes a container until
@@ -154,6 +156,7 @@ impl Drop for Running {
         // end counted.
         self.0.ended.fetch_add(1, Ordering::SeqCst);
         self.0.running.fetch_sub(1, Ordering::SeqCst);
+        self.0.an_end.notify_waiters();
     }
 }
 
@@ -331,10 +334,16 @@ async fn refill(inner: Weak<Inner>) {
             let until = tokio::time::Instant::now() + REFILL_DEFER;
             let ended = executions.ended.load(Ordering::SeqCst);
             let waited_for = executions.running.load(Ordering::SeqCst) as u64;
-            while executions.ended.load(Ordering::SeqCst) - ended < waited_for
-                && tokio::time::Instant::now() < until
-            {
-                tokio::time::sleep(Duration::from_millis(2)).await;
+            loop {
+                // Registered before the check, so an end between the two
+                // is not missed; no timer ticks while a program runs.
+                let an_end = executions.an_end.notified();
+                if executions.ended.load(Ordering::SeqCst) - ended >= waited_for {
+                    break;
+                }
+                if tokio::time::timeout_at(until, an_end).await.is_err() {
+                    break;
+                }
             }
         }
     }
