@@ -7,6 +7,10 @@
 //!   the measurements. Every hardening option is on, as in production; the
 //!   warm pool is off, so every execution pays for a cold container. The
 //!   job is built from `languages.toml` as the executor builds it.
+//! - **warm pool**: the same with a container ready before the clock
+//!   starts, its time outside the steps split by when its events arrive
+//!   ([`OutsideSplit`]), and once more with the job interactive (stdin the
+//!   agent's terminal instead of a pipe).
 //! - **docker-run** and **native**: see [`crate::baseline`].
 //!
 //! Set beside the latency section's `execute`, it tells what the server

@@ -44,10 +44,13 @@
 //!    through `DockerSandbox::start` alone, in this process, with no
 //!    server, beside the same baselines in the same rounds. Beside the
 //!    latency section it separates what the server adds from what the
-//!    driver costs. It runs the driver three ways in the same rounds: cold
+//!    driver costs. It runs the driver four ways in the same rounds: cold
 //!    containers, cold with the run step's limits through `docker update`,
-//!    and with the warm pool; and it times the run step's argv by `docker
-//!    exec` in the same image with the same limits, and with none
+//!    with the warm pool, and with the warm pool and stdin a terminal (the
+//!    job interactive); it splits the warm driver's time outside the steps
+//!    by when its events arrive (before the first step, between compile
+//!    and run, after the run step); and it times the run step's argv by
+//!    `docker exec` in the same image with the same limits, and with none
 //!    ([`exec_baseline`]), beside the agent's run step. It is left out of
 //!    the default run, which measures the service as clients see it; it
 //!    needs no server binary.
