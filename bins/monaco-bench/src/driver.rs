@@ -314,18 +314,14 @@ async fn driver_once_as(
     let started = Instant::now();
     let mut step_started: Vec<(StepKind, Duration)> = Vec::new();
     let run = async {
-        let mut execution = sandbox.start(job).await.map_err(|e| e.to_string())?;
-        let mut events = Vec::new();
-        while let Some(event) = execution.events.recv().await {
-            if let ExecutionEvent::StepStarted { step } = &event {
-                step_started.push((*step, started.elapsed()));
-            }
-            let end = matches!(event, ExecutionEvent::Finished(_));
-            events.push(event);
-            if end {
-                break;
-            }
-        }
+        let execution = sandbox.start(job).await.map_err(|e| e.to_string())?;
+        let events = execution
+            .collect_observing(|event| {
+                if let ExecutionEvent::StepStarted { step } = event {
+                    step_started.push((*step, started.elapsed()));
+                }
+            })
+            .await;
         Ok::<_, String>(events)
     };
     let events = tokio::time::timeout(REQUEST_TIMEOUT, run)
@@ -365,17 +361,13 @@ async fn driver_once_as(
             .map(|(_, t)| *t)
     };
     let run_at = at(StepKind::Run).ok_or("no StepStarted for the run step")?;
-    let split = match (compile, at(StepKind::Compile)) {
-        (Some(compile), Some(compile_at)) => OutsideSplit {
-            before: compile_at,
-            between: run_at.saturating_sub(compile_at + compile),
-            after: elapsed.saturating_sub(run_at + run),
-        },
-        _ => OutsideSplit {
-            before: run_at,
-            between: Duration::ZERO,
-            after: elapsed.saturating_sub(run_at + run),
-        },
+    let compiled = compile.zip(at(StepKind::Compile));
+    let split = OutsideSplit {
+        before: compiled.map_or(run_at, |(_, compile_at)| compile_at),
+        between: compiled.map_or(Duration::ZERO, |(compile, compile_at)| {
+            run_at.saturating_sub(compile_at + compile)
+        }),
+        after: elapsed.saturating_sub(run_at + run),
     };
     Ok(DriverRun {
         total: elapsed,

@@ -156,8 +156,8 @@ pub struct StepReport {
     /// Wall-clock time, milliseconds.
     pub wall_ms: u64,
     /// The same wall-clock time in microseconds, for measurements finer
-    /// than a millisecond (a benchmark's split of where the time goes);
-    /// 0 when not measured. Not part of the HTTP API.
+    /// than a millisecond (a benchmark's split of where the time goes;
+    /// `wallUs` in the HTTP API); 0 when not measured.
     #[serde(default)]
     pub wall_us: u64,
     /// CPU time of the process tree (user + system), milliseconds.

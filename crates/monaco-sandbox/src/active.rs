@@ -96,9 +96,19 @@ pub struct ActiveExecution {
 
 impl ActiveExecution {
     /// Collects every event until `Finished` (for callers that do not stream).
-    pub async fn collect(mut self) -> Vec<ExecutionEvent> {
+    pub async fn collect(self) -> Vec<ExecutionEvent> {
+        self.collect_observing(|_| {}).await
+    }
+
+    /// [`collect`](Self::collect), showing each event to `observe` as it
+    /// arrives (a benchmark notes when).
+    pub async fn collect_observing(
+        mut self,
+        mut observe: impl FnMut(&ExecutionEvent),
+    ) -> Vec<ExecutionEvent> {
         let mut all = Vec::new();
         while let Some(e) = self.events.recv().await {
+            observe(&e);
             let end = matches!(e, ExecutionEvent::Finished(_));
             all.push(e);
             if end {

@@ -223,8 +223,7 @@ impl HostCgroups {
 /// starts with the budget a container of its own would have; the quota
 /// itself is the same, and from the next period on nothing changes.
 fn refill_cpu_quota(path: &Path) -> Result<(), String> {
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = read_text(path)?;
     let quota = text.trim();
     // No quota (`max`, or -1 on v1): no budget to refill.
     if quota.is_empty() || quota.starts_with("max") || quota == "-1" {
@@ -233,9 +232,12 @@ fn refill_cpu_quota(path: &Path) -> Result<(), String> {
     fs::write(path, quota).map_err(|e| format!("cannot write {quota:?} to {}: {e}", path.display()))
 }
 
+fn read_text(path: &Path) -> Result<String, String> {
+    fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
 fn read_number(path: &Path) -> Result<u64, String> {
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = read_text(path)?;
     let text = text.trim();
     if text == "max" {
         return Ok(u64::MAX);
