@@ -165,13 +165,11 @@ impl<S: Sandbox> Executor<S> {
 
     /// Waits until the execution has finished and returns its result.
     pub async fn wait(&self, id: ExecutionId) -> Result<ExecutionSnapshot, ExecutorError> {
-        let mut events = self.events(id, 0).await?.ok_or(ExecutorError::NotFound)?;
-        while let Some((_, event)) = events.next().await {
-            if matches!(event, ExecutionEvent::Finished(_)) {
-                break;
-            }
-        }
-        self.result(id).await?.ok_or(ExecutorError::NotFound)
+        self.inner
+            .scheduler
+            .wait(id)
+            .await?
+            .ok_or(ExecutorError::NotFound)
     }
 
     /// The execution's events from index `from`: the log so far, then live.

@@ -17,7 +17,7 @@
 //! | `P:leases`              | zset   | running executions by lease deadline (ms)          |
 //! | `P:finished`            | zset   | finished executions by finish time (ms): the bound |
 //! | `P:exec:{id}`           | hash   | `state`, `meta`, `owner`, `language`, times, `next`, `epoch`, `worker`, `outcome` |
-//! | `P:exec:{id}:events`    | stream | the event log; entry id `N-1` is event index `N`    |
+//! | `P:exec:{id}:events`    | stream | the event log; entry id `N-1` is event index `N`; the `Finished` entry also holds the start and completion times (`s`, `c`) |
 //! | `P:exec:{id}:control`   | stream | stdin and kill commands, read by the worker running it |
 //!
 //! Because an event's entry id is its index, replaying from `?from=N` is
@@ -39,16 +39,16 @@
 //! [`MAX_DELIVERIES`] deliveries, then it fails `worker.redelivery_exhausted`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use monaco_core::{ErrorCode, ExecutionEvent, ExecutionId, ExecutionOutcome, Status};
 use monaco_sandbox::{InputCommand, InputSender, SandboxJob};
 use monaco_scheduler::{
-    CancelError, Counts, EventFeed, EventSubscription, ExecutionMeta, ExecutionSnapshot,
-    ExecutionStore, Fenced, FinishReport, InputError, Lease, StoreFuture, SubmitError, Taken,
-    Unavailable, MAX_PENDING_INPUT_BYTES,
+    wait_through_log, CancelError, Counts, EventFeed, EventSubscription, ExecutionMeta,
+    ExecutionSnapshot, ExecutionStore, Fenced, FinishReport, InputError, Lease, StoreFuture,
+    SubmitError, Taken, Unavailable, MAX_PENDING_INPUT_BYTES,
 };
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadReply};
@@ -117,8 +117,11 @@ pub struct RedisConfig {
 
 /// The executions of a cluster, in Redis.
 pub struct RedisStore {
-    client: Client,
     con: ConnectionManager,
+    /// Connections for blocking reads, kept between them.
+    idle: Arc<Idle>,
+    /// When this node last looked for jobs of lost readers (ms).
+    last_reclaim: AtomicU64,
     config: RedisConfig,
     scripts: Scripts,
     closed: AtomicBool,
@@ -213,8 +216,9 @@ impl RedisStore {
             return Err(ConnectError::Evicting { url, policy });
         }
         let store = RedisStore {
-            client,
             con,
+            idle: Arc::new(Idle::new(client)),
+            last_reclaim: AtomicU64::new(0),
             scripts: Scripts::new(),
             closed: AtomicBool::new(false),
             closing: Notify::new(),
@@ -281,9 +285,22 @@ impl RedisStore {
         }
     }
 
-    /// A connection of its own, for a blocking read.
+    /// A connection of its own, for a blocking read (control streams: the
+    /// read is dropped while it blocks, so the connection is not kept).
     async fn dedicated(&self) -> Result<MultiplexedConnection, RedisError> {
-        dedicated(&self.client).await
+        dedicated(&self.idle.client).await
+    }
+
+    /// Whether this node's turn to look for jobs of lost readers has come
+    /// (once per [`REAP_EVERY`] for all its workers together).
+    fn reclaim_due(&self) -> bool {
+        let now = now_ms();
+        let last = self.last_reclaim.load(Ordering::SeqCst);
+        now.saturating_sub(last) >= REAP_EVERY.as_millis() as u64
+            && self
+                .last_reclaim
+                .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
     }
 
     fn lost_outcome() -> ExecutionOutcome {
@@ -467,23 +484,21 @@ impl RedisStore {
                 () = self.closing.notified() => return None,
             }
         }
-        let mut con: Option<MultiplexedConnection> = None;
-        let mut last_reclaim = tokio::time::Instant::now() - REAP_EVERY;
+        let mut con: Option<Blocking> = None;
         loop {
             if self.closed.load(Ordering::SeqCst) {
                 return None;
             }
             let result: Result<Option<Taken>, RedisError> = async {
-                if last_reclaim.elapsed() >= REAP_EVERY {
-                    last_reclaim = tokio::time::Instant::now();
+                if self.reclaim_due() {
                     if let Some(taken) = self.reclaim().await? {
                         return Ok(Some(taken));
                     }
                 }
                 if con.is_none() {
-                    con = Some(self.dedicated().await?);
+                    con = Some(self.idle.get().await?);
                 }
-                let Some(c) = con.as_mut() else {
+                let Some(Blocking { con: c, .. }) = con.as_mut() else {
                     return Ok(None);
                 };
                 let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
@@ -519,6 +534,10 @@ impl RedisStore {
             match result {
                 Ok(Some(taken)) => {
                     if self.runs(&taken.job.language) == Some(true) {
+                        // Its last read was answered: the next take reuses it.
+                        if let Some(blocking) = con.take() {
+                            self.idle.put(blocking.con);
+                        }
                         return Some(taken);
                     }
                     debug!(id = %taken.job.id, language = %taken.job.language, "a language this node lacks; handed back");
@@ -527,6 +546,12 @@ impl RedisStore {
                     }
                 }
                 Ok(None) => {}
+                Err(_) if con.as_ref().is_some_and(|c| c.reused) => {
+                    // A kept connection that went stale (Redis restarted):
+                    // the others are as old; retry at once on a new one.
+                    self.idle.clear();
+                    con = None;
+                }
                 Err(e) => {
                     warn!(error = %e, "cannot take jobs from the broker; retrying");
                     con = None;
@@ -735,29 +760,186 @@ impl RedisStore {
         if fields.is_empty() {
             return Ok(None);
         }
-        let meta: ExecutionMeta = fields
-            .get("meta")
-            .and_then(|m| serde_json::from_str(m).ok())
-            .unwrap_or_default();
-        let ms = |name: &str| fields.get(name).and_then(|v| v.parse::<u64>().ok());
-        let events: Vec<ExecutionEvent> = log.ids.iter().filter_map(parse_event).collect();
-        let mut snapshot =
-            ExecutionSnapshot::from_log(id, meta, from_ms(ms("queuedAt").unwrap_or(0)), &events);
-        snapshot.started_at = ms("startedAt").map(from_ms);
-        snapshot.completed_at = ms("completedAt").map(from_ms);
-        if let Some(outcome) = fields
-            .get("outcome")
-            .and_then(|o| serde_json::from_str::<ExecutionOutcome>(o).ok())
-        {
-            snapshot.status = outcome.status;
-            snapshot.outcome = Some(outcome);
-        } else {
-            snapshot.status = state_status(
-                fields.get("state").map(String::as_str),
-                fields.get("status").map(String::as_str),
-            );
+        Ok(Some(snapshot_of(id, &fields, &log.ids)))
+    }
+
+    /// `wait_finished` in as few round trips as the log allows: the hash
+    /// and the log so far in one, then blocking reads (on a kept
+    /// connection) until the `Finished` entry, which carries the start and
+    /// completion times, so that nothing is read after it. `Err`: Redis
+    /// failed, and the caller takes the general path, which retries.
+    async fn wait_direct(&self, id: ExecutionId) -> Result<Waited, RedisError> {
+        let key = self.exec_key(id);
+        let events = format!("{key}:events");
+        let (mut fields, log): (HashMap<String, String>, StreamRangeReply) = redis::pipe()
+            .cmd("HGETALL")
+            .arg(&key)
+            .cmd("XRANGE")
+            .arg(&events)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut self.con())
+            .await?;
+        if fields.is_empty() {
+            return Ok(Waited::Gone);
         }
-        Ok(Some(snapshot))
+        let mut entries = log.ids;
+        let mut blocking: Option<Blocking> = None;
+        loop {
+            if let Some(last) = entries.last() {
+                if let Some(ExecutionEvent::Finished(_)) = parse_event(last) {
+                    let times = (last.get::<String>("s"), last.get::<String>("c"));
+                    if let Some(b) = blocking {
+                        self.idle.put(b.con);
+                    }
+                    let (Some(started), Some(completed)) = times else {
+                        // Finished by a node that did not write the times.
+                        return Ok(Waited::Finished);
+                    };
+                    if !started.is_empty() {
+                        fields.insert("startedAt".into(), started);
+                    }
+                    fields.insert("completedAt".into(), completed);
+                    return Ok(Waited::Done(Box::new(snapshot_of(id, &fields, &entries))));
+                }
+            }
+            let b = match blocking.as_mut() {
+                Some(b) => b,
+                None => blocking.insert(self.idle.get().await?),
+            };
+            let after = entries
+                .last()
+                .map_or_else(|| "0-0".to_string(), |e| e.id.clone());
+            let read: Result<Option<StreamReadReply>, RedisError> = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(REPLAY_BATCH)
+                .arg("BLOCK")
+                .arg(BLOCK.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&events)
+                .arg(after)
+                .query_async(&mut b.con)
+                .await;
+            match read {
+                Ok(Some(reply)) => entries.extend(reply.keys.into_iter().flat_map(|k| k.ids)),
+                // A quiet second: still there?
+                Ok(None) => {
+                    let exists: bool = redis::cmd("EXISTS")
+                        .arg(&key)
+                        .query_async(&mut self.con())
+                        .await?;
+                    if !exists {
+                        return Ok(Waited::Gone);
+                    }
+                }
+                Err(e) => {
+                    if b.reused {
+                        self.idle.clear();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// How [`RedisStore::wait_direct`] ended.
+enum Waited {
+    /// Finished: its snapshot.
+    Done(Box<ExecutionSnapshot>),
+    /// Finished without the times on its last entry: read the snapshot.
+    Finished,
+    /// No such execution, or forgotten meanwhile.
+    Gone,
+}
+
+/// The snapshot of an execution from its hash and its log's entries.
+fn snapshot_of(
+    id: ExecutionId,
+    fields: &HashMap<String, String>,
+    entries: &[StreamId],
+) -> ExecutionSnapshot {
+    let meta: ExecutionMeta = fields
+        .get("meta")
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or_default();
+    let ms = |name: &str| fields.get(name).and_then(|v| v.parse::<u64>().ok());
+    let events: Vec<ExecutionEvent> = entries.iter().filter_map(parse_event).collect();
+    let mut snapshot =
+        ExecutionSnapshot::from_log(id, meta, from_ms(ms("queuedAt").unwrap_or(0)), &events);
+    snapshot.started_at = ms("startedAt").map(from_ms);
+    snapshot.completed_at = ms("completedAt").map(from_ms);
+    if let Some(outcome) = fields
+        .get("outcome")
+        .and_then(|o| serde_json::from_str::<ExecutionOutcome>(o).ok())
+    {
+        snapshot.status = outcome.status;
+        snapshot.outcome = Some(outcome);
+    } else if snapshot.outcome.is_none() {
+        snapshot.status = state_status(
+            fields.get("state").map(String::as_str),
+            fields.get("status").map(String::as_str),
+        );
+    }
+    snapshot
+}
+
+/// Connections for blocking reads (`XREADGROUP`/`XREAD … BLOCK`), kept
+/// between reads: a new one costs a TCP handshake and a round trip of its
+/// own, on every job taken and every result waited for. Only a connection
+/// whose last read was answered comes back (one dropped while it blocks
+/// would still be blocked in Redis).
+struct Idle {
+    client: Client,
+    free: Mutex<Vec<MultiplexedConnection>>,
+}
+
+/// At most this many idle connections are kept.
+const IDLE_MAX: usize = 32;
+
+/// A connection for blocking reads, and whether it was kept from an
+/// earlier one (so a failure may only mean that it went stale).
+struct Blocking {
+    con: MultiplexedConnection,
+    reused: bool,
+}
+
+impl Idle {
+    fn new(client: Client) -> Self {
+        Idle {
+            client,
+            free: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn free(&self) -> MutexGuard<'_, Vec<MultiplexedConnection>> {
+        self.free.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A kept connection, or a new one.
+    async fn get(&self) -> Result<Blocking, RedisError> {
+        let kept = self.free().pop();
+        match kept {
+            Some(con) => Ok(Blocking { con, reused: true }),
+            None => Ok(Blocking {
+                con: dedicated(&self.client).await?,
+                reused: false,
+            }),
+        }
+    }
+
+    /// Keeps a connection whose last command was answered.
+    fn put(&self, con: MultiplexedConnection) {
+        let mut free = self.free();
+        if free.len() < IDLE_MAX {
+            free.push(con);
+        }
+    }
+
+    /// Forgets every kept connection (one of them failed: they are all as
+    /// old, from before Redis went away).
+    fn clear(&self) {
+        self.free().clear();
     }
 }
 
@@ -1005,6 +1187,23 @@ impl ExecutionStore for RedisStore {
         Box::pin(self.read_snapshot(id))
     }
 
+    fn wait_finished(
+        &self,
+        id: ExecutionId,
+    ) -> StoreFuture<'_, Result<Option<ExecutionSnapshot>, Unavailable>> {
+        Box::pin(async move {
+            match self.wait_direct(id).await {
+                Ok(Waited::Done(snapshot)) => Ok(Some(*snapshot)),
+                Ok(Waited::Finished) => self.read_snapshot(id).await,
+                Ok(Waited::Gone) => Ok(None),
+                Err(e) => {
+                    debug!(%id, error = %e, "waiting for a result: taking the log's way");
+                    wait_through_log(self, id).await
+                }
+            }
+        })
+    }
+
     fn subscribe(
         &self,
         id: ExecutionId,
@@ -1016,7 +1215,7 @@ impl ExecutionStore for RedisStore {
                 return Ok(None);
             }
             Ok(Some(EventSubscription::new(RedisFeed {
-                client: self.client.clone(),
+                idle: Arc::clone(&self.idle),
                 con: self.con(),
                 key: format!("{}:events", self.exec_key(id)),
                 hash: self.exec_key(id),
@@ -1024,6 +1223,7 @@ impl ExecutionStore for RedisStore {
                 buffered: Vec::new(),
                 done: false,
                 blocking: None,
+                reading: false,
                 following: false,
             })))
         })
@@ -1067,14 +1267,17 @@ impl ExecutionStore for RedisStore {
 /// Follows one execution's log in Redis: replays with `XRANGE`, then
 /// follows with a blocking `XREAD` on a connection of its own.
 struct RedisFeed {
-    client: Client,
+    idle: Arc<Idle>,
     con: ConnectionManager,
     key: String,
     hash: String,
     next: usize,
     buffered: Vec<(usize, ExecutionEvent)>,
     done: bool,
-    blocking: Option<MultiplexedConnection>,
+    blocking: Option<Blocking>,
+    /// A blocking read is under way on `blocking` (dropped then, the
+    /// connection is not kept).
+    reading: bool,
     /// The log was read to its end and found open: wait with `XREAD`
     /// alone until a wait comes back empty.
     following: bool,
@@ -1083,6 +1286,16 @@ struct RedisFeed {
 impl EventFeed for RedisFeed {
     fn next(&mut self) -> StoreFuture<'_, Option<(usize, ExecutionEvent)>> {
         Box::pin(self.next_event())
+    }
+}
+
+impl Drop for RedisFeed {
+    fn drop(&mut self) {
+        if let Some(blocking) = self.blocking.take() {
+            if !self.reading {
+                self.idle.put(blocking.con);
+            }
+        }
     }
 }
 
@@ -1124,15 +1337,14 @@ impl RedisFeed {
                 }
                 continue;
             }
-            // The state before the range: a log that was closed before the
-            // range was read has nothing beyond what the range returned.
-            let state: Result<Option<String>, RedisError> = redis::cmd("HGET")
+            // The state before the range (a log that was closed before the
+            // range was read has nothing beyond what the range returned),
+            // then what is logged already: one round trip, in that order.
+            let read: Result<(Option<String>, StreamRangeReply), RedisError> = redis::pipe()
+                .cmd("HGET")
                 .arg(&self.hash)
                 .arg("state")
-                .query_async(&mut self.con)
-                .await;
-            // What is logged already, on the shared connection.
-            let range: Result<StreamRangeReply, RedisError> = redis::cmd("XRANGE")
+                .cmd("XRANGE")
                 .arg(&self.key)
                 .arg(event_entry_id(self.next))
                 .arg("+")
@@ -1140,23 +1352,23 @@ impl RedisFeed {
                 .arg(REPLAY_BATCH)
                 .query_async(&mut self.con)
                 .await;
-            match (state, range) {
-                (Ok(_), Ok(range)) if !range.ids.is_empty() => {
+            match read {
+                Ok((_, range)) if !range.ids.is_empty() => {
                     self.fill(range.ids);
                     continue;
                 }
                 // Forgotten (expired, or beyond the maximum), or closed
                 // and read to its end (or asked beyond it): over.
-                (Ok(None), Ok(_)) => {
+                Ok((None, _)) => {
                     self.done = true;
                     return None;
                 }
-                (Ok(Some(state)), Ok(_)) if state == "finished" => {
+                Ok((Some(state), _)) if state == "finished" => {
                     self.done = true;
                     return None;
                 }
-                (Ok(_), Ok(_)) => {}
-                _ => {
+                Ok(_) => {}
+                Err(_) => {
                     failures += 1;
                     if failures > 30 {
                         return None;
@@ -1174,9 +1386,9 @@ impl RedisFeed {
     /// wait (or a failure) sends the feed back to look at the state.
     async fn follow(&mut self, failures: &mut usize) {
         if self.blocking.is_none() {
-            self.blocking = dedicated(&self.client).await.ok();
+            self.blocking = self.idle.get().await.ok();
         }
-        let Some(con) = self.blocking.as_mut() else {
+        let Some(Blocking { con, reused }) = self.blocking.as_mut() else {
             self.following = false;
             *failures += 1;
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1187,6 +1399,8 @@ impl RedisFeed {
         } else {
             event_entry_id(self.next - 1)
         };
+        let reused = *reused;
+        self.reading = true;
         let read: Result<Option<StreamReadReply>, RedisError> = redis::cmd("XREAD")
             .arg("COUNT")
             .arg(REPLAY_BATCH)
@@ -1197,12 +1411,19 @@ impl RedisFeed {
             .arg(after)
             .query_async(con)
             .await;
+        self.reading = false;
         match read {
             Ok(Some(reply)) => {
                 let entries = reply.keys.into_iter().flat_map(|k| k.ids).collect();
                 self.fill(entries);
             }
             Ok(None) => self.following = false,
+            Err(_) if reused => {
+                // Kept from before Redis went away: retry on a new one.
+                self.idle.clear();
+                self.blocking = None;
+                self.following = false;
+            }
             Err(_) => {
                 self.blocking = None;
                 self.following = false;
@@ -1250,10 +1471,10 @@ local function finish(p, id, guard, status, status_event, finished_event, outcom
     redis.call('DECR', p .. ':running')
     redis.call('ZREM', p .. ':leases', id)
   end
-  for _, event in ipairs({status_event, finished_event}) do
-    local n = redis.call('HINCRBY', h, 'next', 1) - 1
-    redis.call('XADD', h .. ':events', n .. '-1', 'e', event)
-  end
+  local n = redis.call('HINCRBY', h, 'next', 2) - 2
+  redis.call('XADD', h .. ':events', n .. '-1', 'e', status_event)
+  redis.call('XADD', h .. ':events', (n + 1) .. '-1', 'e', finished_event,
+    's', redis.call('HGET', h, 'startedAt') or '', 'c', now)
   redis.call('HSET', h, 'state', 'finished', 'status', status, 'outcome', outcome, 'completedAt', now)
   for _, k in ipairs({h, h .. ':events', h .. ':control'}) do redis.call('EXPIRE', k, ttl) end
   redis.call('ZADD', p .. ':finished', now, id)

@@ -327,6 +327,37 @@ pub async fn a_live_subscriber_gets_events_as_they_happen(make: Maker) {
     assert!(sub.next().await.is_none());
 }
 
+pub async fn a_waiter_gets_the_result_a_snapshot_shows(make: Maker) {
+    let fake = Arc::new(FakeSandbox::new());
+    let s = make(Arc::clone(&fake), config(1, 10)).await;
+    let gate = Arc::new(Notify::new());
+    let acts = vec![
+        Act::Emit(out(StepKind::Run, Stream::Stdout, b"before")),
+        Act::Gate(Arc::clone(&gate)),
+        Act::Emit(out(StepKind::Run, Stream::Stderr, b"after")),
+    ];
+    let id = submit(&s, &fake, script(acts)).await;
+    // The waiter starts first; the gate opens once the run has begun.
+    let (waited, ()) = tokio::join!(s.wait(id), async {
+        let mut sub = s.events(id, 0).await.unwrap().unwrap();
+        assert_eq!(next_output(&mut sub).await, b"before");
+        gate.notify_one();
+    });
+    let waited = waited.unwrap().expect("a known execution");
+    assert_eq!(waited.status, Status::Completed);
+    assert_eq!(waited.outcome, Some(ok()));
+    assert_eq!(
+        (&waited.stdout[..], &waited.stderr[..]),
+        (&b"before"[..], &b"after"[..])
+    );
+    assert!(waited.started_at.is_some() && waited.completed_at.is_some());
+    let snapshot = s.snapshot(id).await.unwrap();
+    assert_eq!(Some(&waited), snapshot.as_ref());
+    // Finished already: the same at once.
+    assert_eq!(s.wait(id).await.unwrap(), snapshot);
+    assert_eq!(s.wait(ExecutionId::new()).await.unwrap(), None);
+}
+
 pub async fn input_sent_while_queued_is_delivered_in_order_after_the_start(make: Maker) {
     let fake = Arc::new(FakeSandbox::new());
     let s = make(Arc::clone(&fake), config(1, 10)).await;
@@ -630,6 +661,10 @@ macro_rules! store_contract {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn a_live_subscriber_gets_events_as_they_happen() {
             $crate::contract::a_live_subscriber_gets_events_as_they_happen($make).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_waiter_gets_the_result_a_snapshot_shows() {
+            $crate::contract::a_waiter_gets_the_result_a_snapshot_shows($make).await
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn input_sent_while_queued_is_delivered_in_order_after_the_start() {

@@ -31,6 +31,6 @@ pub use execution::{
 pub use queue::{JobQueue, MemoryQueue, PushError};
 pub use scheduler::{Scheduler, SchedulerConfig};
 pub use store::{
-    Counts, EventFeed, ExecutionStore, Fenced, FinishReport, Lease, MemoryStore, StoreFuture,
-    Taken, Unavailable,
+    wait_through_log, Counts, EventFeed, ExecutionStore, Fenced, FinishReport, Lease, MemoryStore,
+    StoreFuture, Taken, Unavailable,
 };

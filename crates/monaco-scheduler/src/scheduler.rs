@@ -235,6 +235,12 @@ impl<S: Sandbox> Scheduler<S> {
         self.core().store.snapshot(id).await
     }
 
+    /// Waits until the execution has finished and returns its result;
+    /// `None` when there is no such execution.
+    pub async fn wait(&self, id: ExecutionId) -> Result<Option<ExecutionSnapshot>, Unavailable> {
+        self.core().store.wait_finished(id).await
+    }
+
     /// Follows the execution's event log from index `from` (0: everything).
     pub async fn events(
         &self,

@@ -212,6 +212,18 @@ pub trait ExecutionStore: Send + Sync + 'static {
         id: ExecutionId,
     ) -> StoreFuture<'_, Result<Option<ExecutionSnapshot>, Unavailable>>;
 
+    /// Waits until it has finished and returns everything known about it
+    /// then (as [`snapshot`](Self::snapshot) would); `None` when there is
+    /// no such execution, or it was forgotten meanwhile. The default
+    /// follows the log to `Finished` and then reads the snapshot; a shared
+    /// store does it in fewer round trips.
+    fn wait_finished(
+        &self,
+        id: ExecutionId,
+    ) -> StoreFuture<'_, Result<Option<ExecutionSnapshot>, Unavailable>> {
+        Box::pin(wait_through_log(self, id))
+    }
+
     /// Its log from index `from`: replayed, then followed live.
     fn subscribe(
         &self,
@@ -234,6 +246,24 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// store, ending executions whose worker was lost); runs until the task
     /// running it is aborted.
     fn maintain(&self) -> StoreFuture<'_, ()>;
+}
+
+/// [`ExecutionStore::wait_finished`] by the store's own `subscribe` and
+/// `snapshot`: follows the log to `Finished`, then reads the snapshot. The
+/// default, and a shared store's way when its faster path fails.
+pub async fn wait_through_log<S: ExecutionStore + ?Sized>(
+    store: &S,
+    id: ExecutionId,
+) -> Result<Option<ExecutionSnapshot>, Unavailable> {
+    let Some(mut events) = store.subscribe(id, 0).await? else {
+        return Ok(None);
+    };
+    while let Some((_, event)) = events.next().await {
+        if matches!(event, ExecutionEvent::Finished(_)) {
+            break;
+        }
+    }
+    store.snapshot(id).await
 }
 
 /// The executions of one node, in memory, over a [`JobQueue`].
