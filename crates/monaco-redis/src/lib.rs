@@ -691,16 +691,7 @@ impl RedisStore {
                 let Some(c) = con.as_mut() else {
                     return Ok(None);
                 };
-                redis::cmd("XREAD")
-                    .arg("COUNT")
-                    .arg(64)
-                    .arg("BLOCK")
-                    .arg(BLOCK.as_millis() as u64)
-                    .arg("STREAMS")
-                    .arg(&control)
-                    .arg(&last)
-                    .query_async::<Option<StreamReadReply>>(c)
-                    .await
+                read_after(c, &control, &last, 64).await
             };
             let reply = tokio::select! {
                 reply = read => reply,
@@ -810,16 +801,7 @@ impl RedisStore {
             let after = entries
                 .last()
                 .map_or_else(|| "0-0".to_string(), |e| e.id.clone());
-            let read: Result<Option<StreamReadReply>, RedisError> = redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(REPLAY_BATCH)
-                .arg("BLOCK")
-                .arg(BLOCK.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&events)
-                .arg(after)
-                .query_async(&mut b.con)
-                .await;
+            let read = read_after(&mut b.con, &events, &after, REPLAY_BATCH).await;
             match read {
                 Ok(Some(reply)) => entries.extend(reply.keys.into_iter().flat_map(|k| k.ids)),
                 // A quiet second: still there?
@@ -941,6 +923,26 @@ impl Idle {
     fn clear(&self) {
         self.free().clear();
     }
+}
+
+/// At most `count` entries of the stream `key` after the entry `after`,
+/// waiting up to [`BLOCK`] for the first: `None` when none came.
+async fn read_after(
+    con: &mut MultiplexedConnection,
+    key: &str,
+    after: &str,
+    count: usize,
+) -> Result<Option<StreamReadReply>, RedisError> {
+    redis::cmd("XREAD")
+        .arg("COUNT")
+        .arg(count)
+        .arg("BLOCK")
+        .arg(BLOCK.as_millis() as u64)
+        .arg("STREAMS")
+        .arg(key)
+        .arg(after)
+        .query_async(con)
+        .await
 }
 
 /// A connection of its own, for blocking reads (`BLOCK`, with room to
@@ -1401,16 +1403,7 @@ impl RedisFeed {
         };
         let reused = *reused;
         self.reading = true;
-        let read: Result<Option<StreamReadReply>, RedisError> = redis::cmd("XREAD")
-            .arg("COUNT")
-            .arg(REPLAY_BATCH)
-            .arg("BLOCK")
-            .arg(BLOCK.as_millis() as u64)
-            .arg("STREAMS")
-            .arg(&self.key)
-            .arg(after)
-            .query_async(con)
-            .await;
+        let read = read_after(con, &self.key, &after, REPLAY_BATCH).await;
         self.reading = false;
         match read {
             Ok(Some(reply)) => {
