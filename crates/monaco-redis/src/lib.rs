@@ -536,7 +536,7 @@ impl RedisStore {
                     if self.runs(&taken.job.language) == Some(true) {
                         // Its last read was answered: the next take reuses it.
                         if let Some(blocking) = con.take() {
-                            self.idle.put(blocking.con);
+                            self.idle.put(blocking);
                         }
                         return Some(taken);
                     }
@@ -546,15 +546,11 @@ impl RedisStore {
                     }
                 }
                 Ok(None) => {}
-                Err(_) if con.as_ref().is_some_and(|c| c.reused) => {
-                    // A kept connection that went stale (Redis restarted):
-                    // the others are as old; retry at once on a new one.
-                    self.idle.clear();
-                    con = None;
-                }
                 Err(e) => {
+                    if con.take().is_some_and(|c| self.idle.failed(&c)) {
+                        continue;
+                    }
                     warn!(error = %e, "cannot take jobs from the broker; retrying");
-                    con = None;
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}
                         () = self.closing.notified() => {}
@@ -781,7 +777,7 @@ impl RedisStore {
                 if let Some(ExecutionEvent::Finished(_)) = parse_event(last) {
                     let times = (last.get::<String>("s"), last.get::<String>("c"));
                     if let Some(b) = blocking {
-                        self.idle.put(b.con);
+                        self.idle.put(b);
                     }
                     let (Some(started), Some(completed)) = times else {
                         // Finished by a node that did not write the times.
@@ -815,9 +811,7 @@ impl RedisStore {
                     }
                 }
                 Err(e) => {
-                    if b.reused {
-                        self.idle.clear();
-                    }
+                    self.idle.failed(b);
                     return Err(e);
                 }
             }
@@ -911,17 +905,21 @@ impl Idle {
     }
 
     /// Keeps a connection whose last command was answered.
-    fn put(&self, con: MultiplexedConnection) {
+    fn put(&self, blocking: Blocking) {
         let mut free = self.free();
         if free.len() < IDLE_MAX {
-            free.push(con);
+            free.push(blocking.con);
         }
     }
 
-    /// Forgets every kept connection (one of them failed: they are all as
-    /// old, from before Redis went away).
-    fn clear(&self) {
-        self.free().clear();
+    /// A read on `blocking` failed. A kept connection may only have gone
+    /// stale (Redis restarted), and the others are as old: they are all
+    /// forgotten, and `true` says to retry at once on a new one.
+    fn failed(&self, blocking: &Blocking) -> bool {
+        if blocking.reused {
+            self.free().clear();
+        }
+        blocking.reused
     }
 }
 
@@ -1295,7 +1293,7 @@ impl Drop for RedisFeed {
     fn drop(&mut self) {
         if let Some(blocking) = self.blocking.take() {
             if !self.reading {
-                self.idle.put(blocking.con);
+                self.idle.put(blocking);
             }
         }
     }
@@ -1390,7 +1388,7 @@ impl RedisFeed {
         if self.blocking.is_none() {
             self.blocking = self.idle.get().await.ok();
         }
-        let Some(Blocking { con, reused }) = self.blocking.as_mut() else {
+        let Some(Blocking { con, .. }) = self.blocking.as_mut() else {
             self.following = false;
             *failures += 1;
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1401,7 +1399,6 @@ impl RedisFeed {
         } else {
             event_entry_id(self.next - 1)
         };
-        let reused = *reused;
         self.reading = true;
         let read = read_after(con, &self.key, &after, REPLAY_BATCH).await;
         self.reading = false;
@@ -1411,17 +1408,12 @@ impl RedisFeed {
                 self.fill(entries);
             }
             Ok(None) => self.following = false,
-            Err(_) if reused => {
-                // Kept from before Redis went away: retry on a new one.
-                self.idle.clear();
-                self.blocking = None;
-                self.following = false;
-            }
             Err(_) => {
-                self.blocking = None;
                 self.following = false;
-                *failures += 1;
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                if !self.blocking.take().is_some_and(|b| self.idle.failed(&b)) {
+                    *failures += 1;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
             }
         }
     }
