@@ -140,9 +140,65 @@ build_runner_images() {
     if [ "${#names[@]}" -gt 0 ]; then log "built: ${names[*]}"; fi
 }
 
+# The node image runs Node.js's own build, not Debian's (images/node/node.lock
+# says why, which version, and its integrity). `npm pack` fetches the package
+# for this machine from the npm registry (kept in the user's cache, so a
+# second run fetches nothing), the tarball is checked against the pinned
+# integrity, and its `bin/node` is put in the image's build context (ignored
+# by git).
+ensure_node_dist() {
+    local dir="$here/images/node" lock arch version want cache tgz have
+    lock="$dir/node.lock"
+    [ -f "$lock" ] || return 0
+    case "$(uname -m)" in
+        x86_64) arch=x64 ;;
+        aarch64 | arm64) arch=arm64 ;;
+        *) log "no Node.js build is pinned for $(uname -m)"; exit 1 ;;
+    esac
+    version="$(sed -n 's/^version=//p' "$lock")"
+    want="$(sed -n "s/^$arch=//p" "$lock")"
+    cache="${XDG_CACHE_HOME:-$HOME/.cache}/monaco/node-dist"
+    tgz="$cache/node-linux-$arch-$version.tgz"
+    integrity() {
+        python3 -c 'import base64, hashlib, sys
+print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$1"
+    }
+    if [ -x "$dir/node" ] && [ -f "$tgz" ] && [ "$(integrity "$tgz")" = "$want" ] \
+        && [ "$(cat "$dir/.node-version" 2>/dev/null)" = "$arch-$version" ]; then
+        log "Node.js $version ($arch) present"
+        return
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        log "no npm: installing Debian's npm"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            nodejs npm >/dev/null
+    fi
+    mkdir -p "$cache"
+    if [ ! -f "$tgz" ] || [ "$(integrity "$tgz")" != "$want" ]; then
+        log "fetching Node.js $version ($arch) with npm pack"
+        rm -f "$tgz"
+        (cd "$cache" && npm pack --silent "node-linux-$arch@$version" >/dev/null)
+    fi
+    have="$(integrity "$tgz")"
+    if [ "$have" != "$want" ]; then
+        log "node-linux-$arch@$version: integrity $have, not the pinned $want"
+        rm -f "$tgz"
+        exit 1
+    fi
+    local unpacked
+    unpacked="$(mktemp -d)"
+    tar -xzf "$tgz" -C "$unpacked" package/bin/node
+    install -m 0755 "$unpacked/package/bin/node" "$dir/node"
+    rm -rf "$unpacked"
+    printf '%s' "$arch-$version" >"$dir/.node-version"
+    log "Node.js $version ($arch) unpacked for the node image"
+}
+
 ensure_docker
 ensure_redis
 ensure_base_image
 if [ -z "${MONACO_SKIP_IMAGES:-}" ]; then
+    ensure_node_dist
     build_runner_images
 fi

@@ -60,6 +60,11 @@ fn main() {
     host.control(&AgentMessage::Done);
 }
 
+/// The most the compile step may leave in /tmp for the host to lower the
+/// run step's limits while the agent empties it: far below the smallest
+/// memory limit a run step can have (`MIN_MEMORY_BYTES`, 8 MiB).
+const OVERLAP_TMP_MAX_BYTES: u64 = 1 << 20;
+
 fn run_job(
     job: &Job,
     shared: &Arc<Shared>,
@@ -91,17 +96,27 @@ fn run_job(
         )
         .report;
         let ok = report.verdict == Some(Verdict::Ok);
-        if ok {
-            // What the compile step left in /tmp (caches, intermediates) is
-            // gone before the run: /tmp is memory, and would count against
-            // the run step's smaller memory limit (Nim's C cache, Go's build
-            // cache).
-            snapshot::empty_dir(Path::new("/tmp"), Some(judge::CHECKER_DIR_NAME))?;
+        // What the compile step left in /tmp (caches, intermediates) is
+        // gone before the run: /tmp is memory, and would count against the
+        // run step's smaller memory limit (Nim's C cache, Go's build cache).
+        // When what it left is small, the host may lower the limits while
+        // it goes (the report first, then the emptying, then the wait for
+        // the go-ahead): Go's 256 cache directories take about a
+        // millisecond, as long as the host's round trip.
+        let tmp = Path::new("/tmp");
+        let overlap = ok
+            && job.pause_after_compile
+            && snapshot::used_bytes(tmp).is_some_and(|used| used <= OVERLAP_TMP_MAX_BYTES);
+        if ok && !overlap {
+            snapshot::empty_dir(tmp, Some(judge::CHECKER_DIR_NAME))?;
         }
         host.control(&AgentMessage::StepFinished {
             step: StepKind::Compile,
             report,
         });
+        if overlap {
+            snapshot::empty_dir(tmp, Some(judge::CHECKER_DIR_NAME))?;
+        }
         if !ok || shared.killed() {
             return Ok(());
         }

@@ -157,6 +157,21 @@ pub fn empty_dir(dir: &Path, keep: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// The bytes a file system holds (its used blocks), as `statvfs` tells;
+/// `None` if it cannot say. For a tmpfs this is the memory its files take.
+pub fn used_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: all-zero bytes are a valid `statvfs` (plain integers).
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a valid C string; the call writes only `st`.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    let used = (st.f_blocks as u64).saturating_sub(st.f_bfree as u64);
+    Some(used.saturating_mul(st.f_frsize as u64))
+}
+
 /// Removes `path`, of type `kind` (as its directory entry says: a symlink
 /// is a symlink, never what it points to).
 fn remove_tree(path: &Path, kind: fs::FileType) -> std::io::Result<()> {
@@ -193,4 +208,27 @@ fn take_over(path: &Path) -> std::io::Result<()> {
 
 fn describe(path: &Path, e: std::io::Error) -> String {
     format!("{}: {e}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a tmpfs's files take is what `used_bytes` says it holds: the
+    /// count the agent compares before letting the host lower the limits.
+    #[test]
+    fn used_bytes_counts_what_a_tmpfs_holds() {
+        let shm = Path::new("/dev/shm");
+        let dir = shm.join(format!("monaco-agent-used-{}", std::process::id()));
+        fs::create_dir(&dir).unwrap();
+        let before = used_bytes(&dir).expect("statvfs of /dev/shm");
+        fs::write(dir.join("f"), vec![1u8; 4 << 20]).unwrap();
+        let after = used_bytes(&dir).expect("statvfs of /dev/shm");
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            after >= before + (4 << 20) - (1 << 20),
+            "4 MiB written, used went from {before} to {after}"
+        );
+        assert_eq!(used_bytes(Path::new("/no/such/dir")), None);
+    }
 }

@@ -633,3 +633,48 @@ async fn a_work_dir_over_the_run_steps_memory_never_runs() {
     assert!(!r.stdout_text().contains("ran"), "{r:#?}");
     h.finish().await;
 }
+
+/// What the compile step leaves in /tmp (a toolchain's cache: Go's is 256
+/// directories) is gone when the run step starts, both ways the agent
+/// empties it: a little, while the host lowers the limits, and more than
+/// the run step's memory limit, before the agent reports the compile step
+/// (so that the host never lowers the limits below what /tmp holds).
+#[tokio::test]
+async fn what_the_compile_step_leaves_in_tmp_is_gone_before_the_run() {
+    let Some((h, version)) = harness().await else {
+        return;
+    };
+    for (what, bytes) in [
+        ("a little", 64 << 10),
+        ("more than the run limit", 48 << 20),
+    ] {
+        let program = Program::new(
+            "python",
+            "import os\nprint('tmp=' + ','.join(sorted(os.listdir('/tmp'))))\n",
+        )
+        .limits(LimitsOverride {
+            memory_bytes: Some(32 * MIB),
+            ..Default::default()
+        });
+        let mut job = compiled(&program);
+        if let Some(compile) = job.compile.as_mut() {
+            let fill = format!(
+                "import os\n\
+                 for i in range(256): os.makedirs('/tmp/.cache/%02x' % i)\n\
+                 open('/tmp/.cache/00/blob', 'wb').write(b'x' * {bytes})\n\
+                 open('/tmp/left', 'w').write('x')\n"
+            );
+            compile.argv = ["python3", "-c", &fill].map(String::from).to_vec();
+        }
+        let r = h.run_job(job).await;
+        eprintln!(
+            "/tmp after compiling, {what} (v{version}): {:?} {:?} {:?}",
+            r.outcome.verdict,
+            r.outcome.error_code,
+            r.stdout_text()
+        );
+        assert_eq!(r.outcome.verdict, Verdict::Ok, "{what}: {r:#?}");
+        assert_eq!(r.stdout_text().trim(), "tmp=", "{what}: {r:#?}");
+    }
+    h.finish().await;
+}
