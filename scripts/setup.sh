@@ -140,15 +140,16 @@ build_runner_images() {
     if [ "${#names[@]}" -gt 0 ]; then log "built: ${names[*]}"; fi
 }
 
-# The node image runs Node.js's own build, not Debian's (images/node/node.lock
-# says why, which version, and its integrity). `npm pack` fetches the package
-# for this machine from the npm registry (kept in the user's cache, so a
-# second run fetches nothing), the tarball is checked against the pinned
-# integrity, and its `bin/node` is put in the image's build context (ignored
-# by git).
+# The node and script images run Node.js's own build, not Debian's
+# (images/node/node.lock says why, which version, and its integrity). `npm
+# pack` fetches the package for this machine from the npm registry (kept in
+# the user's cache, so a second run fetches nothing), the tarball is checked
+# against the pinned integrity, and its `bin/node` is put in both images'
+# build contexts (ignored by git).
 ensure_node_dist() {
-    local dir="$here/images/node" lock arch version want cache tgz have
-    lock="$dir/node.lock"
+    local lock arch version want cache tgz have dir
+    local dirs=("$here/images/node" "$here/images/script")
+    lock="$here/images/node/node.lock"
     [ -f "$lock" ] || return 0
     case "$(uname -m)" in
         x86_64) arch=x64 ;;
@@ -163,8 +164,11 @@ ensure_node_dist() {
         python3 -c 'import base64, hashlib, sys
 print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$1"
     }
-    if [ -x "$dir/node" ] && [ -f "$tgz" ] && [ "$(integrity "$tgz")" = "$want" ] \
-        && [ "$(cat "$dir/.node-version" 2>/dev/null)" = "$arch-$version" ]; then
+    local present=1
+    for dir in "${dirs[@]}"; do
+        [ -x "$dir/node" ] && [ "$(cat "$dir/.node-version" 2>/dev/null)" = "$arch-$version" ] || present=0
+    done
+    if [ "$present" -eq 1 ] && [ -f "$tgz" ] && [ "$(integrity "$tgz")" = "$want" ]; then
         log "Node.js $version ($arch) present"
         return
     fi
@@ -189,10 +193,12 @@ print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()
     local unpacked
     unpacked="$(mktemp -d)"
     tar -xzf "$tgz" -C "$unpacked" package/bin/node
-    install -m 0755 "$unpacked/package/bin/node" "$dir/node"
+    for dir in "${dirs[@]}"; do
+        install -m 0755 "$unpacked/package/bin/node" "$dir/node"
+        printf '%s' "$arch-$version" >"$dir/.node-version"
+    done
     rm -rf "$unpacked"
-    printf '%s' "$arch-$version" >"$dir/.node-version"
-    log "Node.js $version ($arch) unpacked for the node image"
+    log "Node.js $version ($arch) unpacked for the node and script images"
 }
 
 ensure_docker
