@@ -18,6 +18,13 @@ as_root() {
 
 docker_answers() { timeout 10 docker info >/dev/null 2>&1; }
 
+# Debian's packages, without recommends, from freshly read package lists.
+apt_install() {
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "$@" >/dev/null
+}
+
 ensure_docker() {
     if docker_answers; then
         log "Docker engine answers"
@@ -25,9 +32,7 @@ ensure_docker() {
     fi
     if ! command -v dockerd >/dev/null 2>&1; then
         log "no Docker engine: installing Debian's docker.io"
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            docker.io iptables ca-certificates >/dev/null
+        apt_install docker.io iptables ca-certificates
     fi
     # Debian's package installs the engine; where there is no init system to
     # start it (containers, CI machines), start it here.
@@ -58,9 +63,7 @@ ensure_redis() {
         return
     fi
     log "no redis-server: installing Debian's redis-server"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        redis-server >/dev/null
+    apt_install redis-server
 }
 
 ensure_base_image() {
@@ -75,8 +78,7 @@ ensure_base_image() {
     fi
     log "cannot pull $base: building it from Debian's packages (debootstrap)"
     if ! command -v debootstrap >/dev/null 2>&1; then
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            debootstrap >/dev/null
+        apt_install debootstrap
     fi
     local root
     root="$(mktemp -d)"
@@ -174,9 +176,7 @@ print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()
     fi
     if ! command -v npm >/dev/null 2>&1; then
         log "no npm: installing Debian's npm"
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            nodejs npm >/dev/null
+        apt_install nodejs npm
     fi
     mkdir -p "$cache"
     if [ ! -f "$tgz" ] || [ "$(integrity "$tgz")" != "$want" ]; then

@@ -185,6 +185,10 @@ impl Server {
             http: reqwest::Client::builder()
                 .no_proxy()
                 .timeout(EXECUTION)
+                // Below the server's keep-alive (actix's 5 s): a connection
+                // left idle while a test watches a terminal is never reused
+                // just as the server closes it ("error sending request").
+                .pool_idle_timeout(Duration::from_secs(2))
                 .build()
                 .expect("an HTTP client"),
             ids: Mutex::new(HashSet::new()),
@@ -249,7 +253,7 @@ impl Server {
         }
         req.send()
             .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+            .unwrap_or_else(|e| panic!("{method} {path}: {e} ({e:?})"))
     }
 
     /// A request with a raw body sent as JSON content.

@@ -97,6 +97,10 @@ impl Server {
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(REQUEST_TIMEOUT)
+            // Below the server's keep-alive (5 s): a connection idle while
+            // the bench waited for a quiet engine is not reused just as the
+            // server closes it.
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .build()
             .map_err(|e| format!("could not build an HTTP client: {e}"))?;
         Ok(Server { process, http })

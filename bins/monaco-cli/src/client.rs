@@ -13,6 +13,8 @@ use crate::language::LanguageInfo;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle connection is kept for the next request.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Something between the client and an answer went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +110,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
+            // Below Monaco's keep-alive (5 s): a connection idle while the
+            // terminal ran is not reused just as the server closes it.
+            .pool_idle_timeout(IDLE_TIMEOUT)
             .build()
             .map_err(|e| ClientError::BadUrl(with_causes(&e)))?;
         Ok(Client {
