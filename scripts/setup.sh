@@ -149,10 +149,9 @@ build_runner_images() {
 # against the pinned integrity, and its `bin/node` is put in both images'
 # build contexts (ignored by git).
 ensure_node_dist() {
-    local lock arch version want cache tgz have dir
+    local lock arch version want cache tgz have dir stamp
     local dirs=("$here/images/node" "$here/images/script")
     lock="$here/images/node/node.lock"
-    [ -f "$lock" ] || return 0
     case "$(uname -m)" in
         x86_64) arch=x64 ;;
         aarch64 | arm64) arch=arm64 ;;
@@ -160,31 +159,36 @@ ensure_node_dist() {
     esac
     version="$(sed -n 's/^version=//p' "$lock")"
     want="$(sed -n "s/^$arch=//p" "$lock")"
-    cache="${XDG_CACHE_HOME:-$HOME/.cache}/monaco/node-dist"
-    tgz="$cache/node-linux-$arch-$version.tgz"
+    # Written beside each binary once it came from a tarball of this
+    # integrity: an edited lock file unpacks again.
+    stamp="$arch-$version $want"
+    local present=1
+    for dir in "${dirs[@]}"; do
+        [ -x "$dir/node" ] && [ "$(cat "$dir/.node-version" 2>/dev/null)" = "$stamp" ] || present=0
+    done
+    if [ "$present" -eq 1 ]; then
+        log "Node.js $version ($arch) present"
+        return
+    fi
     integrity() {
         python3 -c 'import base64, hashlib, sys
 print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$1"
     }
-    local present=1
-    for dir in "${dirs[@]}"; do
-        [ -x "$dir/node" ] && [ "$(cat "$dir/.node-version" 2>/dev/null)" = "$arch-$version" ] || present=0
-    done
-    if [ "$present" -eq 1 ] && [ -f "$tgz" ] && [ "$(integrity "$tgz")" = "$want" ]; then
-        log "Node.js $version ($arch) present"
-        return
-    fi
-    if ! command -v npm >/dev/null 2>&1; then
-        log "no npm: installing Debian's npm"
-        apt_install nodejs npm
-    fi
-    mkdir -p "$cache"
-    if [ ! -f "$tgz" ] || [ "$(integrity "$tgz")" != "$want" ]; then
+    cache="${XDG_CACHE_HOME:-$HOME/.cache}/monaco/node-dist"
+    tgz="$cache/node-linux-$arch-$version.tgz"
+    have=""
+    [ -f "$tgz" ] && have="$(integrity "$tgz")"
+    if [ "$have" != "$want" ]; then
+        if ! command -v npm >/dev/null 2>&1; then
+            log "no npm: installing Debian's npm"
+            apt_install nodejs npm
+        fi
         log "fetching Node.js $version ($arch) with npm pack"
+        mkdir -p "$cache"
         rm -f "$tgz"
         (cd "$cache" && npm pack --silent "node-linux-$arch@$version" >/dev/null)
+        have="$(integrity "$tgz")"
     fi
-    have="$(integrity "$tgz")"
     if [ "$have" != "$want" ]; then
         log "node-linux-$arch@$version: integrity $have, not the pinned $want"
         rm -f "$tgz"
@@ -195,7 +199,7 @@ print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()
     tar -xzf "$tgz" -C "$unpacked" package/bin/node
     for dir in "${dirs[@]}"; do
         install -m 0755 "$unpacked/package/bin/node" "$dir/node"
-        printf '%s' "$arch-$version" >"$dir/.node-version"
+        printf '%s' "$stamp" >"$dir/.node-version"
     done
     rm -rf "$unpacked"
     log "Node.js $version ($arch) unpacked for the node and script images"
